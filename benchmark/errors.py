@@ -1,0 +1,32 @@
+"""The one exception type for errors a user can cause.
+
+Bad YAML, unknown names, missing data, an unreachable database: each raises
+:class:`BnnBenchError` with a one-line message naming the file, the key and what is allowed.
+The CLI prints the message without a traceback and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class BnnBenchError(Exception):
+    """A user-caused error with a one-line, actionable message."""
+
+    exit_code = 2
+
+
+def closest(name: str, allowed: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest allowed name, or ``""``."""
+    matches = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def unknown_name(kind: str, name: str, allowed: Iterable[str], where: str = "") -> BnnBenchError:
+    """Build the standard "unknown X" error: names the value, a suggestion and the allowed set."""
+    allowed = sorted(allowed)
+    prefix = f"{where}: " if where else ""
+    return BnnBenchError(
+        f"{prefix}unknown {kind} '{name}'{closest(name, allowed)}; allowed: {', '.join(allowed)}"
+    )
