@@ -1,0 +1,337 @@
+"""``bnnbench``: run, validate, list, show and report benchmark suites.
+
+Every user error (bad YAML, unknown names, missing data, unreachable database) is printed as
+one line ``bnnbench: error: ...`` without a traceback, exit code 2. An interrupted run
+(Ctrl-C) leaves the store consistent, exits 130, and resumes when rerun. Exit code 1 means
+the suite finished but some runs failed (raised an error); diverged runs are results, not
+failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BnnBenchError
+
+SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+EXIT_USAGE = 2
+EXIT_FAILED_RUNS = 1
+EXIT_INTERRUPTED = 130
+
+
+def resolve_suite_path(name_or_path: str) -> Path:
+    """A suite file path, or a shipped suite's name (``quick`` -> ``suites/quick.yaml``)."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        return path
+    for directory in (Path.cwd() / "suites", SUITES_DIR):
+        candidate = directory / f"{name_or_path}.yaml"
+        if candidate.exists():
+            return candidate
+    return path
+
+
+def _print(*parts: Any) -> None:
+    print(*parts, flush=True)
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_validate(args: argparse.Namespace) -> int:
+    from benchmark.suite import load_suite
+
+    for item in args.suites:
+        suite = load_suite(resolve_suite_path(item))
+        runs = suite.n_final_runs if suite.task == "train" else "convex"
+        _print(f"{item}: ok (suite '{suite.name}', task {suite.task}, final runs: {runs})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    what = args.what
+    if what in ("all", "optimizers"):
+        from benchmark.optim import OPTIMIZERS
+
+        _print("optimizers:")
+        for name, spec in OPTIMIZERS.items():
+            _print(f"  {name:<10} {spec.kind:<12} {spec.description}")
+    if what in ("all", "models"):
+        from benchmark.models import MODELS, build_model, count_parameters
+
+        _print("models (parameter counts for a 3x32x32 input, 10 classes, default options):")
+        for name, spec in MODELS.items():
+            try:
+                shape = (40,) if name == "cnn1d" else (3, 32, 32)
+                counts = count_parameters(build_model(name, shape, 10))
+                sizes = f"binary {counts['binary']:,} / real {counts['real']:,}"
+                if name == "cnn1d":
+                    sizes += " (input 40)"
+            except BnnBenchError as exc:
+                sizes = f"({exc})"
+            _print(f"  {name:<16} {spec.description}; accepts {spec.accepts}; {sizes}")
+    if what in ("all", "datasets"):
+        from benchmark.data import DATASETS
+
+        _print("datasets:")
+        for name, spec in DATASETS.items():
+            files = (
+                "needs files in the data root (or --download)" if spec.needs_files else "offline"
+            )
+            _print(f"  {name:<14} {spec.description} [{files}]")
+    if what in ("all", "suites"):
+        _print(f"suites (in {SUITES_DIR}):")
+        for path in sorted(SUITES_DIR.glob("*.yaml")):
+            _print(f"  {path.stem}")
+    return 0
+
+
+def _open_store(suite: Any, args: argparse.Namespace) -> Any:
+    from benchmark.store import Store
+    from benchmark.suite import suite_database_url
+
+    url = args.store or suite_database_url(suite, args.results_dir)
+    return Store(url)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.execute import execute
+    from benchmark.suite import load_suite
+
+    path = resolve_suite_path(args.suite)
+    suite = load_suite(path)
+    if args.device:
+        suite = suite.model_copy(update={"device": args.device})
+    specs = expand_specs(suite)
+    if suite.task == "train":
+        preflight(specs, args.data_root, args.download)
+    store = _open_store(suite, args)
+    if args.fresh:
+        removed = store.delete_suite(suite.name)
+        _print(f"--fresh: forgot {removed} stored runs of suite '{suite.name}'")
+    workers = args.workers or suite.executor.workers or os.cpu_count() or 1
+    threads = args.threads_per_worker or suite.executor.threads_per_worker
+    executor = args.executor or suite.executor.kind
+    _print(f"suite '{suite.name}' ({path}): {len(specs)} runs, store {store.url}")
+    _print(
+        f"executor: {executor}, {workers} worker(s) x {threads} torch thread(s), device {suite.device}"
+    )
+    if suite.task == "train":
+        _print(tuning_note(suite))
+    report = execute(
+        specs,
+        store,
+        suite=suite.name,
+        workers=workers,
+        threads_per_worker=threads,
+        executor=executor,
+        scheduler=args.scheduler or suite.executor.scheduler,
+        data_root=args.data_root,
+        download=args.download,
+        progress=not args.quiet,
+    )
+    _print(
+        f"done in {report.seconds:.1f} s: {report.completed} completed, {report.diverged} "
+        f"diverged, {report.failed} failed, {report.skipped} already stored (resumed)"
+    )
+    if report.interrupted:
+        _print(
+            f"interrupted: {report.stored} runs stored this time; rerun the same command to resume"
+        )
+        return EXIT_INTERRUPTED
+    if not args.no_report:
+        md, html = build_suite_report(suite, store, report_dir(suite, args))
+        _print(f"report: {md}\n        {html}")
+    _print(f"results: {store.url}")
+    return EXIT_FAILED_RUNS if report.failed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmark.suite import load_suite
+
+    suite = load_suite(resolve_suite_path(args.suite))
+    store = _open_store(suite, args)
+    md, html = build_suite_report(
+        suite, store, Path(args.out) if args.out else report_dir(suite, args)
+    )
+    _print(f"report: {md}\n        {html}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from benchmark.suite import load_suite
+    from report.render import markdown_table
+    from report.summary import accuracy_table
+
+    suite = load_suite(resolve_suite_path(args.suite))
+    store = _open_store(suite, args)
+    runs = store.runs_frame(suite.name)
+    if runs.empty:
+        _print(f"suite '{suite.name}': no runs stored in {store.url}")
+        return 0
+    counts = ", ".join(f"{k}: {v}" for k, v in runs["status"].value_counts().items())
+    _print(f"suite '{suite.name}': {len(runs)} runs stored in {store.url} ({counts})")
+    if suite.task == "train":
+        _print(markdown_table(accuracy_table(runs)))
+    else:
+        cols = [c for c in runs.columns if c in ("optimizer", "form", "seed", "status")]
+        cols += [c for c in runs.columns if c.startswith("summary.")]
+        _print(markdown_table(runs[cols]))
+    return 0
+
+
+# ----------------------------------------------------------------------------- helpers
+def expand_specs(suite: Any) -> list[Any]:
+    """The runs a suite asks for (final runs; convex runs for convex suites)."""
+    if suite.task == "convex":
+        from benchmark.tasks.convex import ConvexSection, expand_convex
+
+        section = suite.convex
+        if not isinstance(section, ConvexSection):
+            section = ConvexSection.model_validate(section)
+        return expand_convex(section)
+    from benchmark.suite import expand_final_runs
+
+    return expand_final_runs(suite)
+
+
+def preflight(specs: Sequence[Any], data_root: str | None, download: bool) -> None:
+    """Fail fast, before any run starts, on what would make every run fail: the device,
+    missing dataset files, a model that does not accept a dataset's inputs, bad hparams."""
+    from benchmark.optim import make_optimizer
+    from benchmark.train import build_spec_model, load_spec_dataset, resolve_device
+
+    checked: set[tuple[str, ...]] = set()
+    for spec in specs:
+        key = (
+            spec.device,
+            spec.dataset,
+            repr(spec.dataset_options),
+            spec.model,
+            repr(spec.model_options),
+            spec.optimizer,
+            repr(sorted(spec.hparams.items())),
+        )
+        if key in checked:
+            continue
+        checked.add(key)
+        resolve_device(spec.device)
+        dataset = load_spec_dataset(spec, data_root, download)
+        model = build_spec_model(spec, dataset)
+        make_optimizer(spec.optimizer, model, **spec.hparams)
+
+
+def tuning_note(suite: Any) -> str:
+    if suite.tuning.trials:
+        return (
+            f"tuning: the suite asks for {suite.tuning.trials} trials per cell, but tuning "
+            "is not implemented yet; final runs use registry defaults + the suite's overrides"
+        )
+    return "tuning: none (trials: 0); final runs use registry defaults + the suite's overrides"
+
+
+def report_dir(suite: Any, args: argparse.Namespace) -> Path:
+    return Path(args.results_dir) / suite.name
+
+
+def build_suite_report(suite: Any, store: Any, out_dir: Path) -> tuple[Path, Path]:
+    from report.render import report_header, training_sections, write_report
+
+    runs = store.runs_frame(suite.name)
+    metrics = (
+        store.metrics_frame(list(runs["run_id"])) if not runs.empty else store.metrics_frame([])
+    )
+    sections: list[Any] = []
+    if suite.task == "convex":
+        from report.convex import convex_section
+
+        convex_runs = runs[runs["task"] == "convex"] if not runs.empty else runs
+        sections.append(convex_section(convex_runs, metrics, out_dir))
+        note = "Task: the convex counterexample (docs/convex.md); no tuning."
+    else:
+        sections += training_sections(runs, metrics, suite.reference)
+        note = tuning_note(suite)
+    return write_report(suite.name, report_header(suite.name, runs, note), sections, out_dir)
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bnnbench",
+        description="Optimizer benchmark suite for binary neural networks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def store_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--results-dir", default="results", help="where suite folders go (default: results)"
+        )
+        p.add_argument(
+            "--store", help="database URL (default: sqlite:///<results-dir>/<suite>/bnnbench.db)"
+        )
+
+    run = sub.add_parser("run", help="run a suite (resumes by default)")
+    run.add_argument("suite", help="suite YAML file, or the name of a shipped suite (e.g. quick)")
+    run.add_argument(
+        "--workers", type=int, help="worker processes (default: suite setting, else cores)"
+    )
+    run.add_argument("--threads-per-worker", type=int, help="torch threads per worker")
+    run.add_argument("--executor", choices=("local", "dask"), help="override the suite's executor")
+    run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    run.add_argument("--device", help="override the suite's device (cpu, cuda, cuda:N, mps)")
+    run.add_argument(
+        "--data-root", help="dataset root (default: $BNNBENCH_DATA, else a user cache dir)"
+    )
+    run.add_argument(
+        "--download", action="store_true", help="download missing torchvision datasets"
+    )
+    run.add_argument("--fresh", action="store_true", help="forget this suite's stored runs first")
+    run.add_argument("--no-report", action="store_true", help="do not render the report afterwards")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")
+    store_options(run)
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="check suite files without running anything")
+    validate.add_argument("suites", nargs="+", metavar="SUITE")
+    validate.set_defaults(func=cmd_validate)
+
+    lst = sub.add_parser("list", help="list optimizers, models, datasets, shipped suites")
+    lst.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=("all", "optimizers", "models", "datasets", "suites"),
+    )
+    lst.set_defaults(func=cmd_list)
+
+    show = sub.add_parser("show", help="summarise a suite's stored runs")
+    show.add_argument("suite")
+    store_options(show)
+    show.set_defaults(func=cmd_show)
+
+    rep = sub.add_parser("report", help="(re)build a suite's report from its store")
+    rep.add_argument("suite")
+    rep.add_argument("--out", help="output folder (default: <results-dir>/<suite>)")
+    store_options(rep)
+    rep.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BnnBenchError as exc:
+        print(f"bnnbench: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("bnnbench: interrupted; the store is consistent, rerun to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Where runs execute: in-process, a local process pool (default) or a Dask cluster.
+
+``execute(specs, store, ...)`` skips runs the store already holds with a final status (resume
+is the default), runs the rest, and writes each record to the store *in the parent process*
+as soon as it arrives, in one transaction per run: a kill at any moment loses at most the
+runs in flight, and a rerun picks up where it stopped. A run that raises is stored as
+``failed`` (with the error) and the suite goes on; failed runs are retried on the next rerun.
+
+Local pool: N worker processes (default: the number of cores), each limited to
+``threads_per_worker`` torch threads (default ``max(1, cores // N)``), so workers x threads
+<= cores. Workers use the ``spawn`` start method (safe with torch's thread pools).
+Dask: the same runs submitted to a ``distributed`` scheduler (``executor.kind: dask``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from benchmark.errors import BnnBenchError
+from benchmark.records import RunRecord
+from benchmark.store import Store
+
+
+@dataclass
+class ExecutionReport:
+    """What one call of :func:`execute` did."""
+
+    total: int = 0
+    skipped: int = 0
+    completed: int = 0
+    diverged: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+    records: list[RunRecord] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return self.completed + self.diverged + self.failed
+
+
+def run_spec(spec: Any, data_root: str | None = None, download: bool = False) -> RunRecord:
+    """Run one spec of any task kind; an exception becomes a ``failed`` record."""
+    started = time.time()
+    try:
+        if getattr(spec, "task", "train") == "convex":
+            from benchmark.tasks.convex import run_convex
+
+            return run_convex(spec)
+        from benchmark.train import train
+
+        return train(spec, data_root=data_root, download=download)
+    except Exception as exc:  # noqa: BLE001 - any run error is recorded, the suite goes on
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        spec_dict = {**spec.to_dict(), "label": spec.label()}
+        return RunRecord(
+            spec.run_id,
+            getattr(spec, "task", "train"),
+            spec_dict,
+            "failed",
+            started_at=started,
+            finished_at=time.time(),
+            message=last,
+        )
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def threads_for(workers: int, threads_per_worker: int | None = None) -> int:
+    """Torch threads per worker so that workers x threads <= cores."""
+    if threads_per_worker:
+        return threads_per_worker
+    return max(1, default_workers() // max(workers, 1))
+
+
+def describe(record: RunRecord) -> str:
+    """One summary line for a finished run."""
+    label = record.spec.get("label", record.run_id)
+    if record.status == "failed":
+        return f"FAILED   {label}: {record.message}"
+    s = record.summary
+    parts = [f"{record.status:<9}{label}"]
+    for key, name in (
+        ("final_test_accuracy", "test acc"),
+        ("final_val_accuracy", "val acc"),
+        ("avg_regret", "avg regret"),
+        ("final_played", "played"),
+    ):
+        if key in s:
+            parts.append(f"{name} {s[key]:.4g}")
+    parts.append(f"{record.train_seconds + record.eval_seconds:.1f}s")
+    return "  ".join(parts)
+
+
+def execute(
+    specs: Sequence[Any],
+    store: Store,
+    *,
+    suite: str | None = None,
+    role: str = "final",
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    data_root: str | None = None,
+    download: bool = False,
+    progress: bool = True,
+    on_record: Callable[[RunRecord], None] | None = None,
+) -> ExecutionReport:
+    """Run every spec not already finished in ``store``; store each record as it arrives."""
+    report = ExecutionReport(total=len(specs))
+    t0 = time.perf_counter()
+    unique: dict[str, Any] = {}
+    for spec in specs:
+        unique.setdefault(spec.run_id, spec)
+    done = store.finished_ids(unique)
+    if suite is not None:
+        store.link(suite, sorted(done), role)
+    todo = [spec for run_id, spec in unique.items() if run_id not in done]
+    report.skipped = len(unique) - len(todo)
+    report.total = len(unique)
+    bar = tqdm(
+        total=report.total,
+        initial=report.skipped,
+        desc=suite or "runs",
+        unit="run",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+    def accept(record: RunRecord) -> None:
+        store.write(record, suite, role)
+        setattr(report, record.status, getattr(report, record.status) + 1)
+        report.records.append(record)
+        bar.update(1)
+        if progress:
+            bar.write(describe(record), file=sys.stderr)
+        if on_record is not None:
+            on_record(record)
+
+    n_workers = workers or default_workers()
+    try:
+        if not todo:
+            pass
+        elif executor == "dask":
+            _run_dask(todo, accept, scheduler, data_root, download)
+        elif n_workers <= 1 or len(todo) == 1:
+            previous = torch.get_num_threads()
+            torch.set_num_threads(threads_for(1, threads_per_worker))
+            try:
+                for spec in todo:
+                    accept(run_spec(spec, data_root, download))
+            finally:
+                torch.set_num_threads(previous)
+        else:
+            _run_pool(
+                todo,
+                accept,
+                n_workers,
+                threads_for(n_workers, threads_per_worker),
+                data_root,
+                download,
+            )
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        bar.close()
+        report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _run_pool(
+    todo: Sequence[Any],
+    accept: Callable[[RunRecord], None],
+    workers: int,
+    threads: int,
+    data_root: str | None,
+    download: bool,
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(threads,),
+    )
+    pending: set[Future[RunRecord]] = set()
+    queue = list(reversed(todo))
+    try:
+        # Keep at most 2 x workers runs submitted: a kill loses little, order stays stable.
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:
+                pending.add(pool.submit(run_spec, queue.pop(), data_root, download))
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                accept(future.result())
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _run_dask(
+    todo: Iterable[Any],
+    accept: Callable[[RunRecord], None],
+    scheduler: str | None,
+    data_root: str | None,
+    download: bool,
+) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise BnnBenchError(
+            "executor 'dask' needs the distributed extra: pip install 'bnnbench[distributed]'"
+        ) from None
+    if not scheduler:
+        raise BnnBenchError(
+            "executor 'dask' needs a scheduler address: --scheduler tcp://host:8786"
+        )
+    try:
+        client = Client(scheduler, timeout="10s")
+    except OSError as exc:
+        raise BnnBenchError(f"cannot reach Dask scheduler '{scheduler}': {exc}") from None
+    try:
+        futures = [client.submit(run_spec, spec, data_root, download, pure=False) for spec in todo]
+        for future in as_completed(futures):
+            accept(future.result())
+    finally:
+        client.close()
