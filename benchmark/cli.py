@@ -321,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from benchmark.execute import WorkerCrashed
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -328,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BnnBenchError as exc:
         print(f"bnnbench: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
+    except WorkerCrashed as exc:
+        print(f"bnnbench: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED_RUNS
     except KeyboardInterrupt:
         print("bnnbench: interrupted; the store is consistent, rerun to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

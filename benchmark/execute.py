@@ -21,6 +21,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,10 @@ from tqdm.auto import tqdm
 from benchmark.errors import BnnBenchError
 from benchmark.records import RunRecord
 from benchmark.store import Store
+
+
+class WorkerCrashed(RuntimeError):
+    """A worker process died (killed, out of memory, segfault) while running a spec."""
 
 
 @dataclass
@@ -212,7 +217,14 @@ def _run_pool(
                 pending.add(pool.submit(run_spec, queue.pop(), data_root, download))
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                accept(future.result())
+                try:
+                    record = future.result()
+                except BrokenProcessPool:
+                    raise WorkerCrashed(
+                        "a worker process died (killed or out of memory?); finished runs are "
+                        "stored, rerun the same command to resume"
+                    ) from None
+                accept(record)
     except BaseException:
         for future in pending:
             future.cancel()

@@ -1,0 +1,40 @@
+"""Shared test fixtures: tiny suites that run in seconds on the CPU."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    """A private data root, so tests never touch the user's cache."""
+    root = tmp_path / "data"
+    root.mkdir()
+    return root
+
+
+def write_suite(path: Path, **overrides: object) -> Path:
+    """Write a tiny training suite (synthetic data, small MLP) with ``overrides`` applied."""
+    suite: dict[str, object] = {
+        "name": path.stem,
+        "models": [{"name": "mlp", "options": {"hidden": [32, 32]}}],
+        "datasets": [
+            {"name": "synthetic", "options": {"n_samples": 400, "n_features": 16, "n_classes": 4}}
+        ],
+        "optimizers": ["adam", "bop"],
+        "seeds": [0, 1],
+        "epochs": 2,
+        "batch_size": 32,
+        "executor": {"workers": 1},
+    }
+    suite.update(overrides)
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path

@@ -1,0 +1,147 @@
+"""Execution: resume after SIGKILL, pool == serial, failures recorded and the suite goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from benchmark.execute import execute, threads_for
+from benchmark.records import RunSpec
+from benchmark.store import Store
+from benchmark.suite import expand_final_runs, load_suite
+from tests.conftest import REPO, write_suite
+
+TIMING = ("train_seconds", "eval_seconds")
+
+
+def _comparable(store: Store) -> pd.DataFrame:
+    """Every stored metric except wall-clock timings, in a canonical order."""
+    m = store.metrics_frame()
+    m = m[~m["name"].isin(TIMING)]
+    return m.sort_values(["run_id", "step", "split", "name"], ignore_index=True)
+
+
+def _status(store: Store) -> dict[str, str]:
+    runs = store.runs_frame()
+    return dict(zip(runs["run_id"], runs["status"], strict=True))
+
+
+@pytest.mark.slow
+def test_sigkill_mid_suite_then_rerun_gives_every_run_exactly_once(tmp_path: Path) -> None:
+    suite_path = write_suite(
+        tmp_path / "resume.yaml", seeds=[0, 1, 2], epochs=4, optimizers=["adam", "bop", "bamsprod"]
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmark.cli",
+        "run",
+        str(suite_path),
+        "--workers",
+        "1",
+        "--quiet",
+        "--no-report",
+        "--results-dir",
+        str(tmp_path / "killed"),
+    ]
+    db = tmp_path / "killed" / "resume" / "bnnbench.db"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    stored = 0
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                stored = len(Store(f"sqlite:///{db}").finished_ids())
+            except Exception:  # noqa: BLE001 - the writer may hold the lock for a moment
+                continue
+            if stored >= 2:
+                break
+    assert proc.poll() is None, f"suite ended before it could be killed: {proc.stderr.read()}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = Store(f"sqlite:///{db}")
+    n_partial = len(partial.finished_ids())
+    assert 2 <= n_partial < 9
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{n_partial} already stored" in rerun.stdout
+
+    clean_cmd = cmd[:-1] + [str(tmp_path / "clean")]
+    subprocess.run(clean_cmd, env=env, check=True, capture_output=True, timeout=300)
+    resumed = Store(f"sqlite:///{db}")
+    clean = Store(f"sqlite:///{tmp_path / 'clean' / 'resume' / 'bnnbench.db'}")
+    runs = resumed.runs_frame("resume")
+    assert len(runs) == 9 and runs["run_id"].is_unique
+    assert _status(resumed) == _status(clean)
+    pd.testing.assert_frame_equal(_comparable(resumed), _comparable(clean))
+
+
+def test_pool_of_two_workers_stores_the_same_results_as_serial(tmp_path: Path) -> None:
+    suite = load_suite(write_suite(tmp_path / "pool.yaml"))
+    specs = expand_final_runs(suite)
+    serial = Store(f"sqlite:///{tmp_path}/serial.db")
+    pooled = Store(f"sqlite:///{tmp_path}/pool.db")
+    r1 = execute(specs, serial, suite="pool", workers=1, progress=False)
+    r2 = execute(specs, pooled, suite="pool", workers=2, progress=False)
+    assert (r1.completed, r2.completed) == (len(specs), len(specs))
+    pd.testing.assert_frame_equal(_comparable(serial), _comparable(pooled))
+    again = execute(specs, pooled, suite="pool", workers=2, progress=False)
+    assert (again.skipped, again.completed) == (len(specs), 0)  # resume: nothing rerun
+
+
+def test_diverging_and_failing_runs_are_stored_and_the_suite_goes_on(tmp_path: Path) -> None:
+    base = dict(
+        model="mlp",
+        dataset="synthetic",
+        model_options={"hidden": [16, 16]},
+        dataset_options={"n_samples": 200, "n_features": 8, "n_classes": 3},
+        epochs=2,
+        batch_size=32,
+    )
+    good = RunSpec(optimizer="adam", **base)  # type: ignore[arg-type]
+    diverging = RunSpec(optimizer="sgd", hparams={"lr": 1e38}, **base)  # type: ignore[arg-type]
+    failing = RunSpec(optimizer="adam", hparams={"lr": -1.0}, **base)  # type: ignore[arg-type]
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    report = execute([diverging, failing, good], store, suite="s", workers=1, progress=False)
+    assert (report.completed, report.diverged, report.failed) == (1, 1, 1)
+    status = _status(store)
+    assert status == {
+        good.run_id: "completed",
+        diverging.run_id: "diverged",
+        failing.run_id: "failed",
+    }
+    runs = store.runs_frame()
+    assert "lr" in runs.set_index("run_id").loc[failing.run_id, "message"].lower()
+    # a rerun retries the failed run only
+    again = execute([diverging, failing, good], store, suite="s", workers=1, progress=False)
+    assert (again.skipped, again.failed) == (2, 1)
+
+
+def test_threads_per_worker_never_oversubscribes() -> None:
+    cores = os.cpu_count() or 1
+    for workers in (1, 2, cores, 2 * cores):
+        assert workers * threads_for(workers) <= max(cores, workers)
+    assert threads_for(2, 3) == 3
+
+
+def test_dask_executor_without_scheduler_is_a_clear_error(tmp_path: Path) -> None:
+    from benchmark.errors import BnnBenchError
+
+    suite = load_suite(
+        write_suite(tmp_path / "d.yaml", seeds=[0], optimizers=["adam"], reference="adam")
+    )
+    store = Store(f"sqlite:///{tmp_path}/d.db")
+    with pytest.raises(BnnBenchError, match="scheduler"):
+        execute(expand_final_runs(suite), store, executor="dask", progress=False)
+    assert yaml.safe_load((tmp_path / "d.yaml").read_text())["name"] == "d"
