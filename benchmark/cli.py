@@ -106,8 +106,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.device:
         suite = suite.model_copy(update={"device": args.device})
     specs = expand_specs(suite)
+    data_root = args.data_root or suite.data_root
     if suite.task == "train":
-        preflight(specs, args.data_root, args.download)
+        preflight(specs, data_root, args.download)
     store = _open_store(suite, args)
     if args.fresh:
         removed = store.delete_suite(suite.name)
@@ -129,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         threads_per_worker=threads,
         executor=executor,
         scheduler=args.scheduler or suite.executor.scheduler,
-        data_root=args.data_root,
+        data_root=data_root,
         download=args.download,
         progress=not args.quiet,
     )
@@ -283,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     run.add_argument("--device", help="override the suite's device (cpu, cuda, cuda:N, mps)")
     run.add_argument(
-        "--data-root", help="dataset root (default: $BNNBENCH_DATA, else a user cache dir)"
+        "--data-root",
+        help="dataset root (default: the suite's data_root, else $BNNBENCH_DATA, else a user cache dir)",
     )
     run.add_argument(
         "--download", action="store_true", help="download missing torchvision datasets"
