@@ -38,3 +38,11 @@ def write_suite(path: Path, **overrides: object) -> Path:
     suite.update(overrides)
     path.write_text(yaml.safe_dump(suite, sort_keys=False))
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread per test process: the tests' models are tiny, and on a 2-core machine
+    shared with other work, intra-op threads cost far more than they give."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -1,0 +1,438 @@
+r"""BAMSProd: AMSBound whose step-size range is scaled by the quantization error.
+
+**This is a reconstruction**, built from the published description (the abstract) of
+"BAMSProd: A Step towards Generalizing the Adaptive Optimization Methods to Deep Binary Model"
+(arXiv:2009.13799, CVPR Workshops 2020). The paper's Algorithm 1, its error measure and its
+bound functions were not available; the two unknown pieces (``error`` and ``bound``) are
+pluggable, so the paper's exact formulas can be dropped in. See ``docs/optimizers.md``.
+
+Update rule, per parameter tensor :math:`p` with gradient :math:`g` at its step
+:math:`t = 1, 2, \dots`:
+
+.. math::
+
+    g &\leftarrow g + \lambda p                       && \text{coupled L2 (off by default)} \\
+    m &\leftarrow \beta_1 m + (1 - \beta_1) g \\
+    v &\leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+    \hat v &\leftarrow \max(\hat v, v)                && \text{AMSGrad memory} \\
+    a_t &= \mathrm{lr}\,\sqrt{1 - \beta_2^t} / (1 - \beta_1^t) \\
+    e &= \mathrm{error}(p) \in [0, 1]                 && e = 1 \text{ for non-binary tensors} \\
+    \eta &= \mathrm{final\_lr} \cdot \mathrm{lr} / \mathrm{base\_lr} \\
+    l_t &= \eta\,(1 - e / (\gamma t + 1)), \qquad u_t = \eta\,(1 + e / (\gamma t)) \\
+    p &\leftarrow p - \operatorname{clip}\!\big(a_t / (\sqrt{\hat v} + \epsilon), l_t, u_t\big) \odot m
+
+``base_lr`` is the group's ``lr`` when the group was added (stored in the group, so it
+survives ``state_dict``), hence LR schedulers scale :math:`\eta` as in AdaBound. With
+:math:`e = 1` the rule is exactly AMSBound (Luo et al. 2019); as :math:`e \to 0` the range
+collapses onto :math:`\eta` (momentum SGD).
+
+Which tensors are binary latent weights is told by the parameter group flag ``binary: True``
+(set by :func:`benchmark.optim.routing.make_optimizer`); every other tensor uses :math:`e = 1`.
+
+Two implementations give the same numbers (to float rounding): the default vectorised
+``torch._foreach_*`` path, and a per-tensor reference path (``foreach=False``) that follows the
+formulas literally and computes the error with :func:`benchmark.binary.quantization_error`.
+The foreach path computes the same errors with fewer passes over memory (see
+:func:`_fast_errors`), clamps the denominator instead of the ratio
+(:math:`\mathrm{clip}(a/d, l, u) = a / \mathrm{clip}(d, a/u, a/l)` for :math:`a, d > 0`),
+keeps one scratch buffer per tensor (not part of the state) and keeps the errors as tensors;
+only on the CPU, where no device sync exists, are the per-tensor clamp bounds read back as
+Python floats (one ``tolist()`` per step) so that one clamp pass replaces two.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from benchmark.binary.metrics import QUANTIZATION_ERRORS, quantization_error
+from benchmark.errors import BnnBenchError, unknown_name
+
+ErrorFn = Callable[[torch.Tensor], "float | torch.Tensor"]
+BoundFn = Callable[[int, torch.Tensor, float, float], "tuple[Any, Any]"]
+
+_QERR_EPS = 1e-12  # the epsilon of benchmark.binary.quantization_error("xnor_l1")
+
+
+def default_bound(
+    t: int | torch.Tensor, e: float | torch.Tensor, eta: float, gamma: float
+) -> tuple[Any, Any]:
+    r"""The reconstruction's range: :math:`(\eta(1 - e/(\gamma t + 1)),\ \eta(1 + e/(\gamma t)))`.
+
+    Works elementwise on floats or tensors (``t`` and ``e`` may be vectors).
+    """
+    return eta * (1.0 - e / (gamma * t + 1.0)), eta * (1.0 + e / (gamma * t))
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise BnnBenchError(f"BAMSProd: {message}")
+
+
+def _channels(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as ``(channels, -1)``: first dimension = output channel; dim <= 1 is one channel."""
+    return x.view(x.shape[0], -1) if x.dim() >= 2 else x.view(1, -1)
+
+
+def _fast_errors(kind: str, params: list[torch.Tensor], bufs: list[torch.Tensor]) -> list:
+    r"""Quantization errors of ``params`` (0-d tensors), using ``bufs`` as workspace.
+
+    The numbers of :func:`benchmark.binary.quantization_error` (to float32 rounding, ~1e-7)
+    in fewer passes over memory, with :math:`A = |W|` (sign(0) = +1 changes nothing):
+
+    - ``xnor_l1``: :math:`|W - \alpha\,\mathrm{sign}(W)| = |A - \alpha|` and, as
+      :math:`\alpha = \mathrm{mean}(A)`, :math:`\mathrm{mean}|A - \alpha| =
+      2(\alpha - \mathrm{mean}\min(A, \alpha))`: abs, mean, minimum, mean per channel;
+    - ``sign_l1``: :math:`|W - \mathrm{sign}(W)| = |A - 1|`.
+    """
+    for p, buf in zip(params, bufs, strict=True):
+        torch.abs(p, out=buf)
+    views = [_channels(b) for b in bufs]
+    if kind == "xnor_l1":
+        alphas = [v.mean(dim=1, keepdim=True) for v in views]
+        torch._foreach_minimum_(views, alphas)
+        return [
+            (2.0 * (a - v.mean(dim=1, keepdim=True)) / (a + _QERR_EPS)).mean().clamp(0.0, 1.0)
+            for v, a in zip(views, alphas, strict=True)
+        ]
+    # sign_l1
+    torch._foreach_sub_(views, 1.0)
+    torch._foreach_abs_(views)
+    return [v.mean().clamp(0.0, 1.0) for v in views]
+
+
+class BAMSProd(Optimizer):
+    r"""BAMSProd, a documented reconstruction (see the module docstring for the update rule).
+
+    Args:
+        params: tensors or parameter groups; a group with ``binary: True`` holds binary latent
+            weights (their quantization error scales the range), every other tensor uses e = 1.
+        lr: base step size (default 1e-3).
+        betas: ``(beta1, beta2)`` moment decay rates (default ``(0.9, 0.999)``).
+        final_lr: the final step size :math:`\eta` at ``lr = base_lr`` (default 0.1).
+        gamma: convergence speed of the range (default 1e-3), > 0.
+        eps: added to :math:`\sqrt{\hat v}` (default 1e-8).
+        weight_decay: coupled L2 coefficient :math:`\lambda` (default 0).
+        error: ``"xnor_l1"`` (default), ``"sign_l1"``, ``"none"`` (e = 1) or a callable
+            ``error(p) -> float | Tensor`` returning a value in [0, 1] for a binary tensor.
+        bound: ``None`` (the reconstruction's range, :func:`default_bound`) or a callable
+            ``bound(t, e, eta, gamma) -> (lower, upper)`` with ``t`` an int, ``e`` a 0-d tensor,
+            returning floats or 0-d tensors with ``0 <= lower <= upper``.
+        error_every: recompute the error every ``k`` steps of a tensor (at t = 1, k+1, ...),
+            reusing the last value in between (default 1: exact).
+        maximize: maximize the objective (the gradient's sign is flipped), as in Adam.
+        foreach: vectorised ``torch._foreach_*`` path (default ``True``) or per-tensor path.
+
+    ``error`` and ``bound`` apply to the whole optimizer (attributes ``error``/``bound``; being
+    code, they are not part of ``state_dict()``: pass them again when rebuilding). Every other
+    option may differ per parameter group, like ``torch.optim.Adam``'s. The state per tensor
+    is ``step`` (int), ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` and, for binary tensors,
+    ``error`` (0-d tensor, the value in use).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        final_lr: float = 0.1,
+        gamma: float = 1e-3,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        error: str | ErrorFn = "xnor_l1",
+        bound: BoundFn | None = None,
+        error_every: int = 1,
+        *,
+        maximize: bool = False,
+        foreach: bool = True,
+    ) -> None:
+        _check(isinstance(lr, int | float) and lr >= 0.0, f"lr={lr!r} must be >= 0")
+        _check(
+            len(betas) == 2 and all(0.0 <= b < 1.0 for b in betas),
+            f"betas={betas!r} must be two numbers in [0, 1)",
+        )
+        _check(final_lr >= 0.0, f"final_lr={final_lr!r} must be >= 0")
+        _check(gamma > 0.0, f"gamma={gamma!r} must be > 0")
+        _check(eps >= 0.0, f"eps={eps!r} must be >= 0")
+        _check(weight_decay >= 0.0, f"weight_decay={weight_decay!r} must be >= 0")
+        if not callable(error) and error not in QUANTIZATION_ERRORS:
+            raise unknown_name("BAMSProd error", str(error), QUANTIZATION_ERRORS)
+        _check(bound is None or callable(bound), f"bound={bound!r} must be None or a callable")
+        _check(
+            isinstance(error_every, int) and not isinstance(error_every, bool) and error_every >= 1,
+            f"error_every={error_every!r} must be an integer >= 1",
+        )
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas),
+            "final_lr": final_lr,
+            "gamma": gamma,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "error_every": error_every,
+            "maximize": maximize,
+            "foreach": foreach,
+            "binary": False,
+        }
+        self.error = error
+        self.bound = bound
+        super().__init__(params, defaults)
+        self._diagnostics: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group; remembers its ``lr`` as ``base_lr`` (the reference for :math:`\\eta`)."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        group.setdefault("base_lr", group["lr"])
+        for p in group["params"]:
+            if torch.is_complex(p):
+                raise BnnBenchError("BAMSProd: complex parameters are not supported")
+
+    # ------------------------------------------------------------------ helpers
+    def _scratch(self, p: torch.Tensor) -> torch.Tensor:
+        """A reusable work buffer shaped like ``p`` (not part of the optimizer state)."""
+        scratch = self.__dict__.setdefault("_scratch_buffers", {})
+        buf = scratch.get(p)
+        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
+            buf = torch.empty_like(p, memory_format=torch.contiguous_format)
+            scratch[p] = buf
+        return buf
+
+    @staticmethod
+    def _eta(group: dict[str, Any]) -> float:
+        """:math:`\\eta = \\mathrm{final\\_lr} \\cdot \\mathrm{lr} / \\mathrm{base\\_lr}` (as AdaBound)."""
+        if group["base_lr"] == 0.0 and group["lr"] > 0.0:
+            group["base_lr"] = group["lr"]
+        base = group["base_lr"]
+        return group["final_lr"] * group["lr"] / base if base > 0.0 else 0.0
+
+    @staticmethod
+    def _base_step(group: dict[str, Any], t: int) -> float:
+        """:math:`a_t = \\mathrm{lr}\\sqrt{1 - \\beta_2^t} / (1 - \\beta_1^t)`."""
+        beta1, beta2 = group["betas"]
+        return group["lr"] * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+
+    def _collect(self, group: dict[str, Any]) -> tuple[list, list, list]:
+        """Params with a gradient, their gradients and states (initialised, step advanced)."""
+        params, grads, states = [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise BnnBenchError(
+                    "BAMSProd does not support sparse gradients; use dense gradients "
+                    "(e.g. nn.Embedding(sparse=False))"
+                )
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = 0
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+            params.append(p)
+            grads.append(p.grad)
+            states.append(state)
+        return params, grads, states
+
+    def _needs_error(self, group: dict[str, Any], state: dict[str, Any]) -> bool:
+        return (state["step"] - 1) % group["error_every"] == 0 or "error" not in state
+
+    @staticmethod
+    def _as_error(value: float | torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(value, dtype=p.dtype, device=p.device).detach().reshape(())
+
+    def _bounds(
+        self, group: dict[str, Any], steps: list[int], errors: torch.Tensor | None, eta: float
+    ) -> tuple[Any, Any]:
+        """Per-tensor ``(lower, upper)``: float64 vectors (binary group or custom bound) or
+        lists of floats (non-binary group with the default bound)."""
+        gamma, bound = group["gamma"], self.bound
+        if bound is None and errors is None:
+            pairs = [default_bound(t, 1.0, eta, gamma) for t in steps]
+            return [lo for lo, _ in pairs], [hi for _, hi in pairs]
+        if bound is None:
+            t = torch.tensor(steps, dtype=torch.float64, device=errors.device)
+            lower, upper = default_bound(t, errors.to(torch.float64), eta, gamma)
+            return lower, upper
+        if errors is None:
+            errors = torch.ones(len(steps), dtype=torch.float64)
+        pairs = [bound(t, e, eta, gamma) for t, e in zip(steps, errors.unbind(), strict=True)]
+        device = errors.device
+        lower = torch.stack(
+            [torch.as_tensor(lo, dtype=torch.float64, device=device) for lo, _ in pairs]
+        )
+        upper = torch.stack(
+            [torch.as_tensor(hi, dtype=torch.float64, device=device) for _, hi in pairs]
+        )
+        return lower, upper
+
+    def _record(self, errors: torch.Tensor, lower: Any, upper: Any) -> None:
+        device = errors.device
+        self._diagnostics.append(
+            (
+                errors.to(torch.float64),
+                torch.as_tensor(lower, dtype=torch.float64, device=device),
+                torch.as_tensor(upper, dtype=torch.float64, device=device),
+            )
+        )
+
+    # ------------------------------------------------------------------ step
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> Any:
+        """One optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._diagnostics = []
+        for group in self.param_groups:
+            params, grads, states = self._collect(group)
+            if not params:
+                continue
+            if group["foreach"]:
+                by_key: dict[tuple, list[int]] = {}
+                for i, p in enumerate(params):
+                    by_key.setdefault((p.device, p.dtype), []).append(i)
+                for idx in by_key.values():
+                    self._step_foreach(
+                        group,
+                        [params[i] for i in idx],
+                        [grads[i] for i in idx],
+                        [states[i] for i in idx],
+                    )
+            else:
+                self._step_per_tensor(group, params, grads, states)
+        return loss
+
+    def _step_per_tensor(
+        self, group: dict[str, Any], params: list, grads: list, states: list
+    ) -> None:
+        """Reference path: the formulas of the module docstring, one tensor at a time."""
+        beta1, beta2 = group["betas"]
+        eta = self._eta(group)
+        binary, error = group["binary"], self.error
+        errs, lows, ups = [], [], []
+        for p, g, state in zip(params, grads, states, strict=True):
+            t = state["step"]
+            if group["maximize"]:
+                g = -g
+            if group["weight_decay"] != 0.0:
+                g = g.add(p, alpha=group["weight_decay"])
+            m, v, vmax = state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"]
+            m.lerp_(g, 1.0 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+            torch.maximum(vmax, v, out=vmax)
+            if binary:
+                if self._needs_error(group, state):
+                    raw = error(p) if callable(error) else quantization_error(p, error)
+                    state["error"] = self._as_error(raw, p)
+                e = state["error"]
+                lower, upper = self._bounds(group, [t], e.reshape(1), eta)
+                lower, upper = lower[0], upper[0]
+                errs.append(e.reshape(1))
+                lows.append(torch.as_tensor(lower, dtype=torch.float64).reshape(1))
+                ups.append(torch.as_tensor(upper, dtype=torch.float64).reshape(1))
+            else:
+                (lower,), (upper,) = self._bounds(group, [t], None, eta)
+            if group["lr"] == 0.0:
+                continue
+            step = vmax.sqrt().add_(group["eps"])
+            step = torch.full_like(step, self._base_step(group, t)).div_(step)
+            step.clamp_min_(torch.as_tensor(lower).clamp_min(0.0)).clamp_max_(upper)
+            p.addcmul_(step, m, value=-1.0)
+        if errs:
+            self._record(torch.cat(errs), torch.cat(lows), torch.cat(ups))
+
+    def _step_foreach(self, group: dict[str, Any], params: list, grads: list, states: list) -> None:
+        """Vectorised path: same numbers as :meth:`_step_per_tensor` (to float rounding)."""
+        beta1, beta2 = group["betas"]
+        eta = self._eta(group)
+        binary, error = group["binary"], self.error
+        if group["maximize"]:
+            grads = torch._foreach_neg(grads)
+        if group["weight_decay"] != 0.0:
+            if group["maximize"]:
+                torch._foreach_add_(grads, params, alpha=group["weight_decay"])
+            else:
+                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        exp_avgs = [s["exp_avg"] for s in states]
+        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+        max_sqs = [s["max_exp_avg_sq"] for s in states]
+        torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
+        torch._foreach_maximum_(max_sqs, exp_avg_sqs)
+
+        bufs = [self._scratch(p) for p in params]
+        steps = [s["step"] for s in states]
+        errors = None
+        if binary:
+            todo = [i for i, s in enumerate(states) if self._needs_error(group, s)]
+            if todo:
+                if callable(error):
+                    fresh = [self._as_error(error(params[i]), params[i]) for i in todo]
+                elif error == "none":
+                    fresh = [
+                        torch.ones((), dtype=params[i].dtype, device=params[i].device) for i in todo
+                    ]
+                else:
+                    fresh = _fast_errors(error, [params[i] for i in todo], [bufs[i] for i in todo])
+                for i, e in zip(todo, fresh, strict=True):
+                    states[i]["error"] = e
+            errors = torch.stack([s["error"] for s in states])
+        lower, upper = self._bounds(group, steps, errors, eta)
+        if binary:
+            self._record(errors, lower, upper)
+        if group["lr"] == 0.0:
+            return
+
+        # denominator d = sqrt(vmax) + eps, clamped to [a/u, a/l]; then p -= a * m / d.
+        for buf, vmax in zip(bufs, max_sqs, strict=True):
+            torch.sqrt(vmax, out=buf)
+        torch._foreach_add_(bufs, group["eps"])
+        same_step = all(t == steps[0] for t in steps)
+        base = [self._base_step(group, t) for t in steps]
+        if isinstance(lower, list):
+            d_min = [a / hi if hi > 0.0 else math.inf for a, hi in zip(base, upper, strict=True)]
+            d_max = [a / lo if lo > 0.0 else math.inf for a, lo in zip(base, lower, strict=True)]
+        else:
+            base_t = torch.tensor(base, dtype=torch.float64, device=lower.device)
+            d_min_t, d_max_t = base_t / upper, base_t / lower.clamp_min(0.0)
+            if self._bounds_on_device(lower.device):
+                d_min, d_max = list(d_min_t.unbind()), list(d_max_t.unbind())
+            else:  # on the CPU reading them costs no device sync
+                d_min, d_max = d_min_t.tolist(), d_max_t.tolist()
+        if isinstance(d_min, list) and isinstance(d_min[0], float):
+            for buf, lo, hi in zip(bufs, d_min, d_max, strict=True):
+                buf.clamp_(lo, max(lo, hi))  # one pass
+        else:  # max first: if lower > upper the step is upper, as in the per-tensor path
+            torch._foreach_clamp_max_(bufs, d_max)
+            torch._foreach_clamp_min_(bufs, d_min)
+        torch._foreach_addcdiv_(
+            params, exp_avgs, bufs, -base[0] if same_step else [-a for a in base]
+        )
+
+    def _bounds_on_device(self, device: torch.device) -> bool:
+        """Keep the clamp bounds as 0-d tensors (no ``.item()`` sync) unless on the CPU."""
+        forced = self.__dict__.get("_force_device_bounds")
+        return device.type != "cpu" if forced is None else bool(forced)
+
+    # ------------------------------------------------------------------ diagnostics
+    def diagnostics(self) -> dict[str, float]:
+        """Means over the binary tensors updated at the last step: the error ``e`` and the
+        range ``[lower, upper]``; ``{}`` if no binary tensor was updated."""
+        if not self._diagnostics:
+            return {}
+        errors = torch.cat([d[0].reshape(-1).cpu() for d in self._diagnostics])
+        lower = torch.cat([d[1].reshape(-1).cpu() for d in self._diagnostics])
+        upper = torch.cat([d[2].reshape(-1).cpu() for d in self._diagnostics])
+        return {
+            "bamsprod_error": float(errors.mean()),
+            "bamsprod_lower": float(lower.mean()),
+            "bamsprod_upper": float(upper.mean()),
+        }

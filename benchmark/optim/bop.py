@@ -1,0 +1,306 @@
+r"""Latent-free binary optimizers: Bop and Bop2ndOrder.
+
+Both update binary weights :math:`w \in \{-1, +1\}` directly: when a group is added, its
+tensors are set to :math:`\mathrm{sign}(W)` (``sign(0) = +1``) in place, and afterwards a weight
+only ever changes by a sign flip.
+
+**Bop** (Helwegen et al., "Latent Weights Do Not Exist", NeurIPS 2019), hyper-parameters
+``threshold`` :math:`\tau` (default 1e-8) and ``gamma`` :math:`\gamma` (default 1e-4):
+
+.. math::
+
+    m &\leftarrow (1 - \gamma)\, m + \gamma\, g \\
+    w &\leftarrow -w \quad \text{where } w \odot m > \tau
+
+**Bop2ndOrder** (Suarez-Ramirez et al., "A Bop and Beyond", CVPRW 2021), defaults
+:math:`\tau = 10^{-6}`, :math:`\gamma = 10^{-6}`, :math:`\sigma = 10^{-2}`:
+
+.. math::
+
+    m &\leftarrow (1 - \gamma)\, m + \gamma\, g, \qquad
+    v \leftarrow (1 - \sigma)\, v + \sigma\, g^2 \\
+    w &\leftarrow -w \quad \text{where } w \odot \hat m / (\sqrt{\hat v} + 10^{-10}) > \tau
+
+with :math:`\hat m = m`, :math:`\hat v = v`, or, with ``bias_correction=True``,
+:math:`\hat m = m / (1 - (1 - \gamma)^t)`, :math:`\hat v = v / (1 - (1 - \sigma)^t)`.
+
+Each group also has an ``lr`` entry (default 1.0) that multiplies :math:`\gamma`, so that a
+``torch.optim.lr_scheduler`` schedule decays the adaptivity rate (as Helwegen et al. decayed
+:math:`\gamma`) instead of failing on a missing ``lr``. Both optimizers count the weights
+flipped at the last step (kept as a tensor; :meth:`diagnostics` reads it).
+
+The vectorised path (default) tests Bop2ndOrder's flip condition in the equivalent form
+:math:`\sqrt{v} - w \odot m\,c_1/(\tau c_2) < -\epsilon / c_2` (:math:`c_1 = 1/(1-(1-\gamma)^t)`,
+:math:`c_2 = 1/\sqrt{1-(1-\sigma)^t}`, both 1 without bias correction) to save memory passes;
+the per-tensor path (``foreach=False``) follows the formula literally.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from benchmark.binary.ste import hard_sign
+from benchmark.errors import BnnBenchError
+
+
+class _FlipOptimizer(Optimizer):
+    """Shared machinery: binarize on add, collect grads, scratch buffers, flip counting."""
+
+    _name = "Bop"
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        super().__init__(params, defaults)
+        self._flips: list[torch.Tensor] = []
+        self._updated = 0
+
+    def _check(self, condition: bool, message: str) -> None:
+        if not condition:
+            raise BnnBenchError(f"{self._name}: {message}")
+
+    @torch.no_grad()
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group and set its tensors to ``sign(W)`` (``sign(0) = +1``) in place."""
+        super().add_param_group(param_group)
+        for p in self.param_groups[-1]["params"]:
+            if torch.is_complex(p):
+                raise BnnBenchError(f"{self._name}: complex parameters are not supported")
+            p.copy_(hard_sign(p))
+
+    def _scratch(self, p: torch.Tensor) -> torch.Tensor:
+        """A reusable work buffer shaped like ``p`` (not part of the optimizer state)."""
+        scratch = self.__dict__.setdefault("_scratch_buffers", {})
+        buf = scratch.get(p)
+        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
+            buf = torch.empty_like(p, memory_format=torch.contiguous_format)
+            scratch[p] = buf
+        return buf
+
+    def _collect(self, group: dict[str, Any]) -> tuple[list, list, list]:
+        params, grads, states = [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise BnnBenchError(f"{self._name} does not support sparse gradients")
+            state = self.state[p]
+            if len(state) == 0:
+                self._init_state(p, state)
+            state["step"] += 1
+            params.append(p)
+            grads.append(p.grad)
+            states.append(state)
+        return params, grads, states
+
+    def _init_state(self, p: torch.Tensor, state: dict[str, Any]) -> None:
+        state["step"] = 0
+        state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    @staticmethod
+    def _flip_where(params: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+        """``w <- w - 2 w * mask`` for 0/1 float masks; returns the number of flips (a tensor)."""
+        torch._foreach_addcmul_(params, params, masks, value=-2.0)
+        return torch.stack([mask.sum() for mask in masks]).sum()
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> Any:
+        """One step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._flips, self._updated = [], 0
+        for group in self.param_groups:
+            params, grads, states = self._collect(group)
+            if not params:
+                continue
+            self._updated += sum(p.numel() for p in params)
+            if group["foreach"]:
+                by_key: dict[tuple, list[int]] = {}
+                for i, p in enumerate(params):
+                    by_key.setdefault((p.device, p.dtype), []).append(i)
+                for idx in by_key.values():
+                    self._flips.append(
+                        self._step_foreach(
+                            group,
+                            [params[i] for i in idx],
+                            [grads[i] for i in idx],
+                            [states[i] for i in idx],
+                        )
+                    )
+            else:
+                for p, g, state in zip(params, grads, states, strict=True):
+                    self._flips.append(self._step_tensor(group, p, g, state))
+        return loss
+
+    def _step_foreach(self, group: dict, params: list, grads: list, states: list) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _step_tensor(
+        self, group: dict, p: torch.Tensor, g: torch.Tensor, state: dict
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def last_flips(self) -> int:
+        """Number of weights flipped at the last step."""
+        return int(sum(int(f.item()) for f in self._flips))
+
+    def diagnostics(self) -> dict[str, float]:
+        """``{"flips": count, "flip_fraction": count / weights updated}`` for the last step."""
+        if not self._updated:
+            return {}
+        flips = float(self.last_flips)
+        return {"flips": flips, "flip_fraction": flips / self._updated}
+
+
+class Bop(_FlipOptimizer):
+    r"""Bop (Helwegen et al. 2019): flip :math:`w` where :math:`w \odot m > \tau`.
+
+    Args:
+        params: binary tensors (set to sign(W) here) or parameter groups.
+        threshold: :math:`\tau \ge 0` (default 1e-8).
+        gamma: adaptivity rate :math:`\gamma \in (0, 1]` (default 1e-4).
+        lr: multiplier of :math:`\gamma` (default 1.0), the handle for LR schedulers.
+        foreach: vectorised path (default) or per-tensor path; same numbers.
+    """
+
+    _name = "Bop"
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        threshold: float = 1e-8,
+        gamma: float = 1e-4,
+        *,
+        lr: float = 1.0,
+        foreach: bool = True,
+    ) -> None:
+        self._check(threshold >= 0.0, f"threshold={threshold!r} must be >= 0")
+        self._check(0.0 < gamma <= 1.0, f"gamma={gamma!r} must be in (0, 1]")
+        self._check(lr >= 0.0, f"lr={lr!r} must be >= 0")
+        defaults = {"threshold": threshold, "gamma": gamma, "lr": lr, "foreach": foreach}
+        super().__init__(params, defaults)
+
+    def _step_tensor(
+        self, group: dict, p: torch.Tensor, g: torch.Tensor, state: dict
+    ) -> torch.Tensor:
+        m = state["exp_avg"]
+        m.lerp_(g, group["gamma"] * group["lr"])
+        flip = p * m > group["threshold"]
+        p.copy_(torch.where(flip, -p, p))
+        return flip.sum()
+
+    def _step_foreach(self, group: dict, params: list, grads: list, states: list) -> torch.Tensor:
+        exp_avgs = [s["exp_avg"] for s in states]
+        torch._foreach_lerp_(exp_avgs, grads, group["gamma"] * group["lr"])
+        masks = [self._scratch(p) for p in params]
+        for p, m, mask in zip(params, exp_avgs, masks, strict=True):
+            torch.mul(p, m, out=mask).gt_(group["threshold"])
+        return self._flip_where(params, masks)
+
+
+class Bop2ndOrder(_FlipOptimizer):
+    r"""Bop2ndOrder (Suarez-Ramirez et al. 2021): flip where
+    :math:`w \odot \hat m / (\sqrt{\hat v} + \epsilon) > \tau`.
+
+    Args:
+        params: binary tensors (set to sign(W) here) or parameter groups.
+        threshold: :math:`\tau \ge 0` (default 1e-6).
+        gamma: first-moment rate :math:`\gamma \in (0, 1]` (default 1e-6).
+        sigma: second-moment rate :math:`\sigma \in (0, 1]` (default 1e-2).
+        bias_correction: divide by :math:`1 - (1-\gamma)^t` and :math:`1 - (1-\sigma)^t`.
+        eps: :math:`\epsilon` (default 1e-10), > 0.
+        lr: multiplier of :math:`\gamma` (default 1.0), the handle for LR schedulers.
+        foreach: vectorised path (default) or per-tensor path; same numbers.
+    """
+
+    _name = "Bop2ndOrder"
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        threshold: float = 1e-6,
+        gamma: float = 1e-6,
+        sigma: float = 1e-2,
+        bias_correction: bool = False,
+        eps: float = 1e-10,
+        *,
+        lr: float = 1.0,
+        foreach: bool = True,
+    ) -> None:
+        self._check(threshold >= 0.0, f"threshold={threshold!r} must be >= 0")
+        self._check(0.0 < gamma <= 1.0, f"gamma={gamma!r} must be in (0, 1]")
+        self._check(0.0 < sigma <= 1.0, f"sigma={sigma!r} must be in (0, 1]")
+        self._check(eps > 0.0, f"eps={eps!r} must be > 0")
+        self._check(lr >= 0.0, f"lr={lr!r} must be >= 0")
+        defaults = {
+            "threshold": threshold,
+            "gamma": gamma,
+            "sigma": sigma,
+            "bias_correction": bool(bias_correction),
+            "eps": eps,
+            "lr": lr,
+            "foreach": foreach,
+        }
+        super().__init__(params, defaults)
+
+    def _init_state(self, p: torch.Tensor, state: dict[str, Any]) -> None:
+        super()._init_state(p, state)
+        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    @staticmethod
+    def _corrections(group: dict, gamma: float, t: int) -> tuple[float, float]:
+        """``(1 - (1-gamma)^t, 1 - (1-sigma)^t)``, or ``(1, 1)`` without bias correction."""
+        if not group["bias_correction"]:
+            return 1.0, 1.0
+        return 1.0 - (1.0 - gamma) ** t, 1.0 - (1.0 - group["sigma"]) ** t
+
+    def _step_tensor(
+        self, group: dict, p: torch.Tensor, g: torch.Tensor, state: dict
+    ) -> torch.Tensor:
+        gamma, sigma = group["gamma"] * group["lr"], group["sigma"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m.lerp_(g, gamma)
+        v.mul_(1.0 - sigma).addcmul_(g, g, value=sigma)
+        bc1, bc2 = self._corrections(group, gamma, state["step"])
+        ratio = p * (m / bc1) / ((v / bc2).sqrt() + group["eps"])
+        flip = ratio > group["threshold"]
+        p.copy_(torch.where(flip, -p, p))
+        return flip.sum()
+
+    def _step_foreach(self, group: dict, params: list, grads: list, states: list) -> torch.Tensor:
+        gamma, sigma, tau, eps = (
+            group["gamma"] * group["lr"],
+            group["sigma"],
+            group["threshold"],
+            group["eps"],
+        )
+        exp_avgs = [s["exp_avg"] for s in states]
+        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+        torch._foreach_lerp_(exp_avgs, grads, gamma)
+        torch._foreach_mul_(exp_avg_sqs, 1.0 - sigma)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=sigma)
+        masks = [self._scratch(p) for p in params]
+        if tau == 0.0:  # the denominator is positive: flip iff w * m > 0
+            for p, m, mask in zip(params, exp_avgs, masks, strict=True):
+                torch.mul(p, m, out=mask).gt_(0.0)
+            return self._flip_where(params, masks)
+        # w m c1 / (sqrt(v) c2 + eps) > tau  <=>  sqrt(v) - w m c1 / (tau c2) < -eps / c2
+        coeffs, limits = [], []
+        for s in states:
+            bc1, bc2 = self._corrections(group, gamma, s["step"])
+            c1, c2 = 1.0 / bc1, 1.0 / math.sqrt(bc2)
+            coeffs.append(-c1 / (tau * c2))
+            limits.append(-eps / c2)
+        for mask, v in zip(masks, exp_avg_sqs, strict=True):
+            torch.sqrt(v, out=mask)
+        same = all(c == coeffs[0] for c in coeffs)
+        torch._foreach_addcmul_(masks, params, exp_avgs, coeffs[0] if same else coeffs)
+        for mask, limit in zip(masks, limits, strict=True):
+            mask.lt_(limit)
+        return self._flip_where(params, masks)

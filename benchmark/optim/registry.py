@@ -1,0 +1,586 @@
+"""The optimizer registry: one table, name -> :class:`OptimizerSpec`.
+
+Each spec gives the factory (``factory(param_groups, **hparams) -> Optimizer``), the default
+hyper-parameters (flat scalars: ``beta1``/``beta2`` rather than a ``betas`` tuple, so that each
+one can be tuned), the default search space, the kind (``"latent"``: updates real-valued latent
+weights, sees every tensor; ``"latent-free"``: flips binary weights directly and hands the
+real-valued tensors to a companion optimizer) and a one-line description.
+
+A name of the form ``package.module:Class`` is a plug-in: a user's ``torch.optim.Optimizer``
+subclass, kind ``"latent"``, no defaults and no default search space (the suite must give one);
+its accepted hyper-parameters are the keyword arguments of its ``__init__``.
+
+Search spaces (the suite YAML uses the same format) map a hyper-parameter to one of::
+
+    {"low": 1e-5, "high": 1e-1, "log": true}     # float, log-uniform if log (step sizes)
+    {"low": 1, "high": 8, "int": true}            # integer (optionally "log": true)
+    {"choices": ["adam", "sgd"]}                  # categorical
+
+Latent-free optimizers also accept ``fp_optimizer`` (the companion's registry name, default
+``"adam"``) and ``fp_<key>`` for any hyper-parameter ``<key>`` of the companion (``fp_lr``,
+default 1e-3, is in their default search space).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from pytorch_optimizer import AdaBound
+from torch.optim import Optimizer
+
+from benchmark.binary.metrics import QUANTIZATION_ERRORS
+from benchmark.errors import BnnBenchError, closest, unknown_name
+from benchmark.optim.bamsprod import BAMSProd
+from benchmark.optim.bop import Bop, Bop2ndOrder
+
+Kind = Literal["latent", "latent-free"]
+Check = Callable[[Any], str | None]
+FP_PREFIX = "fp_"
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One registry entry.
+
+    ``checks`` maps a hyper-parameter to a function returning an error text for a bad value
+    (``None`` if fine); ``extra_hparams`` are accepted but neither defaulted nor tunable (e.g.
+    BAMSProd's ``bound`` callable); ``accepts_any`` marks a plug-in whose ``__init__`` takes
+    ``**kwargs``.
+    """
+
+    name: str
+    kind: Kind
+    defaults: dict[str, Any]
+    search_space: dict[str, dict[str, Any]]
+    description: str
+    factory: Callable[..., Optimizer]
+    checks: dict[str, Check] = field(default_factory=dict)
+    extra_hparams: tuple[str, ...] = ()
+    accepts_any: bool = False
+
+    @property
+    def own_hparams(self) -> list[str]:
+        """Hyper-parameter names this optimizer itself accepts (without ``fp_*`` keys)."""
+        return [*self.defaults, *self.extra_hparams]
+
+
+# ---------------------------------------------------------------------- value checks
+def _is_real(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _real(
+    low: float, high: float | None = None, low_open: bool = False, high_open: bool = True
+) -> Check:
+    """A number in the interval given (``high=None``: unbounded above)."""
+
+    def check(x: Any) -> str | None:
+        if not _is_real(x):
+            return "must be a number"
+        if x < low or (low_open and x == low):
+            return f"must be {'>' if low_open else '>='} {low}"
+        if high is not None and (x > high or (high_open and x == high)):
+            return f"must be {'<' if high_open else '<='} {high}"
+        return None
+
+    return check
+
+
+def _integer(low: int) -> Check:
+    def check(x: Any) -> str | None:
+        if not isinstance(x, int) or isinstance(x, bool):
+            return "must be an integer"
+        return None if x >= low else f"must be >= {low}"
+
+    return check
+
+
+def _boolean(x: Any) -> str | None:
+    return None if isinstance(x, bool) else "must be true or false"
+
+
+def _bamsprod_error(x: Any) -> str | None:
+    if callable(x) or x in QUANTIZATION_ERRORS:
+        return None
+    return f"must be one of {', '.join(QUANTIZATION_ERRORS)} or a callable"
+
+
+def _bound(x: Any) -> str | None:
+    return None if x is None or callable(x) else "must be a callable or null"
+
+
+def _companion(x: Any) -> str | None:
+    if not isinstance(x, str):
+        return "must be an optimizer name"
+    try:
+        spec = get_optimizer_spec(x)
+    except BnnBenchError as exc:
+        return str(exc)
+    return None if spec.kind == "latent" else "must name a latent-weight optimizer"
+
+
+NONNEG = _real(0.0)
+POSITIVE = _real(0.0, low_open=True)
+BETA = _real(0.0, 1.0)
+RATE = _real(0.0, 1.0, low_open=True, high_open=False)
+LR_SPACE = {"low": 1e-5, "high": 1e-1, "log": True}
+FINAL_LR_SPACE = {"low": 1e-3, "high": 1.0, "log": True}
+FP_LR_SPACE = {"low": 1e-5, "high": 1e-1, "log": True}
+ADAM_CHECKS: dict[str, Check] = {
+    "lr": NONNEG,
+    "beta1": BETA,
+    "beta2": BETA,
+    "eps": NONNEG,
+    "weight_decay": NONNEG,
+}
+BOUND_CHECKS: dict[str, Check] = {**ADAM_CHECKS, "final_lr": NONNEG, "gamma": POSITIVE}
+
+
+# ---------------------------------------------------------------------- factories
+def _adam(amsgrad: bool, decoupled: bool) -> Callable[..., Optimizer]:
+    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+
+    def make(
+        params: Any, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
+    ) -> Optimizer:
+        return cls(
+            params,
+            lr=lr,
+            betas=(beta1, beta2),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            foreach=True,
+        )
+
+    return make
+
+
+def _sgd(
+    params: Any, *, lr: float, momentum: float, nesterov: bool, weight_decay: float
+) -> Optimizer:
+    return torch.optim.SGD(
+        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=True
+    )
+
+
+def _radam(
+    params: Any, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
+) -> Optimizer:
+    return torch.optim.RAdam(
+        params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, foreach=True
+    )
+
+
+def _adabound(ams_bound: bool) -> Callable[..., Optimizer]:
+    def make(
+        params: Any,
+        *,
+        lr: float,
+        final_lr: float,
+        beta1: float,
+        beta2: float,
+        gamma: float,
+        eps: float,
+        weight_decay: float,
+    ) -> Optimizer:
+        return AdaBound(
+            params,
+            lr=lr,
+            final_lr=final_lr,
+            betas=(beta1, beta2),
+            gamma=gamma,
+            eps=eps,
+            weight_decay=weight_decay,
+            weight_decouple=False,
+            ams_bound=ams_bound,
+        )
+
+    return make
+
+
+def _bamsprod(
+    params: Any,
+    *,
+    lr: float,
+    final_lr: float,
+    beta1: float,
+    beta2: float,
+    gamma: float,
+    eps: float,
+    weight_decay: float,
+    error: Any,
+    error_every: int,
+    bound: Any = None,
+) -> Optimizer:
+    return BAMSProd(
+        params,
+        lr=lr,
+        betas=(beta1, beta2),
+        final_lr=final_lr,
+        gamma=gamma,
+        eps=eps,
+        weight_decay=weight_decay,
+        error=error,
+        bound=bound,
+        error_every=error_every,
+    )
+
+
+def _bop(params: Any, *, threshold: float, gamma: float) -> Optimizer:
+    return Bop(params, threshold=threshold, gamma=gamma)
+
+
+def _bop2nd(
+    params: Any, *, threshold: float, gamma: float, sigma: float, bias_correction: bool
+) -> Optimizer:
+    return Bop2ndOrder(
+        params, threshold=threshold, gamma=gamma, sigma=sigma, bias_correction=bias_correction
+    )
+
+
+# ---------------------------------------------------------------------- the table
+_ADAM_DEFAULTS = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+_BOUND_DEFAULTS = {**_ADAM_DEFAULTS, "final_lr": 0.1, "gamma": 1e-3}
+_FP_DEFAULTS = {"fp_optimizer": "adam", "fp_lr": 1e-3}
+_FP_CHECKS: dict[str, Check] = {"fp_optimizer": _companion}
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    spec.name: spec
+    for spec in [
+        OptimizerSpec(
+            "bamsprod",
+            "latent",
+            {**_BOUND_DEFAULTS, "error": "xnor_l1", "error_every": 1},
+            {"lr": LR_SPACE, "final_lr": FINAL_LR_SPACE},
+            "BAMSProd (reconstruction): AMSBound whose range width scales with the quantization error",
+            _bamsprod,
+            {**BOUND_CHECKS, "error": _bamsprod_error, "error_every": _integer(1), "bound": _bound},
+            extra_hparams=("bound",),
+        ),
+        OptimizerSpec(
+            "bop",
+            "latent-free",
+            {"threshold": 1e-8, "gamma": 1e-4, **_FP_DEFAULTS},
+            {
+                "threshold": {"low": 1e-10, "high": 1e-5, "log": True},
+                "gamma": {"low": 1e-6, "high": 1e-2, "log": True},
+                "fp_lr": FP_LR_SPACE,
+            },
+            "Bop (Helwegen et al. 2019): flip w where w*m > threshold; real tensors to fp_optimizer",
+            _bop,
+            {"threshold": NONNEG, "gamma": RATE, **_FP_CHECKS},
+        ),
+        OptimizerSpec(
+            "bop2nd",
+            "latent-free",
+            {
+                "threshold": 1e-6,
+                "gamma": 1e-6,
+                "sigma": 1e-2,
+                "bias_correction": False,
+                **_FP_DEFAULTS,
+            },
+            {
+                "threshold": {"low": 1e-8, "high": 1e-4, "log": True},
+                "gamma": {"low": 1e-8, "high": 1e-4, "log": True},
+                "sigma": {"low": 1e-4, "high": 1e-1, "log": True},
+                "fp_lr": FP_LR_SPACE,
+            },
+            "Bop2ndOrder (Suarez-Ramirez et al. 2021): flip where w*m/(sqrt(v)+eps) > threshold",
+            _bop2nd,
+            {
+                "threshold": NONNEG,
+                "gamma": RATE,
+                "sigma": RATE,
+                "bias_correction": _boolean,
+                **_FP_CHECKS,
+            },
+        ),
+        OptimizerSpec(
+            "adam",
+            "latent",
+            dict(_ADAM_DEFAULTS),
+            {"lr": LR_SPACE},
+            "Adam (Kingma & Ba 2015), torch.optim.Adam",
+            _adam(False, False),
+            ADAM_CHECKS,
+        ),
+        OptimizerSpec(
+            "amsgrad",
+            "latent",
+            dict(_ADAM_DEFAULTS),
+            {"lr": LR_SPACE},
+            "AMSGrad (Reddi et al. 2018), torch.optim.Adam(amsgrad=True)",
+            _adam(True, False),
+            ADAM_CHECKS,
+        ),
+        OptimizerSpec(
+            "adamw",
+            "latent",
+            {**_ADAM_DEFAULTS, "weight_decay": 1e-2},
+            {"lr": LR_SPACE, "weight_decay": {"low": 1e-5, "high": 1e-1, "log": True}},
+            "AdamW (Loshchilov & Hutter 2019), torch.optim.AdamW",
+            _adam(False, True),
+            ADAM_CHECKS,
+        ),
+        OptimizerSpec(
+            "sgd",
+            "latent",
+            {"lr": 1e-2, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
+            {"lr": {"low": 1e-4, "high": 1.0, "log": True}, "momentum": {"low": 0.0, "high": 0.99}},
+            "SGD with (optionally Nesterov) momentum, torch.optim.SGD",
+            _sgd,
+            {"lr": NONNEG, "momentum": BETA, "nesterov": _boolean, "weight_decay": NONNEG},
+        ),
+        OptimizerSpec(
+            "adabound",
+            "latent",
+            dict(_BOUND_DEFAULTS),
+            {"lr": LR_SPACE, "final_lr": FINAL_LR_SPACE},
+            "AdaBound (Luo et al. 2019), pytorch_optimizer.AdaBound, coupled L2 as in the paper",
+            _adabound(False),
+            BOUND_CHECKS,
+        ),
+        OptimizerSpec(
+            "amsbound",
+            "latent",
+            dict(_BOUND_DEFAULTS),
+            {"lr": LR_SPACE, "final_lr": FINAL_LR_SPACE},
+            "AMSBound (Luo et al. 2019), pytorch_optimizer.AdaBound(ams_bound=True), coupled L2",
+            _adabound(True),
+            BOUND_CHECKS,
+        ),
+        OptimizerSpec(
+            "radam",
+            "latent",
+            dict(_ADAM_DEFAULTS),
+            {"lr": LR_SPACE},
+            "RAdam (Liu et al. 2020), torch.optim.RAdam",
+            _radam,
+            ADAM_CHECKS,
+        ),
+    ]
+}
+
+
+# ---------------------------------------------------------------------- look-up
+def _prefix(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+def _plugin_spec(name: str, where: str) -> OptimizerSpec:
+    """Import ``package.module:Class`` and describe it as a latent-weight plug-in."""
+    module_name, _, attr = name.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise BnnBenchError(
+            f"{_prefix(where)}cannot import optimizer plug-in '{name}': {type(exc).__name__}: {exc}"
+        ) from None
+    if not (inspect.isclass(obj) and issubclass(obj, Optimizer)):
+        raise BnnBenchError(
+            f"{_prefix(where)}optimizer plug-in '{name}' is not a torch.optim.Optimizer subclass"
+        )
+    parameters = list(inspect.signature(obj.__init__).parameters.values())[2:]  # self, params
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    keys = tuple(
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+    doc = (inspect.getdoc(obj) or "").strip().splitlines()
+    return OptimizerSpec(
+        name=name,
+        kind="latent",
+        defaults={},
+        search_space={},
+        description=f"plug-in {name}" + (f": {doc[0]}" if doc else ""),
+        factory=obj,
+        extra_hparams=keys,
+        accepts_any=accepts_any,
+    )
+
+
+def get_optimizer_spec(name: str, where: str = "") -> OptimizerSpec:
+    """The spec of a registered optimizer or of a ``package.module:Class`` plug-in."""
+    if not isinstance(name, str):
+        raise BnnBenchError(f"{_prefix(where)}optimizer name must be a string, got {name!r}")
+    if name in OPTIMIZERS:
+        return OPTIMIZERS[name]
+    if ":" in name:
+        return _plugin_spec(name, where)
+    err = unknown_name("optimizer", name, OPTIMIZERS, where)
+    raise BnnBenchError(f"{err}; or a plug-in 'package.module:Class'")
+
+
+def is_latent_free(name: str) -> bool:
+    """True for optimizers that flip binary weights directly (Bop, Bop2ndOrder)."""
+    return get_optimizer_spec(name).kind == "latent-free"
+
+
+def _companion_spec(
+    name: str, spec: OptimizerSpec, hparams: dict[str, Any], where: str
+) -> OptimizerSpec:
+    fp_name = hparams.get("fp_optimizer", spec.defaults["fp_optimizer"])
+    problem = _companion(fp_name)
+    if problem:
+        raise BnnBenchError(
+            f"{_prefix(where)}optimizer '{name}': fp_optimizer={fp_name!r} {problem}"
+        )
+    return get_optimizer_spec(fp_name, where)
+
+
+def allowed_hparams(name: str, hparams: dict[str, Any] | None = None, where: str = "") -> list[str]:
+    """Keys ``name`` accepts; for a latent-free optimizer, ``fp_*`` keys follow the companion
+    named by ``hparams["fp_optimizer"]`` (default ``"adam"``)."""
+    spec = get_optimizer_spec(name, where)
+    keys = list(spec.own_hparams)
+    if spec.kind == "latent-free":
+        companion = _companion_spec(name, spec, hparams or {}, where)
+        keys += [f"{FP_PREFIX}{k}" for k in companion.own_hparams if f"{FP_PREFIX}{k}" not in keys]
+    return keys
+
+
+def _check_value(
+    name: str, spec: OptimizerSpec, key: str, value: Any, hparams: dict, where: str
+) -> None:
+    """Raise if ``value`` is not valid for ``key`` (``fp_*`` keys: the companion's check)."""
+    if key in spec.checks:
+        problem = spec.checks[key](value)
+    elif spec.kind == "latent-free" and key.startswith(FP_PREFIX):
+        companion = _companion_spec(name, spec, hparams, where)
+        check = companion.checks.get(key[len(FP_PREFIX) :])
+        problem = check(value) if check else None
+    else:
+        problem = None
+    if problem:
+        raise BnnBenchError(f"{_prefix(where)}optimizer '{name}': {key}={value!r} {problem}")
+
+
+def _check_keys(
+    name: str, spec: OptimizerSpec, keys: Any, context: dict[str, Any], where: str
+) -> None:
+    """Raise naming the first of ``keys`` that ``name`` does not accept, with the allowed keys
+    (``context`` names the companion for ``fp_*`` keys)."""
+    if spec.accepts_any:
+        return
+    allowed = allowed_hparams(name, context, where)
+    for key in keys:
+        if key not in allowed:
+            raise BnnBenchError(
+                f"{_prefix(where)}optimizer '{name}' does not accept hyper-parameter "
+                f"'{key}'{closest(str(key), allowed)}; allowed: {', '.join(allowed) or '(none)'}"
+            )
+
+
+def validate_hparams(name: str, hparams: dict[str, Any], where: str = "") -> None:
+    """Raise :class:`BnnBenchError` naming the optimizer, the bad key and the allowed keys (or
+    the bad value and what is allowed) unless ``hparams`` suits optimizer ``name``."""
+    spec = get_optimizer_spec(name, where)
+    if not isinstance(hparams, dict):
+        raise BnnBenchError(
+            f"{_prefix(where)}optimizer '{name}': hyper-parameters must be a mapping"
+        )
+    if "fp_optimizer" in hparams and spec.kind == "latent-free":
+        _check_value(name, spec, "fp_optimizer", hparams["fp_optimizer"], hparams, where)
+    _check_keys(name, spec, hparams, hparams, where)
+    for key, value in hparams.items():
+        _check_value(name, spec, key, value, hparams, where)
+
+
+def _default_of(name: str, spec: OptimizerSpec, key: str, context: dict, where: str) -> Any:
+    """The default value of ``key`` (``None`` if unknown, e.g. for plug-ins)."""
+    if key in spec.defaults:
+        return spec.defaults[key]
+    if spec.kind == "latent-free" and key.startswith(FP_PREFIX):
+        companion = _companion_spec(name, spec, context, where)
+        return companion.defaults.get(key[len(FP_PREFIX) :])
+    return None
+
+
+def validate_search_space(
+    name: str, space: dict[str, Any], where: str = "", fixed: dict[str, Any] | None = None
+) -> None:
+    """Raise :class:`BnnBenchError` unless ``space`` is a valid search space for ``name``.
+
+    Every key must be a hyper-parameter the optimizer accepts (given ``fixed``, the suite's
+    fixed hyper-parameters, e.g. a fixed ``fp_optimizer``); a range needs numeric ``low <
+    high`` (integers with ``int: true``) and ``low > 0`` when ``log``; ``choices`` must be a
+    non-empty list of valid values. Ranges are checked against the value rules too.
+    """
+    spec = get_optimizer_spec(name, where)
+    prefix = f"{_prefix(where)}optimizer '{name}' search space"
+    if not isinstance(space, dict):
+        raise BnnBenchError(f"{prefix} must be a mapping of hyper-parameter -> range")
+    fixed = dict(fixed or {})
+    companions = [fixed.get("fp_optimizer")] if "fp_optimizer" in fixed else [None]
+    entry = space.get("fp_optimizer")
+    if (
+        spec.kind == "latent-free"
+        and isinstance(entry, dict)
+        and isinstance(entry.get("choices"), list)
+    ):
+        companions = list(entry["choices"]) or [None]
+    for companion in companions:
+        context = dict(fixed)
+        if companion is not None:
+            context["fp_optimizer"] = companion
+        for key, dist in space.items():
+            _validate_dimension(name, spec, key, dist, context, where, prefix)
+
+
+def _validate_dimension(
+    name: str, spec: OptimizerSpec, key: str, dist: Any, context: dict, where: str, prefix: str
+) -> None:
+    _check_keys(name, spec, [key], context, where)
+    if not isinstance(dist, dict):
+        raise BnnBenchError(
+            f"{prefix}: '{key}' must be {{low, high[, log | int]}} or {{choices: [...]}}, got {dist!r}"
+        )
+    if "choices" in dist:
+        extra = set(dist) - {"choices"}
+        if extra:
+            raise BnnBenchError(
+                f"{prefix}: '{key}' has unknown fields {sorted(extra)} next to choices"
+            )
+        if not isinstance(dist["choices"], list) or not dist["choices"]:
+            raise BnnBenchError(f"{prefix}: '{key}': choices must be a non-empty list")
+        for choice in dist["choices"]:
+            validate_hparams(name, {**context, key: choice}, where)
+        return
+    extra = set(dist) - {"low", "high", "log", "int"}
+    if extra or "low" not in dist or "high" not in dist:
+        raise BnnBenchError(
+            f"{prefix}: '{key}' must have low and high (and optionally log, int); got {sorted(dist)}"
+        )
+    low, high = dist["low"], dist["high"]
+    is_int, is_log = dist.get("int", False), dist.get("log", False)
+    if not isinstance(is_int, bool) or not isinstance(is_log, bool):
+        raise BnnBenchError(f"{prefix}: '{key}': log and int must be true or false")
+    if not (_is_real(low) and _is_real(high)):
+        raise BnnBenchError(
+            f"{prefix}: '{key}': low and high must be numbers, got {low!r}, {high!r}"
+        )
+    if is_int and not (isinstance(low, int) and isinstance(high, int)):
+        raise BnnBenchError(f"{prefix}: '{key}': an int range needs integer low and high")
+    if not low < high:
+        raise BnnBenchError(f"{prefix}: '{key}': low={low!r} must be < high={high!r}")
+    if is_log and low <= 0:
+        raise BnnBenchError(f"{prefix}: '{key}': a log range needs low > 0, got low={low!r}")
+    default = _default_of(name, spec, key, context, where)
+    if isinstance(default, bool | str) or (default is None and key in spec.defaults):
+        raise BnnBenchError(f"{prefix}: '{key}' is not numeric; use {{choices: [...]}}")
+    if isinstance(default, int) and not is_int:
+        raise BnnBenchError(f"{prefix}: '{key}' is an integer; add int: true")
+    if isinstance(default, float) and is_int:
+        raise BnnBenchError(f"{prefix}: '{key}' is a float; drop int: true")
+    for bound in (low, high):
+        validate_hparams(name, {**context, key: float(bound) if not is_int else bound}, where)

@@ -1,0 +1,181 @@
+"""Parameter routing: build the optimizer for a model from a registry name.
+
+The model declares its binary latent weights (:func:`benchmark.binary.split_parameters`):
+
+- a **latent-weight** optimizer (Adam, BAMSProd, SGD, ..., plug-ins) gets every tensor in up to
+  two parameter groups, ``{"params": binary, "binary": True}`` then
+  ``{"params": real, "binary": False}`` (an empty group is left out), so BAMSProd knows which
+  tensors are binary and diagnostics can be separated;
+- a **latent-free** optimizer (Bop, Bop2ndOrder) gets the binary tensors, and the real-valued
+  ones (BatchNorm, biases, full-precision layers) go to a companion latent-weight optimizer
+  (``fp_optimizer``, default ``"adam"``, with ``fp_lr`` default 1e-3 and any other ``fp_<key>``),
+  wrapped in one :class:`CaseOptimizer`, like larq's ``CaseOptimizer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+
+from benchmark.binary.layers import split_parameters
+from benchmark.errors import BnnBenchError
+from benchmark.optim.bamsprod import BAMSProd
+from benchmark.optim.bop import _FlipOptimizer
+from benchmark.optim.registry import FP_PREFIX, OptimizerSpec, get_optimizer_spec, validate_hparams
+
+
+class CaseOptimizer(Optimizer):
+    """Two optimizers behind one ``torch.optim.Optimizer`` surface.
+
+    ``param_groups`` is the live concatenation of the binary optimizer's groups and the real
+    optimizer's groups (the same dicts, so an LR scheduler's changes reach them; Bop reads its
+    group ``lr`` as a multiplier of gamma). ``step(closure)`` evaluates the closure once, then
+    steps both; ``state_dict()`` is ``{"binary": ..., "real": ...}`` (``None`` for an absent
+    part). ``add_param_group`` routes a group by its ``binary`` flag.
+    """
+
+    def __init__(self, binary: Optimizer | None, real: Optimizer | None) -> None:
+        if binary is None and real is None:
+            raise BnnBenchError("CaseOptimizer needs at least one optimizer")
+        self.binary_optimizer = binary
+        self.real_optimizer = real
+        self._ready = False
+        super().__init__(self.param_groups, {})
+        self._ready = True
+
+    @property
+    def optimizers(self) -> list[Optimizer]:
+        """The inner optimizers, binary first."""
+        return [o for o in (self.binary_optimizer, self.real_optimizer) if o is not None]
+
+    @property  # type: ignore[override]
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [group for o in self.optimizers for group in o.param_groups]
+
+    @param_groups.setter
+    def param_groups(self, value: list[dict[str, Any]]) -> None:
+        if self.__dict__.get("_ready", False):
+            raise BnnBenchError("CaseOptimizer.param_groups is a view of its inner optimizers")
+
+    @property  # type: ignore[override]
+    def state(self) -> dict[torch.Tensor, Any]:
+        """A merged read-only view of the inner optimizers' states."""
+        merged: dict[torch.Tensor, Any] = {}
+        for o in self.optimizers:
+            merged.update(o.state)
+        return merged
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        if self.__dict__.get("_ready", False):
+            raise BnnBenchError("CaseOptimizer.state is a view of its inner optimizers")
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Route ``param_group`` to the binary optimizer if ``binary`` is true, else the real one."""
+        if not self.__dict__.get("_ready", False):
+            return  # construction: the groups already live in the inner optimizers
+        target = self.binary_optimizer if param_group.get("binary", False) else self.real_optimizer
+        if target is None:
+            part = "binary" if param_group.get("binary", False) else "real"
+            raise BnnBenchError(f"CaseOptimizer has no {part} optimizer for this group")
+        target.add_param_group(param_group)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Evaluate ``closure`` once (with gradients enabled), then step every inner optimizer."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for o in self.optimizers:
+            o.step()
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "binary": None if self.binary_optimizer is None else self.binary_optimizer.state_dict(),
+            "real": None if self.real_optimizer is None else self.real_optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        parts = (("binary", self.binary_optimizer), ("real", self.real_optimizer))
+        for part, o in parts:
+            saved = state_dict.get(part) if isinstance(state_dict, dict) else None
+            if (saved is None) != (o is None):
+                raise BnnBenchError(
+                    f"CaseOptimizer.load_state_dict: the {part} part does not match "
+                    f"(saved: {'absent' if saved is None else 'present'}, "
+                    f"here: {'absent' if o is None else 'present'})"
+                )
+        for part, o in parts:
+            if o is not None:
+                o.load_state_dict(state_dict[part])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def diagnostics(self) -> dict[str, float]:
+        """The inner optimizers' diagnostics, merged (binary optimizer first)."""
+        merged: dict[str, float] = {}
+        for o in self.optimizers:
+            for key, value in optimizer_diagnostics(o).items():
+                merged.setdefault(key, value)
+        return merged
+
+
+def _build(spec: OptimizerSpec, groups: list[dict[str, Any]], hparams: dict[str, Any]) -> Optimizer:
+    """Call the factory, turning a constructor's ValueError into a :class:`BnnBenchError`."""
+    try:
+        return spec.factory(groups, **hparams)
+    except ValueError as exc:
+        raise BnnBenchError(f"optimizer '{spec.name}': {exc}") from None
+
+
+def make_optimizer(name: str, model: nn.Module, **hparams: Any) -> Optimizer:
+    """The optimizer ``name`` (registry name or ``package.module:Class``) for ``model``.
+
+    ``hparams`` override the registry defaults; unknown keys raise :class:`BnnBenchError`
+    naming the optimizer, the key and the allowed keys. See the module docstring for routing.
+    """
+    spec = get_optimizer_spec(name)
+    validate_hparams(name, hparams)
+    merged = {**spec.defaults, **hparams}
+    binary, real = split_parameters(model)
+    if not binary and not real:
+        raise BnnBenchError(f"optimizer '{name}': the model has no trainable parameters")
+    if spec.kind == "latent":
+        groups = [
+            {"params": params, "binary": flag}
+            for params, flag in ((binary, True), (real, False))
+            if params
+        ]
+        return _build(spec, groups, merged)
+
+    fp_name = merged.pop("fp_optimizer")
+    fp_hparams = {
+        k[len(FP_PREFIX) :]: merged.pop(k) for k in list(merged) if k.startswith(FP_PREFIX)
+    }
+    fp_spec = get_optimizer_spec(fp_name)
+    binary_opt = _build(spec, [{"params": binary, "binary": True}], merged) if binary else None
+    real_opt = None
+    if real:
+        real_opt = _build(
+            fp_spec, [{"params": real, "binary": False}], {**fp_spec.defaults, **fp_hparams}
+        )
+    return CaseOptimizer(binary_opt, real_opt)
+
+
+def optimizer_diagnostics(optimizer: Optimizer) -> dict[str, float]:
+    """Diagnostics of the last step: BAMSProd's ``bamsprod_error``/``_lower``/``_upper`` (means
+    over binary tensors), Bop's ``flips``/``flip_fraction``, ``{}`` for other optimizers;
+    through a :class:`CaseOptimizer`, the union. Calls ``.item()``: not for the hot path."""
+    if isinstance(optimizer, BAMSProd | _FlipOptimizer | CaseOptimizer):
+        return optimizer.diagnostics()
+    return {}

@@ -1,0 +1,224 @@
+"""Parameter routing: binary/real split, the CaseOptimizer composite, empty groups."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from benchmark.binary import BinaryLinear, binary_parameters
+from benchmark.errors import BnnBenchError
+from benchmark.optim import (
+    BAMSProd,
+    Bop,
+    Bop2ndOrder,
+    CaseOptimizer,
+    make_optimizer,
+    optimizer_diagnostics,
+)
+
+
+def binary_mlp(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(8, 16),
+        nn.BatchNorm1d(16),
+        BinaryLinear(16, 16, input_estimator="ste"),
+        nn.BatchNorm1d(16),
+        BinaryLinear(16, 16, input_estimator="ste"),
+        nn.BatchNorm1d(16),
+        nn.Linear(16, 3),
+    )
+
+
+def batch(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(32, 8, generator=gen), torch.randint(0, 3, (32,), generator=gen)
+
+
+def train(model: nn.Module, opt: torch.optim.Optimizer, steps: int, seed: int = 1) -> list[float]:
+    x, y = batch(seed)
+    losses = []
+    for _ in range(steps):
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            return loss
+
+        losses.append(float(opt.step(closure).detach()))
+    return losses
+
+
+def ids(params: list[torch.Tensor]) -> set[int]:
+    return {id(p) for p in params}
+
+
+def test_latent_optimizer_gets_two_flagged_groups_covering_the_model() -> None:
+    model = binary_mlp()
+    opt = make_optimizer("bamsprod", model)
+    assert isinstance(opt, BAMSProd)
+    binary_group, real_group = opt.param_groups
+    assert binary_group["binary"] is True and real_group["binary"] is False
+    assert ids(binary_group["params"]) == ids(binary_parameters(model))
+    assert ids(binary_group["params"]).isdisjoint(ids(real_group["params"]))
+    assert ids(binary_group["params"]) | ids(real_group["params"]) == ids(list(model.parameters()))
+
+
+@pytest.mark.parametrize("name", ["bop", "bop2nd"])
+def test_latent_free_optimizer_routes_real_tensors_to_the_companion(name: str) -> None:
+    model = binary_mlp()
+    opt = make_optimizer(name, model, fp_lr=3e-3)
+    assert isinstance(opt, CaseOptimizer)
+    assert isinstance(opt.binary_optimizer, Bop | Bop2ndOrder)
+    assert isinstance(opt.real_optimizer, torch.optim.Adam)
+    binary = [p for g in opt.binary_optimizer.param_groups for p in g["params"]]
+    real = [p for g in opt.real_optimizer.param_groups for p in g["params"]]
+    assert ids(binary) == ids(binary_parameters(model))
+    assert ids(binary).isdisjoint(ids(real))
+    assert ids(binary) | ids(real) == ids(list(model.parameters()))
+    assert opt.real_optimizer.param_groups[0]["lr"] == 3e-3
+    assert [g["binary"] for g in opt.param_groups] == [True, False]
+    for p in binary:  # Bop holds +-1 directly
+        assert set(p.detach().unique().tolist()) <= {-1.0, 1.0}
+
+
+def test_companion_hyper_parameters_and_optimizer_are_configurable() -> None:
+    opt = make_optimizer("bop", binary_mlp(), fp_optimizer="sgd", fp_lr=0.05, fp_momentum=0.5)
+    assert isinstance(opt.real_optimizer, torch.optim.SGD)
+    assert opt.real_optimizer.param_groups[0]["lr"] == 0.05
+    assert opt.real_optimizer.param_groups[0]["momentum"] == 0.5
+    with pytest.raises(BnnBenchError, match="fp_momentum"):
+        make_optimizer("bop", binary_mlp(), fp_momentum=0.5)  # Adam has no momentum
+    with pytest.raises(BnnBenchError, match="latent-weight"):
+        make_optimizer("bop", binary_mlp(), fp_optimizer="bop2nd")
+
+
+def test_composite_state_dict_round_trip_resumes_identically() -> None:
+    model = binary_mlp()
+    opt = make_optimizer("bop", model, threshold=1e-6, gamma=1e-2)
+    train(model, opt, 5)
+    saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
+    continued = train(model, opt, 5, seed=2)
+
+    resumed = binary_mlp(seed=9)
+    resumed.load_state_dict(saved_model)
+    resumed_opt = make_optimizer("bop", resumed)  # the defaults are replaced by the saved state
+    resumed_opt.load_state_dict(saved_opt)
+    assert resumed_opt.binary_optimizer.param_groups[0]["gamma"] == 1e-2
+    assert train(resumed, resumed_opt, 5, seed=2) == continued
+    for a, b in zip(model.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_composite_load_state_dict_refuses_a_mismatched_layout() -> None:
+    with_real = make_optimizer("bop", binary_mlp())
+    only_binary = make_optimizer("bop", nn.Sequential(BinaryLinear(4, 4)))
+    with pytest.raises(BnnBenchError, match="real part"):
+        only_binary.load_state_dict(with_real.state_dict())
+
+
+def test_model_without_binary_layers() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.Linear(16, 3))
+    latent = make_optimizer("bamsprod", model)
+    assert [g["binary"] for g in latent.param_groups] == [False]
+    free = make_optimizer("bop", model)
+    assert free.binary_optimizer is None and isinstance(free.real_optimizer, torch.optim.Adam)
+    losses = train(model, free, 20)
+    assert losses[-1] < losses[0]
+    assert optimizer_diagnostics(free) == {}
+
+
+def test_model_with_only_binary_layers() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(BinaryLinear(8, 16), nn.Hardtanh(), BinaryLinear(16, 3))
+    latent = make_optimizer("adam", model)
+    assert [g["binary"] for g in latent.param_groups] == [True]
+    free = make_optimizer("bop2nd", model)
+    assert free.real_optimizer is None and isinstance(free.binary_optimizer, Bop2ndOrder)
+    train(model, free, 3)
+    assert set(optimizer_diagnostics(free)) == {"flips", "flip_fraction"}
+
+
+def test_model_without_parameters_is_an_error() -> None:
+    with pytest.raises(BnnBenchError, match="no trainable parameters"):
+        make_optimizer("adam", nn.ReLU())
+
+
+@pytest.mark.parametrize("name", ["adam", "bop"])
+def test_unknown_hyper_parameter_names_optimizer_key_and_allowed(name: str) -> None:
+    with pytest.raises(BnnBenchError) as info:
+        make_optimizer(name, binary_mlp(), learning_rate=0.1)
+    message = str(info.value)
+    assert f"'{name}'" in message and "'learning_rate'" in message and "allowed:" in message
+    assert ("lr" if name == "adam" else "threshold") in message
+
+
+def test_constructor_value_errors_become_bnnbench_errors() -> None:
+    with pytest.raises(BnnBenchError, match="sgd"):
+        make_optimizer("sgd", binary_mlp(), nesterov=True, momentum=0.0)
+
+
+def test_lr_scheduler_drives_the_composite() -> None:
+    model = binary_mlp()
+    opt = make_optimizer("bop", model)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1)
+    x, y = batch()
+    for _ in range(4):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        sched.step()
+    assert opt.real_optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)
+    assert opt.binary_optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)  # gamma multiplier
+
+
+def test_zero_grad_reaches_every_tensor() -> None:
+    model = binary_mlp()
+    opt = make_optimizer("bop", model)
+    train(model, opt, 1)
+    assert all(p.grad is not None for p in model.parameters())
+    opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_add_param_group_is_routed_by_the_binary_flag() -> None:
+    opt = make_optimizer("bop", binary_mlp())
+    extra_real, extra_binary = (
+        torch.randn(3, requires_grad=True),
+        torch.randn(3, requires_grad=True),
+    )
+    opt.add_param_group({"params": [extra_real]})
+    opt.add_param_group({"params": [extra_binary], "binary": True})
+    assert len(opt.real_optimizer.param_groups) == 2 and len(opt.binary_optimizer.param_groups) == 2
+    assert len(opt.param_groups) == 4
+    assert set(extra_binary.detach().unique().tolist()) <= {-1.0, 1.0}
+
+
+def test_diagnostics_through_every_kind() -> None:
+    model = binary_mlp()
+    for name, keys in (
+        ("bamsprod", {"bamsprod_error", "bamsprod_lower", "bamsprod_upper"}),
+        ("bop", {"flips", "flip_fraction"}),
+        ("adam", set()),
+    ):
+        opt = make_optimizer(name, model)
+        train(model, opt, 2)
+        diag = optimizer_diagnostics(opt)
+        assert set(diag) == keys
+        assert all(isinstance(v, float) for v in diag.values())
+    assert 0.0 <= diag.get("flip_fraction", 0.0) <= 1.0
+
+
+def test_bamsprod_companion_reports_no_binary_diagnostics() -> None:
+    """A BAMSProd companion only sees real tensors (binary=False): e = 1, no diagnostics."""
+    model = binary_mlp()
+    opt = make_optimizer("bop", model, fp_optimizer="bamsprod")
+    assert isinstance(opt.real_optimizer, BAMSProd)
+    assert all(g["binary"] is False for g in opt.real_optimizer.param_groups)
+    train(model, opt, 2)
+    assert set(optimizer_diagnostics(opt)) == {"flips", "flip_fraction"}
