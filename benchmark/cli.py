@@ -60,19 +60,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, spec in OPTIMIZERS.items():
             _print(f"  {name:<10} {spec.kind:<12} {spec.description}")
     if what in ("all", "models"):
-        from benchmark.models import MODELS, build_model, count_parameters
+        from benchmark.models import describe_models
 
-        _print("models (parameter counts for a 3x32x32 input, 10 classes, default options):")
-        for name, spec in MODELS.items():
-            try:
-                shape = (40,) if name == "cnn1d" else (3, 32, 32)
-                counts = count_parameters(build_model(name, shape, 10))
-                sizes = f"binary {counts['binary']:,} / real {counts['real']:,}"
-                if name == "cnn1d":
-                    sizes += " (input 40)"
-            except BnnBenchError as exc:
-                sizes = f"({exc})"
-            _print(f"  {name:<16} {spec.description}; accepts {spec.accepts}; {sizes}")
+        _print("models (parameter counts at each model's reference input, default options):")
+        for row in describe_models():
+            shape = "x".join(map(str, row["reference_input"]))
+            _print(
+                f"  {row['name']:<16} {row['description']}; accepts {row['accepts']}; "
+                f"binary {row['binary_parameters']:,} / real {row['real_parameters']:,} "
+                f"(input {shape}, {row['reference_classes']} classes)"
+            )
     if what in ("all", "datasets"):
         from benchmark.data import DATASETS
 

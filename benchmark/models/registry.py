@@ -1,0 +1,194 @@
+"""The model registry: names, accepted input shapes, descriptions, options, parameter counts.
+
+Options every model takes (defaults in parentheses; ``bireal_resnet18`` differs as noted):
+
+- ``weight_estimator`` (``"ste"``): the straight-through estimator of the weight sign;
+- ``activation_estimator`` (``"clipped"``, Bi-Real: ``"approx_sign"``): that of the
+  activation sign;
+- ``scale`` (``false``, Bi-Real: ``true``): per-output-channel ``mean |W|`` weight scaling;
+- ``real_activation`` (``"hardtanh"``, Bi-Real: ``"relu"``): the activation of the
+  full-precision twin (``binary=False``).
+
+Model-specific: ``mlp.hidden`` (``[256, 256]``), ``binarynet.width`` (``0.25``),
+``cnn1d.channels`` (``[32, 64, 64]``), ``bireal_resnet18.width`` (``0.25``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from benchmark.binary import split_parameters
+from benchmark.errors import BnnBenchError, unknown_name
+from benchmark.models import binarynet, bireal, cnn1d, mlp
+from benchmark.models.options import (
+    binarization,
+    check_shape,
+    int_list,
+    merge_options,
+    positive_float,
+    shape_error,
+)
+
+Factory = Callable[[tuple[int, ...], int, bool, dict[str, Any]], nn.Module]
+
+COMMON_OPTIONS: dict[str, Any] = {
+    "weight_estimator": "ste",
+    "activation_estimator": "clipped",
+    "scale": False,
+    "real_activation": "hardtanh",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model. ``factory(input_shape, num_classes, binary, options)`` builds it
+    from fully merged options; ``reference_input``/``reference_classes`` are what
+    :func:`describe_models` counts parameters at."""
+
+    name: str
+    description: str
+    accepts: str
+    factory: Factory = field(repr=False)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    reference_input: tuple[int, ...] = ()
+    reference_classes: int = 10
+
+
+def _image_shape(name: str, shape: tuple[int, ...], accepts: str) -> tuple[int, int, int]:
+    if len(shape) != 3 or shape[1] < 8 or shape[2] < 8:
+        raise shape_error(name, shape, accepts)
+    return shape[0], shape[1], shape[2]
+
+
+def _mlp(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]) -> nn.Module:
+    hidden = int_list("mlp", "hidden", o["hidden"], min_len=2)
+    return mlp.MLP(shape, classes, hidden, binarization("mlp", binary, o))
+
+
+def _binarynet(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]):
+    image = _image_shape("binarynet", shape, binarynet.ACCEPTS)
+    width = positive_float("binarynet", "width", o["width"])
+    return binarynet.BinaryNet(image, classes, width, binarization("binarynet", binary, o))
+
+
+def _cnn1d(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]) -> nn.Module:
+    channels = int_list("cnn1d", "channels", o["channels"], min_len=2)
+    if len(shape) not in (1, 2) or shape[-1] // 2 ** (len(channels) - 1) < 1:
+        raise shape_error("cnn1d", shape, cnn1d.ACCEPTS)
+    return cnn1d.CNN1d(shape, classes, channels, binarization("cnn1d", binary, o))
+
+
+def _bireal(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]) -> nn.Module:
+    image = _image_shape("bireal_resnet18", shape, bireal.ACCEPTS)
+    width = positive_float("bireal_resnet18", "width", o["width"])
+    b = binarization("bireal_resnet18", binary, o)
+    return bireal.BiRealResNet18(image, classes, width, b)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec(
+        "mlp",
+        "binary MLP: full-precision first and last layers, binary hidden layers, "
+        "BatchNorm before each sign",
+        mlp.ACCEPTS,
+        _mlp,
+        {**COMMON_OPTIONS, "hidden": [256, 256]},
+        (64,),
+    ),
+    "binarynet": ModelSpec(
+        "binarynet",
+        "BinaryNet / VGG-small CNN (128-128-M-256-256-M-512-512-M-1024-1024) x width, "
+        "BatchNorm after every layer",
+        binarynet.ACCEPTS,
+        _binarynet,
+        {**COMMON_OPTIONS, "width": 0.25},
+        (3, 32, 32),
+    ),
+    "cnn1d": ModelSpec(
+        "cnn1d",
+        "small binary 1-D CNN for signals (mnist1d): real first conv and classifier, "
+        "binary convs with max-pools",
+        cnn1d.ACCEPTS,
+        _cnn1d,
+        {**COMMON_OPTIONS, "channels": [32, 64, 64]},
+        (40,),
+    ),
+    "bireal_resnet18": ModelSpec(
+        "bireal_resnet18",
+        "Bi-Real Net ResNet-18 for CIFAR: real shortcut around every binary 3x3 conv, "
+        "approx_sign, real stem and classifier",
+        bireal.ACCEPTS,
+        _bireal,
+        {
+            **COMMON_OPTIONS,
+            "activation_estimator": "approx_sign",
+            "scale": True,
+            "real_activation": "relu",
+            "width": 0.25,
+        },
+        (3, 32, 32),
+    ),
+}
+
+
+def build_model(
+    name: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    binary: bool = True,
+    **options: Any,
+) -> nn.Module:
+    """Build model ``name`` for per-sample ``input_shape`` and ``num_classes`` outputs.
+
+    ``binary=False`` builds the full-precision twin (same architecture, no binary layer).
+    Raises :class:`BnnBenchError` for an unknown name, an unknown or invalid option, or an
+    input shape the model does not accept.
+    """
+    if name not in MODELS:
+        raise unknown_name("model", name, MODELS)
+    spec = MODELS[name]
+    merged = merge_options(name, options, spec.options)
+    shape = check_shape(input_shape)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise BnnBenchError(
+            f"model '{name}': num_classes must be an integer >= 2, got {num_classes!r}"
+        )
+    if not isinstance(binary, bool):
+        raise BnnBenchError(f"model '{name}': binary must be true or false, got {binary!r}")
+    return spec.factory(shape, num_classes, binary, merged)
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Trainable parameter counts: ``binary`` (latent weights of binary layers), ``real``
+    (everything else) and ``total``, via :func:`benchmark.binary.split_parameters`."""
+    binary, real = split_parameters(model)
+    n_binary = sum(p.numel() for p in binary)
+    n_real = sum(p.numel() for p in real)
+    return {"binary": n_binary, "real": n_real, "total": n_binary + n_real}
+
+
+def describe_models() -> list[dict[str, Any]]:
+    """One row per model for ``bnnbench list``: name, description, accepts, default options,
+    and binary/real parameter counts at the reference input (shape, classes) with defaults."""
+    rows = []
+    for spec in MODELS.values():
+        model = build_model(spec.name, spec.reference_input, spec.reference_classes)
+        counts = count_parameters(model)
+        rows.append(
+            {
+                "name": spec.name,
+                "description": spec.description,
+                "accepts": spec.accepts,
+                "options": dict(spec.options),
+                "reference_input": spec.reference_input,
+                "reference_classes": spec.reference_classes,
+                "binary_parameters": counts["binary"],
+                "real_parameters": counts["real"],
+            }
+        )
+    return rows
