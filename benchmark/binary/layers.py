@@ -47,14 +47,38 @@ class BinaryLayer:
         """Binarize the input with ``input_estimator`` (identity if it is ``None``)."""
         return x if self.input_estimator is None else sign(x, self.input_estimator)
 
-    def _binary_repr(self) -> str:
+    def _setup_binary(
+        self, scale: bool, weight_estimator: str, input_estimator: str | None
+    ) -> None:
+        """Store the binarization settings, validating the estimator names."""
+        self.scale = scale
+        self.weight_estimator = check_estimator(weight_estimator)
+        self.input_estimator = None if input_estimator is None else check_estimator(input_estimator)
+
+
+class _BinaryTorchLayer(BinaryLayer):
+    """A :class:`BinaryLayer` mixed into a torch layer: its ``extra_repr`` adds the settings."""
+
+    def extra_repr(self) -> str:
         return (
-            f"scale={self.scale}, weight_estimator={self.weight_estimator!r}, "
-            f"input_estimator={self.input_estimator!r}"
+            f"{super().extra_repr()}, scale={self.scale}, "  # type: ignore[misc]
+            f"weight_estimator={self.weight_estimator!r}, input_estimator={self.input_estimator!r}"
         )
 
 
-class BinaryLinear(BinaryLayer, nn.Linear):
+class _BinaryConv(_BinaryTorchLayer):
+    """The forward pass of :class:`BinaryConv1d` and :class:`BinaryConv2d`: the torch conv's
+    ``_conv_forward`` on the binarized input and weight."""
+
+    bias: torch.Tensor | None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(  # type: ignore[attr-defined]
+            self.binary_input(x), self.binary_weight(), self.bias
+        )
+
+
+class BinaryLinear(_BinaryTorchLayer, nn.Linear):
     """``y = binarize_input(x) @ (alpha * sign(W))^T (+ b)``; see the module docstring."""
 
     def __init__(
@@ -70,18 +94,13 @@ class BinaryLinear(BinaryLayer, nn.Linear):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
-        self.scale = scale
-        self.weight_estimator = check_estimator(weight_estimator)
-        self.input_estimator = None if input_estimator is None else check_estimator(input_estimator)
+        self._setup_binary(scale, weight_estimator, input_estimator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(self.binary_input(x), self.binary_weight(), self.bias)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._binary_repr()}"
 
-
-class BinaryConv2d(BinaryLayer, nn.Conv2d):
+class BinaryConv2d(_BinaryConv, nn.Conv2d):
     """``y = conv2d(binarize_input(x), alpha * sign(W)) (+ b)``; see the module docstring."""
 
     def __init__(
@@ -113,18 +132,10 @@ class BinaryConv2d(BinaryLayer, nn.Conv2d):
             device=device,
             dtype=dtype,
         )
-        self.scale = scale
-        self.weight_estimator = check_estimator(weight_estimator)
-        self.input_estimator = None if input_estimator is None else check_estimator(input_estimator)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(self.binary_input(x), self.binary_weight(), self.bias)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._binary_repr()}"
+        self._setup_binary(scale, weight_estimator, input_estimator)
 
 
-class BinaryConv1d(BinaryLayer, nn.Conv1d):
+class BinaryConv1d(_BinaryConv, nn.Conv1d):
     """``y = conv1d(binarize_input(x), alpha * sign(W)) (+ b)``; see the module docstring."""
 
     def __init__(
@@ -156,15 +167,7 @@ class BinaryConv1d(BinaryLayer, nn.Conv1d):
             device=device,
             dtype=dtype,
         )
-        self.scale = scale
-        self.weight_estimator = check_estimator(weight_estimator)
-        self.input_estimator = None if input_estimator is None else check_estimator(input_estimator)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(self.binary_input(x), self.binary_weight(), self.bias)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._binary_repr()}"
+        self._setup_binary(scale, weight_estimator, input_estimator)
 
 
 def binary_named_parameters(model: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:

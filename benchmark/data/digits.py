@@ -12,11 +12,9 @@ Inputs are vectors (64,) or, with ``as_image``, 1x8x8 images.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from benchmark.data.options import check_bool
-from benchmark.data.source import SourceData
-from benchmark.data.splits import fraction_count, stratified_take
+from benchmark.data.source import SourceData, held_out_source
 
 TEST_FRACTION = 0.2
 TEST_SEED = 0
@@ -33,15 +31,5 @@ def load_digits_source(as_image: bool = False) -> SourceData:
     bunch = load_digits()
     x = (np.asarray(bunch.data, dtype=np.float64) / 16.0 - MEAN) / STD
     y = np.asarray(bunch.target, dtype=np.int64)
-    test, train = stratified_take(y, fraction_count(TEST_FRACTION, len(y)), TEST_SEED)
     shape = (1, 8, 8) if as_image else (64,)
-    xt = torch.from_numpy(x.astype(np.float32)).reshape(-1, *shape)
-    yt = torch.from_numpy(y)
-    return SourceData(
-        x_train=xt[train],
-        y_train=yt[train],
-        x_test=xt[test],
-        y_test=yt[test],
-        num_classes=10,
-        input_shape=shape,
-    )
+    return held_out_source(x, y, shape, 10, test_fraction=TEST_FRACTION, seed=TEST_SEED)

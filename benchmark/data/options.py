@@ -1,23 +1,10 @@
-"""Validation of dataset options: unknown keys and wrong types raise :class:`BnnBenchError`."""
+"""Validation of dataset option values (unknown keys: :func:`benchmark.options.merge_options`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from benchmark.errors import BnnBenchError, closest
-
-
-def merge_options(name: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict:
-    """``defaults`` updated with ``given``; an unknown key raises naming the allowed ones."""
-    for key in given:
-        if key not in defaults:
-            allowed = ", ".join(sorted(defaults)) or "(none)"
-            raise BnnBenchError(
-                f"dataset '{name}': unknown option '{key}'{closest(key, defaults)}; "
-                f"allowed: {allowed}"
-            )
-    return {**defaults, **given}
+from benchmark.errors import BnnBenchError
 
 
 def check_bool(name: str, key: str, value: Any) -> bool:

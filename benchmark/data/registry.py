@@ -30,7 +30,7 @@ from benchmark.data.digits import OPTIONS as DIGITS_OPTIONS
 from benchmark.data.digits import load_digits_source
 from benchmark.data.mnist1d import OPTIONS as MNIST1D_OPTIONS
 from benchmark.data.mnist1d import load_mnist1d_source
-from benchmark.data.options import check_int, merge_options
+from benchmark.data.options import check_int
 from benchmark.data.root import resolve_data_root
 from benchmark.data.source import SourceData
 from benchmark.data.splits import fraction_count, stratified_take
@@ -38,6 +38,7 @@ from benchmark.data.synthetic import OPTIONS as SYNTHETIC_OPTIONS
 from benchmark.data.synthetic import load_synthetic_source
 from benchmark.data.vision import CIFAR_OPTIONS, MNIST_OPTIONS, VISION, load_vision_source
 from benchmark.errors import BnnBenchError, unknown_name
+from benchmark.options import merge_options
 
 Loader = Callable[[Path, bool, dict[str, Any]], SourceData]
 COMMON_OPTIONS: dict[str, Any] = {"test_subset": None}
@@ -189,7 +190,7 @@ def load_dataset(
     if name not in DATASETS:
         raise unknown_name("dataset", name, DATASETS)
     spec = DATASETS[name]
-    opts = merge_options(name, options, spec.all_options())
+    opts = merge_options("dataset", name, options, spec.all_options())
     test_subset = opts.pop("test_subset")
     val_fraction = _check_fraction(val_fraction)
     split_seed = check_int(name, "split_seed", split_seed)

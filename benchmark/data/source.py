@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from benchmark.data.splits import fraction_count, stratified_take
 
 
 @dataclass
@@ -28,3 +31,28 @@ class SourceData:
     std: tuple[float, ...] = ()
     augment: bool = False
     num_workers: int = 0
+
+
+def held_out_source(
+    x: np.ndarray,
+    y: np.ndarray,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    test_fraction: float,
+    seed: int,
+) -> SourceData:
+    """Pools carved from one labelled pool without an official test split: a stratified
+    ``test_fraction`` of it (:func:`benchmark.data.splits.stratified_take` with ``seed``) is the
+    test pool, the rest the training pool; inputs float32 of shape (N, *input_shape)."""
+    test, train = stratified_take(y, fraction_count(test_fraction, len(y)), seed)
+    xt = torch.from_numpy(x.astype(np.float32)).reshape(-1, *input_shape)
+    yt = torch.from_numpy(y)
+    return SourceData(
+        x_train=xt[train],
+        y_train=yt[train],
+        x_test=xt[test],
+        y_test=yt[test],
+        num_classes=num_classes,
+        input_shape=input_shape,
+    )

@@ -21,11 +21,9 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 
 from benchmark.data.options import check_choice, check_int
-from benchmark.data.source import SourceData
-from benchmark.data.splits import fraction_count, stratified_take
+from benchmark.data.source import SourceData, held_out_source
 from benchmark.errors import BnnBenchError
 
 KINDS = ("teacher", "blobs")
@@ -86,14 +84,6 @@ def load_synthetic_source(
     data_seed = check_int("synthetic", "data_seed", data_seed)
     input_shape = _shape(n_features, shape)
     x, y = make_synthetic(n_samples, math.prod(input_shape), n_classes, kind, data_seed)
-    test, train = stratified_take(y, fraction_count(TEST_FRACTION, n_samples), data_seed)
-    xt = torch.from_numpy(x.astype(np.float32)).reshape(-1, *input_shape)
-    yt = torch.from_numpy(y)
-    return SourceData(
-        x_train=xt[train],
-        y_train=yt[train],
-        x_test=xt[test],
-        y_test=yt[test],
-        num_classes=n_classes,
-        input_shape=input_shape,
+    return held_out_source(
+        x, y, input_shape, n_classes, test_fraction=TEST_FRACTION, seed=data_seed
     )

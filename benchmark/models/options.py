@@ -6,21 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from benchmark.binary.ste import check_estimator
-from benchmark.errors import BnnBenchError, closest
+from benchmark.errors import BnnBenchError
 from benchmark.models.blocks import REAL_ACTIVATIONS, Binarization
 
 BINARIZATION_KEYS = ("weight_estimator", "activation_estimator", "scale", "real_activation")
-
-
-def merge_options(model: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict:
-    """``defaults`` updated with ``given``; an unknown key raises naming the allowed ones."""
-    for key in given:
-        if key not in defaults:
-            raise BnnBenchError(
-                f"model '{model}': unknown option '{key}'{closest(key, defaults)}; "
-                f"allowed: {', '.join(sorted(defaults))}"
-            )
-    return {**defaults, **given}
 
 
 def int_list(model: str, key: str, value: Any, *, min_len: int = 1) -> tuple[int, ...]:

@@ -28,10 +28,10 @@ from benchmark.models.options import (
     binarization,
     check_shape,
     int_list,
-    merge_options,
     positive_float,
     shape_error,
 )
+from benchmark.options import merge_options
 
 Factory = Callable[[tuple[int, ...], int, bool, dict[str, Any]], nn.Module]
 
@@ -152,7 +152,7 @@ def build_model(
     if name not in MODELS:
         raise unknown_name("model", name, MODELS)
     spec = MODELS[name]
-    merged = merge_options(name, options, spec.options)
+    merged = merge_options("model", name, options, spec.options)
     shape = check_shape(input_shape)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise BnnBenchError(

@@ -43,7 +43,7 @@ Python floats (one ``tolist()`` per step) so that one clamp pass replaces two.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -66,6 +66,29 @@ def default_bound(
     Works elementwise on floats or tensors (``t`` and ``e`` may be vectors).
     """
     return eta * (1.0 - e / (gamma * t + 1.0)), eta * (1.0 + e / (gamma * t))
+
+
+def scratch_buffer(optimizer: Optimizer, p: torch.Tensor) -> torch.Tensor:
+    """A reusable work buffer shaped like ``p``, cached on ``optimizer`` (not part of its state,
+    so not in ``state_dict()``); remade when ``p``'s shape, dtype or device changes."""
+    scratch = optimizer.__dict__.setdefault("_scratch_buffers", {})
+    buf = scratch.get(p)
+    if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
+        buf = torch.empty_like(p, memory_format=torch.contiguous_format)
+        scratch[p] = buf
+    return buf
+
+
+def device_dtype_buckets(
+    params: list[torch.Tensor], grads: list[torch.Tensor], states: list[dict[str, Any]]
+) -> Iterator[tuple[list, list, list]]:
+    """``(params, grads, states)`` split by ``(device, dtype)`` of the param, in order of first
+    appearance: what one ``torch._foreach_*`` call can take."""
+    by_key: dict[tuple, list[int]] = {}
+    for i, p in enumerate(params):
+        by_key.setdefault((p.device, p.dtype), []).append(i)
+    for idx in by_key.values():
+        yield [params[i] for i in idx], [grads[i] for i in idx], [states[i] for i in idx]
 
 
 def _check(condition: bool, message: str) -> None:
@@ -193,15 +216,6 @@ class BAMSProd(Optimizer):
                 raise BnnBenchError("BAMSProd: complex parameters are not supported")
 
     # ------------------------------------------------------------------ helpers
-    def _scratch(self, p: torch.Tensor) -> torch.Tensor:
-        """A reusable work buffer shaped like ``p`` (not part of the optimizer state)."""
-        scratch = self.__dict__.setdefault("_scratch_buffers", {})
-        buf = scratch.get(p)
-        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
-            buf = torch.empty_like(p, memory_format=torch.contiguous_format)
-            scratch[p] = buf
-        return buf
-
     @staticmethod
     def _eta(group: dict[str, Any]) -> float:
         """:math:`\\eta = \\mathrm{final\\_lr} \\cdot \\mathrm{lr} / \\mathrm{base\\_lr}` (as AdaBound)."""
@@ -295,16 +309,8 @@ class BAMSProd(Optimizer):
             if not params:
                 continue
             if group["foreach"]:
-                by_key: dict[tuple, list[int]] = {}
-                for i, p in enumerate(params):
-                    by_key.setdefault((p.device, p.dtype), []).append(i)
-                for idx in by_key.values():
-                    self._step_foreach(
-                        group,
-                        [params[i] for i in idx],
-                        [grads[i] for i in idx],
-                        [states[i] for i in idx],
-                    )
+                for bucket in device_dtype_buckets(params, grads, states):
+                    self._step_foreach(group, *bucket)
             else:
                 self._step_per_tensor(group, params, grads, states)
         return loss
@@ -368,7 +374,7 @@ class BAMSProd(Optimizer):
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
         torch._foreach_maximum_(max_sqs, exp_avg_sqs)
 
-        bufs = [self._scratch(p) for p in params]
+        bufs = [scratch_buffer(self, p) for p in params]
         steps = [s["step"] for s in states]
         errors = None
         if binary:

@@ -46,6 +46,7 @@ from torch.optim import Optimizer
 
 from benchmark.binary.ste import hard_sign
 from benchmark.errors import BnnBenchError
+from benchmark.optim.bamsprod import device_dtype_buckets, scratch_buffer
 
 
 class _FlipOptimizer(Optimizer):
@@ -70,15 +71,6 @@ class _FlipOptimizer(Optimizer):
             if torch.is_complex(p):
                 raise BnnBenchError(f"{self._name}: complex parameters are not supported")
             p.copy_(hard_sign(p))
-
-    def _scratch(self, p: torch.Tensor) -> torch.Tensor:
-        """A reusable work buffer shaped like ``p`` (not part of the optimizer state)."""
-        scratch = self.__dict__.setdefault("_scratch_buffers", {})
-        buf = scratch.get(p)
-        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
-            buf = torch.empty_like(p, memory_format=torch.contiguous_format)
-            scratch[p] = buf
-        return buf
 
     def _collect(self, group: dict[str, Any]) -> tuple[list, list, list]:
         params, grads, states = [], [], []
@@ -120,18 +112,8 @@ class _FlipOptimizer(Optimizer):
                 continue
             self._updated += sum(p.numel() for p in params)
             if group["foreach"]:
-                by_key: dict[tuple, list[int]] = {}
-                for i, p in enumerate(params):
-                    by_key.setdefault((p.device, p.dtype), []).append(i)
-                for idx in by_key.values():
-                    self._flips.append(
-                        self._step_foreach(
-                            group,
-                            [params[i] for i in idx],
-                            [grads[i] for i in idx],
-                            [states[i] for i in idx],
-                        )
-                    )
+                for bucket in device_dtype_buckets(params, grads, states):
+                    self._flips.append(self._step_foreach(group, *bucket))
             else:
                 for p, g, state in zip(params, grads, states, strict=True):
                     self._flips.append(self._step_tensor(group, p, g, state))
@@ -198,7 +180,7 @@ class Bop(_FlipOptimizer):
     def _step_foreach(self, group: dict, params: list, grads: list, states: list) -> torch.Tensor:
         exp_avgs = [s["exp_avg"] for s in states]
         torch._foreach_lerp_(exp_avgs, grads, group["gamma"] * group["lr"])
-        masks = [self._scratch(p) for p in params]
+        masks = [scratch_buffer(self, p) for p in params]
         for p, m, mask in zip(params, exp_avgs, masks, strict=True):
             torch.mul(p, m, out=mask).gt_(group["threshold"])
         return self._flip_where(params, masks)
@@ -285,7 +267,7 @@ class Bop2ndOrder(_FlipOptimizer):
         torch._foreach_lerp_(exp_avgs, grads, gamma)
         torch._foreach_mul_(exp_avg_sqs, 1.0 - sigma)
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=sigma)
-        masks = [self._scratch(p) for p in params]
+        masks = [scratch_buffer(self, p) for p in params]
         if tau == 0.0:  # the denominator is positive: flip iff w * m > 0
             for p, m, mask in zip(params, exp_avgs, masks, strict=True):
                 torch.mul(p, m, out=mask).gt_(0.0)
