@@ -1,0 +1,546 @@
+r"""The convex counterexample (Reddi, Kale & Kumar, ICLR 2018), as a benchmark task.
+
+**Problem** (``/work/shared/specs/convex.md``, Reddi et al. Theorem 1). Domain
+:math:`x \in [-1, 1]` (projection by clipping after every step), constant :math:`C > 2`,
+linear losses at steps :math:`t = 1, 2, \dots`
+
+.. math::  f_t(x) = c_t\,x, \qquad c_t = C \text{ if } t \bmod 3 = 1, \text{ else } -1.
+
+Over a period the sum is :math:`(C - 2)\,x`, so the best fixed decision is :math:`x^* = -1`.
+Regret after :math:`T` steps, against the best fixed point in hindsight:
+
+.. math::  R_T = \sum_{t \le T} c_t\,p_t - \min_{x \in [-1, 1]} x \sum_{t \le T} c_t
+              = \sum_{t \le T} c_t\,p_t + \Big|\sum_{t \le T} c_t\Big|
+
+where :math:`p_t` is the point *played* at step :math:`t`. The task records :math:`R_t / t`.
+
+**Forms.**
+
+- ``real``: the learner plays its iterate, :math:`p_t = x_t`; gradient :math:`c_t`.
+- ``binary``: the learner keeps a latent :math:`x_t` in a binary layer (:class:`LatentScalar`)
+  and plays :math:`p_t = b_t = \mathrm{sign}(x_t)` (``sign(0) = +1``); the gradient reaches
+  :math:`x_t` through the clipped straight-through estimator of
+  :func:`benchmark.binary.sign` (``"clipped"``): :math:`g_t = c_t\,\mathbb{1}\{|x_t| \le 1\}`.
+  The optimizer sees the tensor as a binary latent weight (Bop flips it, BAMSProd measures its
+  quantization error).
+- ``stochastic`` (Reddi et al. Theorem 3): real-valued play, :math:`c_t = C` with probability
+  :math:`p = (1 + \delta) / (C + 1)`, else :math:`-1`, drawn i.i.d. from the run's seed, so
+  :math:`\mathbb{E}[c_t] = \delta > 0` and the optimum is still :math:`-1`.
+
+**Step size.** ``lr_schedule: constant`` keeps each group's ``lr``; ``inv_sqrt`` sets
+:math:`\mathrm{lr}_t = \mathrm{lr} / \sqrt{t}` before step :math:`t` (Reddi et al.'s
+:math:`\alpha_t = \alpha / \sqrt t`), in every parameter group that has an ``lr`` (like a
+``LambdaLR`` scheduler: AdaBound's and BAMSProd's final step size follow it; Bop reads its
+``lr`` as a multiplier of ``gamma``).
+
+**Verdict** of one run (``summary.converged``): 1.0 iff all three hold
+
+1. :math:`R_T / T \le` ``regret_tol`` (default 0.05);
+2. :math:`R_T / T \le R_{T_0} / T_0` with :math:`T_0 = \lceil T / 10 \rceil` (not rising over
+   the last decade of steps);
+3. the mean played point over the last 10% of steps is :math:`\le -1 +` ``x_tol`` (default 0.5).
+
+**Speed.** A run is one ``(optimizer, form, seed)``; :func:`run_convex_batch` runs several
+runs that share the optimizer, its resolved hyper-parameters, ``steps``, ``x0`` and the
+schedule through *one* optimizer object: real-valued instances are the entries of one vector
+(the registry optimizers are elementwise on it), each binary instance is its own one-element
+tensor (so a per-tensor quantity such as BAMSProd's error is never shared); each run's numbers
+equal its solo run's. :func:`convex_batches` groups specs that can share a batch;
+:func:`run_convex` is a batch of one. The per-step cost is the optimizer's ``step()`` plus a
+few cheap operations: no autograd (the STE gradient is the estimator's own derivative
+function, tested against autograd through :func:`benchmark.binary.sign`), iterates and
+gradients read and written through numpy views, regret computed afterwards, vectorised over
+time. Everything is float64.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from torch import nn
+
+from benchmark.binary.layers import BinaryLayer
+from benchmark.binary.ste import SURROGATE_GRADIENTS, sign
+from benchmark.errors import BnnBenchError
+from benchmark.records import RunRecord, canonical_json, spec_hash
+
+Form = Literal["real", "binary", "stochastic"]
+FORMS: tuple[str, ...] = ("real", "binary", "stochastic")
+LrScheduleName = Literal["constant", "inv_sqrt"]
+ESTIMATOR = "clipped"
+REDDI = "reddi"
+"""Value of ``beta2`` meaning Reddi et al.'s :math:`\\beta_2 = 1 / (1 + C^2)` (C of the form)."""
+TAIL_FRACTION = 0.1
+"""The verdict's tail: the last 10% of steps; its early point is T / 10."""
+METRIC_NAMES: tuple[str, ...] = ("x", "played", "avg_regret")
+
+DEFAULT_OPTIMIZERS: list[dict[str, Any]] = [
+    {"name": "adam", "hparams": {"lr": 0.5, "beta1": 0.0, "beta2": REDDI}},
+    {"name": "amsgrad", "hparams": {"lr": 0.5, "beta1": 0.0, "beta2": REDDI}},
+    {"name": "adabound", "hparams": {"lr": 0.5, "beta1": 0.0, "beta2": REDDI}},
+    {"name": "amsbound", "hparams": {"lr": 0.5, "beta1": 0.0, "beta2": REDDI}},
+    {"name": "bamsprod", "hparams": {"lr": 0.5, "beta1": 0.0, "beta2": REDDI, "error": "sign_l1"}},
+    {"name": "sgd", "hparams": {"lr": 0.5, "momentum": 0.0}},
+    {"name": "bop", "hparams": {}},
+]
+
+
+# --------------------------------------------------------------------------------------
+# Suite section
+# --------------------------------------------------------------------------------------
+class ConvexOptimizer(BaseModel):
+    """One optimizer of the convex section: a registry name (or ``package.module:Class``),
+    fixed hyper-parameters (``beta2: reddi`` resolves per form to :math:`1/(1 + C^2)`), an
+    optional display ``label`` (default: the name; must be unique) and optional ``forms``
+    (default: the section's forms; latent-free optimizers such as Bop: binary only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    hparams: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+    forms: list[Form] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class ConvexSection(BaseModel):
+    """The ``convex:`` section of a ``task: convex`` suite (see docs/convex.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    forms: list[Form] = Field(default_factory=lambda: list(FORMS), min_length=1)
+    optimizers: list[ConvexOptimizer] = Field(
+        default_factory=lambda: [ConvexOptimizer.model_validate(o) for o in DEFAULT_OPTIMIZERS],
+        min_length=1,
+    )
+    C: float = Field(3.0, gt=2.0)
+    delta: float = Field(0.1, gt=0.0)
+    C_stochastic: float = Field(10.0, gt=0.0)
+    steps: int = Field(100_000, ge=10)
+    seeds: list[int] = Field(default_factory=lambda: list(range(5)), min_length=1)
+    checkpoints: int = Field(200, ge=2)
+    lr_schedule: LrScheduleName = "inv_sqrt"
+    x0: float = Field(1.0, ge=-1.0, le=1.0)
+    regret_tol: float = Field(0.05, gt=0.0)
+    x_tol: float = Field(0.5, gt=0.0, le=2.0)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_count(cls, value: Any) -> Any:
+        """``seeds: 5`` means ``[0, 1, 2, 3, 4]``."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ValueError("a seed count must be >= 1 (or give a list of seeds)")
+            return list(range(value))
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value) or any(s < 0 for s in value):
+            raise ValueError(f"seeds must be distinct integers >= 0, got {value}")
+        return value
+
+    @field_validator("forms")
+    @classmethod
+    def _distinct_forms(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"forms must be distinct, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> ConvexSection:
+        if self.delta >= self.C_stochastic:
+            raise ValueError(
+                f"delta={self.delta} must be < C_stochastic={self.C_stochastic} "
+                "(the probability (1 + delta) / (C_stochastic + 1) of the C loss must be < 1)"
+            )
+        labels = [o.display for o in self.optimizers]
+        for label in labels:
+            if labels.count(label) > 1:
+                raise ValueError(
+                    f"optimizer label '{label}' appears twice; give the entries distinct 'label's"
+                )
+        for entry in self.optimizers:
+            _check_entry(entry, self)
+        return self
+
+    def optimizer_forms(self, entry: ConvexOptimizer) -> list[str]:
+        """The forms ``entry`` runs on (its own ``forms``, else the section's; latent-free
+        optimizers default to the binary form only)."""
+        if entry.forms is not None:
+            return [f for f in FORMS if f in entry.forms]
+        forms = [f for f in FORMS if f in self.forms]
+        return [f for f in forms if f == "binary"] if _latent_free(entry.name) else forms
+
+    def form_C(self, form: str) -> float:
+        return self.C_stochastic if form == "stochastic" else self.C
+
+
+def _latent_free(name: str) -> bool:
+    from benchmark.optim import is_latent_free
+
+    return is_latent_free(name)
+
+
+def resolve_hparams(hparams: dict[str, Any], C: float) -> dict[str, Any]:
+    """``hparams`` with ``beta2: reddi`` replaced by :math:`1 / (1 + C^2)`."""
+    out = dict(hparams)
+    if out.get("beta2") == REDDI:
+        out["beta2"] = 1.0 / (1.0 + C * C)
+    return out
+
+
+def _check_entry(entry: ConvexOptimizer, section: ConvexSection) -> None:
+    """Registry checks of one optimizer entry (raises ValueError for pydantic to locate)."""
+    from benchmark.optim import get_optimizer_spec, validate_hparams
+
+    for key, value in entry.hparams.items():
+        if value == REDDI and key != "beta2":
+            raise ValueError(f"optimizer '{entry.display}': '{REDDI}' is only a value of beta2")
+    try:
+        get_optimizer_spec(entry.name)
+        validate_hparams(entry.name, resolve_hparams(entry.hparams, section.C))
+    except BnnBenchError as exc:
+        raise ValueError(str(exc)) from None
+    if entry.forms is not None:
+        if not entry.forms:
+            raise ValueError(f"optimizer '{entry.display}': forms must not be empty")
+        if _latent_free(entry.name) and entry.forms != ["binary"]:
+            raise ValueError(
+                f"optimizer '{entry.display}' flips binary weights only; allowed forms: binary"
+            )
+    if not section.optimizer_forms(entry):
+        raise ValueError(
+            f"optimizer '{entry.display}' has no form to run among forms {section.forms}"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Run spec
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConvexRunSpec:
+    """One convex run: ``(optimizer, form, seed)`` and everything that sets its numbers.
+
+    ``hparams`` are resolved (``beta2`` a number); ``C`` is the form's constant; ``delta`` is
+    ``None`` for the deterministic forms, whose ``seed`` is always 0 (nothing is random).
+    """
+
+    optimizer: str
+    optimizer_label: str
+    form: Form
+    hparams: dict[str, Any] = field(default_factory=dict)
+    C: float = 3.0
+    delta: float | None = None
+    steps: int = 100_000
+    seed: int = 0
+    x0: float = 1.0
+    lr_schedule: LrScheduleName = "inv_sqrt"
+    checkpoints: int = 200
+    regret_tol: float = 0.05
+    x_tol: float = 0.5
+    task: Literal["convex"] = "convex"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def run_id(self) -> str:
+        return spec_hash(self.to_dict())
+
+    def label(self) -> str:
+        """Short human-readable label for progress lines."""
+        return f"convex/{self.form}/{self.optimizer_label}/seed{self.seed}"
+
+    @property
+    def batch_key(self) -> str:
+        """Runs with equal keys can share one optimizer object (see :func:`run_convex_batch`)."""
+        return canonical_json([self.optimizer, self.hparams, self.steps, self.x0, self.lr_schedule])
+
+
+def expand_convex(section: ConvexSection) -> list[ConvexRunSpec]:
+    """One spec per (optimizer entry, form, seed); deterministic forms run once (seed 0)."""
+    specs: list[ConvexRunSpec] = []
+    for entry in section.optimizers:
+        for form in section.optimizer_forms(entry):
+            C = section.form_C(form)
+            stochastic = form == "stochastic"
+            for seed in section.seeds if stochastic else [0]:
+                specs.append(
+                    ConvexRunSpec(
+                        optimizer=entry.name,
+                        optimizer_label=entry.display,
+                        form=form,  # type: ignore[arg-type]
+                        hparams=resolve_hparams(entry.hparams, C),
+                        C=float(C),
+                        delta=float(section.delta) if stochastic else None,
+                        steps=section.steps,
+                        seed=seed,
+                        x0=float(section.x0),
+                        lr_schedule=section.lr_schedule,
+                        checkpoints=section.checkpoints,
+                        regret_tol=float(section.regret_tol),
+                        x_tol=float(section.x_tol),
+                    )
+                )
+    return specs
+
+
+def convex_batches(specs: Sequence[ConvexRunSpec]) -> list[list[ConvexRunSpec]]:
+    """Group ``specs`` into batches that :func:`run_convex_batch` can run together, keeping
+    first-seen order."""
+    groups: dict[str, list[ConvexRunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.batch_key, []).append(spec)
+    return list(groups.values())
+
+
+# --------------------------------------------------------------------------------------
+# Problem math (numpy, vectorised over time)
+# --------------------------------------------------------------------------------------
+def loss_coefficients(
+    form: str, C: float, steps: int, delta: float | None = None, seed: int = 0
+) -> np.ndarray:
+    """The slopes :math:`c_1, \\dots, c_T` of :math:`f_t(x) = c_t x` (float64, length T)."""
+    if form == "stochastic":
+        if delta is None:
+            raise BnnBenchError("convex: the stochastic form needs delta")
+        p = (1.0 + delta) / (C + 1.0)
+        draws = np.random.default_rng(seed).random(steps)
+        return np.where(draws < p, C, -1.0)
+    t = np.arange(1, steps + 1)
+    return np.where(t % 3 == 1, C, -1.0)
+
+
+def average_regret(coefs: np.ndarray, played: np.ndarray) -> np.ndarray:
+    """:math:`R_t / t` for every :math:`t` (axis 0 is time; further axes are instances)."""
+    cum_loss = np.cumsum(coefs * played, axis=0)
+    best = -np.abs(np.cumsum(coefs, axis=0))
+    t = np.arange(1, coefs.shape[0] + 1, dtype=np.float64).reshape(-1, *([1] * (coefs.ndim - 1)))
+    return (cum_loss - best) / t
+
+
+def checkpoint_steps(steps: int, count: int) -> np.ndarray:
+    """About ``count`` log-spaced steps in ``[1, steps]`` (distinct integers, both ends in)."""
+    points = np.unique(np.round(np.geomspace(1, steps, count)).astype(np.int64))
+    return np.union1d(points, [1, steps])
+
+
+def verdict(avg_regret: np.ndarray, played: np.ndarray, regret_tol: float, x_tol: float) -> dict:
+    """The run's verdict numbers from its full ``R_t / t`` and played-point series (1-d)."""
+    steps = avg_regret.shape[0]
+    early_t = max(1, math.ceil(steps * TAIL_FRACTION))
+    tail = played[steps - max(1, int(steps * TAIL_FRACTION)) :]
+    final, early = float(avg_regret[-1]), float(avg_regret[early_t - 1])
+    tail_played = float(np.mean(tail))
+    converged = final <= regret_tol and final <= early and tail_played <= -1.0 + x_tol
+    return {
+        "avg_regret": final,
+        "avg_regret_early": early,
+        "tail_played": tail_played,
+        "converged": 1.0 if converged else 0.0,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Learners
+# --------------------------------------------------------------------------------------
+class RealPoint(nn.Module):
+    """Real-valued iterates of ``n`` independent instances: ``weight`` of shape ``(n,)``."""
+
+    def __init__(self, n: int, x0: float = 1.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((n,), float(x0), dtype=torch.float64))
+
+    def forward(self) -> torch.Tensor:
+        return self.weight
+
+
+class LatentScalar(BinaryLayer, nn.Module):
+    """A binary layer holding latent iterates ``weight`` of shape ``(n,)``; it plays
+    ``sign(weight)`` with the clipped STE. Declared binary, so the registry routes it as a
+    binary latent weight (Bop flips it; BAMSProd measures its quantization error)."""
+
+    def __init__(self, n: int = 1, x0: float = 1.0, estimator: str = ESTIMATOR) -> None:
+        nn.Module.__init__(self)
+        self.weight = nn.Parameter(torch.full((n,), float(x0), dtype=torch.float64))
+        self.scale = False
+        self.weight_estimator = estimator
+        self.input_estimator = None
+
+    def forward(self) -> torch.Tensor:
+        return sign(self.weight, self.weight_estimator)
+
+
+def binary_gradient(x: torch.Tensor, coef: torch.Tensor | float) -> torch.Tensor:
+    """:math:`\\partial f_t(\\mathrm{sign}(x)) / \\partial x` under the clipped STE:
+    ``coef * 1{|x| <= 1}``, without autograd (equals autograd through
+    ``benchmark.binary.sign(x, "clipped")``)."""
+    return SURROGATE_GRADIENTS[ESTIMATOR](x) * coef
+
+
+class ConvexLearner(nn.Module):
+    """``real``: one :class:`RealPoint` of the real-valued instances (or None); ``binary``:
+    one :class:`LatentScalar` per binary instance."""
+
+    def __init__(self, n_real: int, n_binary: int, x0: float) -> None:
+        super().__init__()
+        self.real = RealPoint(n_real, x0) if n_real else None
+        self.binary = nn.ModuleList(LatentScalar(1, x0) for _ in range(n_binary))
+
+
+# --------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------
+def run_convex(spec: ConvexRunSpec) -> RunRecord:
+    """Run one convex spec (a batch of one; see :func:`run_convex_batch`)."""
+    return run_convex_batch([spec])[0]
+
+
+@torch.no_grad()
+def _simulate(
+    optimizer: Any, learner: ConvexLearner, coefs: np.ndarray, steps: int, schedule: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The online loop over every instance of ``learner`` (real instances first, then binary).
+
+    ``coefs`` is ``(T, n)`` in that column order. Returns ``(xs, final)``: ``xs[t-1]`` holds
+    the iterates played at step ``t`` (before its update), ``final`` the iterates after step
+    ``T``. Iterates and gradients are read and written through numpy views of the parameter
+    and gradient storage (cheaper than torch ops on one-element tensors); the optimizers update
+    in place, which is checked at the end.
+    """
+    real = [learner.real.weight] if learner.real is not None else []
+    bins = [m.weight for m in learner.binary]
+    params = real + bins
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    n_real = real[0].numel() if real else 0
+    x_real = real[0].detach().numpy() if real else None
+    g_real = real[0].grad.numpy() if real else None
+    bin_items = [(n_real + j, w, w.detach().numpy(), w.grad) for j, w in enumerate(bins)]
+    pointers = [p.data_ptr() for p in params]
+    xs = np.empty((steps, n_real + len(bins)))
+    groups = [g for g in optimizer.param_groups if "lr" in g]
+    bases = [g["lr"] for g in groups]
+    scale = (1.0 / np.sqrt(np.arange(1, steps + 1, dtype=np.float64))).tolist()
+    inv_sqrt = schedule == "inv_sqrt"
+    ste = SURROGATE_GRADIENTS[ESTIMATOR]
+    step = optimizer.step
+    for t in range(steps):
+        row, c = xs[t], coefs[t]
+        if n_real:
+            row[:n_real] = x_real
+            g_real[:] = c[:n_real]
+        for j, w, x_bin, g_bin in bin_items:
+            row[j] = x_bin[0]
+            torch.mul(ste(w), float(c[j]), out=g_bin)
+        if inv_sqrt:
+            s = scale[t]
+            for g, base in zip(groups, bases, strict=True):
+                g["lr"] = base * s
+        step()
+        for p in params:
+            p.clamp_(-1.0, 1.0)
+    if inv_sqrt:
+        for g, base in zip(groups, bases, strict=True):
+            g["lr"] = base
+    if [p.data_ptr() for p in params] != pointers:
+        raise BnnBenchError("convex: the optimizer replaced a parameter's storage (not in place)")
+    final = np.concatenate([p.detach().numpy().copy() for p in params]) if params else np.empty(0)
+    return xs, final
+
+
+def run_convex_batch(specs: Sequence[ConvexRunSpec]) -> list[RunRecord]:
+    """Run ``specs`` (equal :attr:`ConvexRunSpec.batch_key`) through one optimizer object and
+    return one record per spec, in order. Each run's numbers are those of running it alone
+    (the math is elementwise per instance; binary instances are separate tensors)."""
+    from benchmark.optim import make_optimizer
+
+    if not specs:
+        return []
+    first = specs[0]
+    for spec in specs:
+        if spec.batch_key != first.batch_key:
+            raise BnnBenchError(
+                f"convex: '{spec.label()}' cannot share a batch with '{first.label()}' "
+                "(optimizer, hparams, steps, x0 and lr_schedule must be equal)"
+            )
+    started = time.time()
+    t0 = time.perf_counter()
+    steps = first.steps
+    real_specs = [s for s in specs if s.form != "binary"]
+    bin_specs = [s for s in specs if s.form == "binary"]
+
+    ordered = real_specs + bin_specs
+    coefs = np.stack(
+        [loss_coefficients(s.form, s.C, steps, s.delta, s.seed) for s in ordered], axis=1
+    )
+    learner = ConvexLearner(len(real_specs), len(bin_specs), first.x0)
+    optimizer = make_optimizer(first.optimizer, learner, **first.hparams)
+    xs, final = _simulate(optimizer, learner, coefs, steps, first.lr_schedule)
+    seconds = time.perf_counter() - t0
+    finished = time.time()
+    records: dict[int, RunRecord] = {}
+    for j, spec in enumerate(ordered):
+        records[id(spec)] = _record(
+            spec, xs[:, j], coefs[:, j], float(final[j]), spec.form == "binary",
+            seconds / len(specs), started, finished,
+        )  # fmt: skip
+    return [records[id(s)] for s in specs]
+
+
+def _played(x: np.ndarray, binary: bool) -> np.ndarray:
+    return np.where(x >= 0.0, 1.0, -1.0) if binary else x
+
+
+def _record(
+    spec: ConvexRunSpec, x: np.ndarray, coefs: np.ndarray, final_x: float, binary: bool,
+    seconds: float, started: float, finished: float,
+) -> RunRecord:  # fmt: skip
+    """The record of one instance from its trajectory ``x`` (played at steps 1..T)."""
+    played = _played(x, binary)
+    avg = average_regret(coefs, played)
+    summary = verdict(avg, played, spec.regret_tol, spec.x_tol)
+    final_played = float(_played(np.array([final_x]), binary)[0])
+    summary = {"final_x": final_x, "final_played": final_played, **summary}
+    status, message = "completed", ""
+    bad = np.flatnonzero(~np.isfinite(x))
+    if bad.size or not math.isfinite(final_x):
+        status = "diverged"
+        at = int(bad[0]) + 1 if bad.size else spec.steps + 1
+        message = f"x became non-finite at step {at}"
+        summary["converged"] = 0.0
+    record = RunRecord(
+        run_id=spec.run_id,
+        task="convex",
+        spec=spec.to_dict(),
+        status=status,  # type: ignore[arg-type]
+        started_at=started,
+        finished_at=finished,
+        train_seconds=seconds,
+        steps=spec.steps,
+        message=message,
+        summary=summary,
+    )
+    for t in checkpoint_steps(spec.steps, spec.checkpoints):
+        i = int(t) - 1
+        record.add(int(t), 0.0, "", "x", float(x[i]))
+        record.add(int(t), 0.0, "", "played", float(played[i]))
+        record.add(int(t), 0.0, "", "avg_regret", float(avg[i]))
+    return record

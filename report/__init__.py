@@ -1,0 +1,1 @@
+"""bnnbench reports: tidy frames from the results store -> tables, figures, Markdown + HTML."""

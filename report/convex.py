@@ -1,0 +1,313 @@
+r"""The convex-counterexample section of a report (task ``convex``, docs/convex.md).
+
+From the tidy ``runs``/``metrics`` frames (:mod:`benchmark.frames`) of convex runs:
+
+- a table per (optimizer, form): hyper-parameters, final latent :math:`x_{T+1}`, final played
+  point, average regret :math:`R_T / T` (mean over seeds, with the range for the stochastic
+  form), runs that converged and the verdict;
+- the verdict per (optimizer, form): "converges to the optimum" when every run of the group
+  converged by the criterion of :func:`benchmark.tasks.convex.verdict` (stated in the text),
+  else "does not", with ``k/n`` seeds for the stochastic form;
+- figures (PNG, Agg): :math:`R_t / t` against :math:`t` on log-log axes (mean over seeds,
+  min-max band), and the trajectories :math:`x_t` (every seed).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from report.plotting import html_image, markdown_image, new_figure, palette, save_figure
+
+FORMS = ("real", "binary", "stochastic")
+FORM_TITLES = {
+    "real": "real-valued (plays x)",
+    "binary": "binary (plays sign(x), clipped STE)",
+    "stochastic": "stochastic (real-valued)",
+}
+OPTIMIZER_ORDER = ("adam", "amsgrad", "adabound", "amsbound", "bamsprod", "sgd", "bop", "bop2nd")
+REGRET_FLOOR = 1e-5
+CONVERGES, DOES_NOT = "converges to the optimum", "does not"
+TITLE = "Convex counterexample"
+REGRET_ALT = "average regret R_t/t against t (log-log)"
+TRAJECTORY_ALT = "trajectories x_t"
+
+
+@dataclass
+class ReportSection:
+    """One block of a report, in both output formats; ``figures`` are files it references."""
+
+    title: str
+    markdown: str
+    html: str
+    figures: list[Path] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------
+def _label_column(runs: pd.DataFrame) -> str:
+    return "optimizer_label" if "optimizer_label" in runs else "optimizer"
+
+
+def _ordered_labels(runs: pd.DataFrame) -> list[str]:
+    col = _label_column(runs)
+    firsts = runs.drop_duplicates(col)
+    rank = {name: i for i, name in enumerate(OPTIMIZER_ORDER)}
+
+    def key(row: Any) -> tuple:
+        return (rank.get(row.optimizer, len(rank)), str(getattr(row, col)))
+
+    return [getattr(r, col) for r in sorted(firsts.itertuples(index=False), key=key)]
+
+
+def _num(value: float, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+
+
+def _spread(values: pd.Series, digits: int = 3) -> str:
+    """``mean`` for one value, ``mean [min, max]`` for several."""
+    values = values.astype(float)
+    if len(values) == 1:
+        return _num(float(values.iloc[0]), digits)
+    return (
+        f"{_num(values.mean(), digits)} [{_num(values.min(), digits)}, "
+        f"{_num(values.max(), digits)}]"
+    )
+
+
+def _hparams_text(value: Any) -> str:
+    if not isinstance(value, dict) or not value:
+        return "defaults"
+    parts = []
+    for key, v in value.items():
+        parts.append(f"{key}={v:.4g}" if isinstance(v, float) else f"{key}={v}")
+    return ", ".join(parts)
+
+
+def verdict_text(converged: int, total: int) -> str:
+    """The group verdict: every run must converge; ``k/n`` shown for several runs."""
+    word = CONVERGES if total > 0 and converged == total else DOES_NOT
+    return f"{word} ({converged}/{total} seeds)" if total > 1 else word
+
+
+def convex_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (optimizer, form) over the completed/diverged runs (strings, formatted)."""
+    col = _label_column(runs)
+    done = runs[runs["status"].isin(["completed", "diverged"])]
+    rows = []
+    for label in _ordered_labels(done):
+        for form in FORMS:
+            group = done[(done[col] == label) & (done["form"] == form)]
+            if group.empty:
+                continue
+            k = int((group["summary.converged"].astype(float) == 1.0).sum())
+            n = len(group)
+            diverged = int((group["status"] == "diverged").sum())
+            rows.append(
+                {
+                    "optimizer": label,
+                    "form": form,
+                    "hyper-parameters": _hparams_text(group["hparams"].iloc[0])
+                    if "hparams" in group
+                    else "",
+                    "runs": n,
+                    "final x": _spread(group["summary.final_x"]),
+                    "final played": _spread(group["summary.final_played"]),
+                    "R_T/T": _spread(group["summary.avg_regret"], 4),
+                    "converged": f"{k}/{n}" + (f" ({diverged} diverged)" if diverged else ""),
+                    "verdict": verdict_text(k, n),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "_(no rows)_"
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join(lines)
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "<p><em>(no rows)</em></p>"
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(False)
+    )
+    return f'<table class="convex">\n<tr>{head}</tr>\n{body}\n</table>'
+
+
+# --------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------
+def _curves(runs: pd.DataFrame, metrics: pd.DataFrame, name: str) -> pd.DataFrame:
+    col = _label_column(runs)
+    keep = runs[runs["status"].isin(["completed", "diverged"])][["run_id", col, "form", "seed"]]
+    m = metrics[(metrics["name"] == name) & metrics["run_id"].isin(keep["run_id"])]
+    out = m[["run_id", "step", "value"]].merge(keep, on="run_id")
+    return out.rename(columns={col: "optimizer"})
+
+
+def _forms_present(frame: pd.DataFrame) -> list[str]:
+    return [f for f in FORMS if f in set(frame["form"])]
+
+
+def _shared_legend(fig: Any, axes: Any) -> None:
+    """One legend (the union of the panels' entries) to the right of the last panel."""
+    handles: dict[str, Any] = {}
+    for ax in np.atleast_1d(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    last = np.atleast_1d(axes)[-1]
+    last.legend(
+        handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0),
+        fontsize=8, frameon=False,
+    )  # fmt: skip
+
+
+def regret_figure(runs: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> Path | None:
+    """:math:`R_t/t` against :math:`t`, log-log, one panel per form (values below
+    ``REGRET_FLOOR``, including negative ones, drawn at the floor)."""
+    data = _curves(runs, metrics, "avg_regret")
+    if data.empty:
+        return None
+    data["value"] = data["value"].clip(lower=REGRET_FLOOR)
+    forms = _forms_present(data)
+    colors = palette(_ordered_labels(runs))
+    fig, axes = new_figure(len(forms))
+    for ax, form in zip(np.atleast_1d(axes), forms, strict=True):
+        sub = data[data["form"] == form]
+        sns.lineplot(
+            data=sub, x="step", y="value", hue="optimizer", style="optimizer", palette=colors,
+            ax=ax, estimator="mean", errorbar=("pi", 100), linewidth=1.4,
+        )  # fmt: skip
+        ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="")
+        ax.set_title(FORM_TITLES[form])
+    np.atleast_1d(axes)[0].set_ylabel("average regret R_t / t")
+    _shared_legend(fig, axes)
+    fig.suptitle("Average regret (mean over seeds, band: min-max)", y=1.02)
+    return save_figure(fig, path)
+
+
+def trajectory_figure(runs: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> Path | None:
+    """The iterates :math:`x_t` against :math:`t` (log axis), every seed drawn."""
+    data = _curves(runs, metrics, "x")
+    if data.empty:
+        return None
+    forms = _forms_present(data)
+    colors = palette(_ordered_labels(runs))
+    fig, axes = new_figure(len(forms))
+    for ax, form in zip(np.atleast_1d(axes), forms, strict=True):
+        sub = data[data["form"] == form]
+        sns.lineplot(
+            data=sub, x="step", y="value", hue="optimizer", style="optimizer", units="seed",
+            estimator=None, palette=colors, ax=ax, linewidth=0.9 if form == "stochastic" else 1.2,
+            alpha=0.6 if form == "stochastic" else 0.9,
+        )  # fmt: skip
+        ax.axhline(-1.0, color="black", linestyle="--", linewidth=0.8)
+        ax.set(xscale="log", ylim=(-1.08, 1.08), xlabel="step t", ylabel="")
+        ax.set_title(FORM_TITLES[form])
+    np.atleast_1d(axes)[0].set_ylabel("latent x_t")
+    _shared_legend(fig, axes)
+    fig.suptitle("Trajectories x_t (dashed: the optimum x* = -1)", y=1.02)
+    return save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------------------
+# The section
+# --------------------------------------------------------------------------------------
+def _unique(runs: pd.DataFrame, column: str) -> str:
+    if column not in runs:
+        return "n/a"
+    values = sorted({v for v in runs[column] if v is not None and not _isnan(v)}, key=str)
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values) or "n/a"
+
+
+def _isnan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _settings(runs: pd.DataFrame) -> str:
+    det = runs[runs["form"] != "stochastic"]
+    sto = runs[runs["form"] == "stochastic"]
+    parts = [f"T = {_unique(runs, 'steps')} steps", f"x_1 = {_unique(runs, 'x0')}"]
+    if not det.empty:
+        parts.append(f"C = {_unique(det, 'C')} (real and binary forms)")
+    if not sto.empty:
+        parts.append(
+            f"stochastic: C = {_unique(sto, 'C')}, delta = {_unique(sto, 'delta')}, "
+            f"{sto['seed'].nunique()} seeds"
+        )
+    parts.append(f"step-size schedule: {_unique(runs, 'lr_schedule')}")
+    return "; ".join(parts) + "."
+
+
+def _criterion(runs: pd.DataFrame) -> str:
+    return (
+        "Verdict criterion, per run: (1) average regret R_T/T <= "
+        f"{_unique(runs, 'regret_tol')}, (2) R_T/T no larger than at T/10 (not rising), and "
+        "(3) mean played point over the last 10% of steps <= -1 + "
+        f"{_unique(runs, 'x_tol')}. A group (optimizer, form) converges to the optimum when "
+        "every run of it does; for the stochastic form k/n counts the seeds that converged."
+    )
+
+
+INTRO = (
+    "Reddi et al.'s online problem f_t(x) = C x if t mod 3 = 1, else -x, on [-1, 1] "
+    "(optimum x* = -1); binary form: the learner plays sign(x) through the clipped STE; "
+    "stochastic form: f_t(x) = C x with probability (1 + delta) / (C + 1), else -x. "
+    "Adam-type optimizers use beta1 = 0 and beta2 = 1 / (1 + C^2) of the form's C where the "
+    "suite says so (the hyper-parameters column shows the values used). "
+    "BAMSProd is a documented reconstruction (docs/optimizers.md); its result is reported as "
+    "measured."
+)
+
+
+def convex_section(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> ReportSection:
+    """The convex section: table, verdicts, regret and trajectory figures (PNG in ``out_dir``,
+    referenced relatively from both formats)."""
+    out_dir = Path(out_dir)
+    if runs.empty or "form" not in runs:
+        text = "No convex runs in the store."
+        return ReportSection(TITLE, f"_{text}_", f"<p><em>{text}</em></p>", [])
+    runs = runs[runs["task"] == "convex"] if "task" in runs else runs
+    table = convex_table(runs)
+    drawn = [
+        (regret_figure(runs, metrics, out_dir / "convex_avg_regret.png"), REGRET_ALT),
+        (trajectory_figure(runs, metrics, out_dir / "convex_trajectories.png"), TRAJECTORY_ALT),
+    ]
+    images = [(path, alt) for path, alt in drawn if path is not None]
+    failed = runs[runs["status"] == "failed"]
+    failed_note = ""
+    if not failed.empty:
+        col = _label_column(runs)
+        names = ", ".join(
+            f"{r[col]}/{r['form']}/seed{r['seed']}: {r.get('message', '')}"
+            for _, r in failed.iterrows()
+        )
+        failed_note = f"Failed runs (not in the table): {names}."
+    paragraphs = [INTRO, _settings(runs), _criterion(runs)] + ([failed_note] if failed_note else [])
+    markdown = "\n\n".join(
+        paragraphs
+        + [_markdown_table(table)]
+        + [markdown_image(path, out_dir, alt) for path, alt in images]
+    )
+    html_parts = [f"<p>{html.escape(p)}</p>" for p in paragraphs]
+    html_parts.append(_html_table(table))
+    html_parts += [f"<p>{html_image(path, out_dir, alt)}</p>" for path, alt in images]
+    return ReportSection(TITLE, markdown, "\n".join(html_parts), [path for path, _ in images])
