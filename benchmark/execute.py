@@ -67,17 +67,49 @@ def run_spec(spec: Any, data_root: str | None = None, download: bool = False) ->
 
         return train(spec, data_root=data_root, download=download)
     except Exception as exc:  # noqa: BLE001 - any run error is recorded, the suite goes on
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        spec_dict = {**spec.to_dict(), "label": spec.label()}
-        return RunRecord(
-            spec.run_id,
-            getattr(spec, "task", "train"),
-            spec_dict,
-            "failed",
-            started_at=started,
-            finished_at=time.time(),
-            message=last,
-        )
+        return failed_record(spec, exc, started)
+
+
+def failed_record(spec: Any, exc: BaseException, started: float) -> RunRecord:
+    """The ``failed`` record of a run that raised ``exc`` (its last traceback line kept)."""
+    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return RunRecord(
+        spec.run_id,
+        getattr(spec, "task", "train"),
+        {**spec.to_dict(), "label": spec.label()},
+        "failed",
+        started_at=started,
+        finished_at=time.time(),
+        message=last,
+    )
+
+
+def plan_units(specs: Sequence[Any]) -> list[list[Any]]:
+    """Group specs into units of work, one unit per worker call: a training run alone; convex
+    runs that can share one optimizer object together (the convex task's per-step cost is
+    Python overhead, so one object driving many instances is several times cheaper)."""
+    convex = [s for s in specs if getattr(s, "task", "train") == "convex"]
+    units: list[list[Any]] = [[s] for s in specs if getattr(s, "task", "train") != "convex"]
+    if convex:
+        from benchmark.tasks.convex import convex_batches
+
+        units += convex_batches(convex)
+    return units
+
+
+def run_unit(
+    specs: Sequence[Any], data_root: str | None = None, download: bool = False
+) -> list[RunRecord]:
+    """Run one unit (see :func:`plan_units`); a failing batch gives one failed record per spec."""
+    if len(specs) == 1:
+        return [run_spec(specs[0], data_root, download)]
+    started = time.time()
+    try:
+        from benchmark.tasks.convex import run_convex_batch
+
+        return run_convex_batch(specs)
+    except Exception as exc:  # noqa: BLE001 - recorded, the suite goes on
+        return [failed_record(spec, exc, started) for spec in specs]
 
 
 def _init_worker(threads: int) -> None:
@@ -168,12 +200,13 @@ def execute(
             pass
         elif executor == "dask":
             _run_dask(todo, accept, scheduler, data_root, download)
-        elif n_workers <= 1 or len(todo) == 1:
+        elif n_workers <= 1 or len(plan_units(todo)) == 1:
             previous = torch.get_num_threads()
             torch.set_num_threads(threads_for(1, threads_per_worker))
             try:
-                for spec in todo:
-                    accept(run_spec(spec, data_root, download))
+                for unit in plan_units(todo):
+                    for record in run_unit(unit, data_root, download):
+                        accept(record)
             finally:
                 torch.set_num_threads(previous)
         else:
@@ -202,29 +235,31 @@ def _run_pool(
     download: bool,
 ) -> None:
     context = multiprocessing.get_context("spawn")
+    units = plan_units(todo)
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)),
+        max_workers=min(workers, len(units)),
         mp_context=context,
         initializer=_init_worker,
         initargs=(threads,),
     )
-    pending: set[Future[RunRecord]] = set()
-    queue = list(reversed(todo))
+    pending: set[Future[list[RunRecord]]] = set()
+    queue = list(reversed(units))
     try:
-        # Keep at most 2 x workers runs submitted: a kill loses little, order stays stable.
+        # Keep at most 2 x workers units submitted: a kill loses little, order stays stable.
         while queue or pending:
             while queue and len(pending) < 2 * workers:
-                pending.add(pool.submit(run_spec, queue.pop(), data_root, download))
+                pending.add(pool.submit(run_unit, queue.pop(), data_root, download))
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 try:
-                    record = future.result()
+                    records = future.result()
                 except BrokenProcessPool:
                     raise WorkerCrashed(
                         "a worker process died (killed or out of memory?); finished runs are "
                         "stored, rerun the same command to resume"
                     ) from None
-                accept(record)
+                for record in records:
+                    accept(record)
     except BaseException:
         for future in pending:
             future.cancel()
@@ -257,8 +292,12 @@ def _run_dask(
     except OSError as exc:
         raise BnnBenchError(f"cannot reach Dask scheduler '{scheduler}': {exc}") from None
     try:
-        futures = [client.submit(run_spec, spec, data_root, download, pure=False) for spec in todo]
+        futures = [
+            client.submit(run_unit, unit, data_root, download, pure=False)
+            for unit in plan_units(todo)
+        ]
         for future in as_completed(futures):
-            accept(future.result())
+            for record in future.result():
+                accept(record)
     finally:
         client.close()

@@ -145,3 +145,37 @@ def test_dask_executor_without_scheduler_is_a_clear_error(tmp_path: Path) -> Non
     with pytest.raises(BnnBenchError, match="scheduler"):
         execute(expand_final_runs(suite), store, executor="dask", progress=False)
     assert yaml.safe_load((tmp_path / "d.yaml").read_text())["name"] == "d"
+
+
+def test_convex_runs_are_batched_and_a_failing_batch_fails_each_run(tmp_path: Path) -> None:
+    from benchmark.execute import plan_units
+    from benchmark.tasks.convex import ConvexRunSpec, run_convex
+
+    common = dict(optimizer="adam", optimizer_label="adam", steps=300, checkpoints=10)
+    good = [
+        ConvexRunSpec(
+            form="stochastic",
+            seed=s,
+            delta=0.1,
+            C=10.0,
+            hparams={"lr": 0.1, "beta1": 0.0, "beta2": 0.01},
+            **common,
+        )
+        for s in (0, 1, 2)
+    ]
+    bad = [
+        ConvexRunSpec(form=f, hparams={"lr": -1.0}, **common)  # type: ignore[arg-type]
+        for f in ("real", "binary")
+    ]
+    units = plan_units([*good, *bad])
+    assert sorted(len(u) for u in units) == [2, 3]  # one optimizer object per batch
+    store = Store(f"sqlite:///{tmp_path}/c.db")
+    report = execute([*good, *bad], store, suite="c", workers=1, progress=False)
+    assert (report.completed, report.failed) == (3, 2)
+    runs = store.runs_frame("c").set_index("run_id")
+    for spec in bad:
+        assert runs.loc[spec.run_id, "status"] == "failed"
+        assert "lr" in runs.loc[spec.run_id, "message"]
+    for spec in good:  # a batched run stores exactly what running it alone gives
+        alone = run_convex(spec)
+        assert runs.loc[spec.run_id, "summary.avg_regret"] == alone.summary["avg_regret"]
