@@ -95,7 +95,7 @@ def _open_store(suite: Any, args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.execute import execute
+    from benchmark.execute import execute, start_worker_server
     from benchmark.suite import load_suite
 
     path = resolve_suite_path(args.suite)
@@ -103,6 +103,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.device:
         suite = suite.model_copy(update={"device": args.device})
     specs = expand_specs(suite)
+    workers = args.workers or suite.executor.workers or os.cpu_count() or 1
+    executor = args.executor or suite.executor.kind
+    if executor == "local" and workers > 1 and len(specs) > 1:
+        start_worker_server()  # its imports overlap with the preflight below
     data_root = args.data_root or suite.data_root
     if suite.task == "train":
         preflight(specs, data_root, args.download)
@@ -110,9 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.fresh:
         removed = store.delete_suite(suite.name)
         _print(f"--fresh: forgot {removed} stored runs of suite '{suite.name}'")
-    workers = args.workers or suite.executor.workers or os.cpu_count() or 1
     threads = args.threads_per_worker or suite.executor.threads_per_worker
-    executor = args.executor or suite.executor.kind
     _print(f"suite '{suite.name}' ({path}): {len(specs)} runs, store {store.url}")
     _print(
         f"executor: {executor}, {workers} worker(s) x {threads} torch thread(s), device {suite.device}"
