@@ -179,3 +179,44 @@ def test_convex_runs_are_batched_and_a_failing_batch_fails_each_run(tmp_path: Pa
     for spec in good:  # a batched run stores exactly what running it alone gives
         alone = run_convex(spec)
         assert runs.loc[spec.run_id, "summary.avg_regret"] == alone.summary["avg_regret"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path: Path) -> None:
+    suite_path = write_suite(
+        tmp_path / "intr.yaml", seeds=[0, 1, 2], epochs=6, optimizers=["adam", "bop", "bamsprod"]
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmark.cli",
+        "run",
+        str(suite_path),
+        "--workers",
+        "2",
+        "--no-report",
+        "--results-dir",
+        str(tmp_path / "r"),
+    ]
+    db = tmp_path / "r" / "intr" / "bnnbench.db"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                if Store(f"sqlite:///{db}").finished_ids():
+                    break
+            except Exception:  # noqa: BLE001 - the writer may hold the lock for a moment
+                continue
+    assert proc.poll() is None, "suite ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "rerun" in out + err and "Traceback" not in err
+    stored = Store(f"sqlite:///{db}").runs_frame("intr")
+    assert 1 <= len(stored) < 9 and set(stored["status"]) <= {"completed", "diverged"}
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(Store(f"sqlite:///{db}").runs_frame("intr")) == 9
