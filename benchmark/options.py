@@ -24,3 +24,13 @@ def merge_options(
                 f"allowed: {allowed}"
             )
     return {**defaults, **given}
+
+
+def seed_list(value: Any) -> Any:
+    """A suite's ``seeds``: an int ``n`` means ``[0, 1, ..., n - 1]``; anything else passes
+    through for pydantic to validate (used as a ``mode="before"`` field validator)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError("a seed count must be >= 1 (or give a list of seeds)")
+        return list(range(value))
+    return value

@@ -37,8 +37,20 @@ def spec_hash(spec: dict[str, Any], length: int = 16) -> str:
     return hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:length]
 
 
+class SpecBase:
+    """What every run spec (a frozen dataclass) shares: its dict form and its id."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @property
+    def run_id(self) -> str:
+        """First 16 hex digits of SHA-256 of the spec's canonical JSON."""
+        return spec_hash(self.to_dict())
+
+
 @dataclass(frozen=True)
-class RunSpec:
+class RunSpec(SpecBase):
     """One training run: everything that determines its numbers.
 
     ``split`` is the split the run is *scored* on: ``"val"`` for tuning trials, ``"test"`` for
@@ -63,13 +75,6 @@ class RunSpec:
     device: str = "cpu"
     diagnostics: bool = True
     task: Literal["train"] = "train"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def run_id(self) -> str:
-        return spec_hash(self.to_dict())
 
     def label(self) -> str:
         """Short human-readable label for progress lines."""

@@ -41,6 +41,7 @@ from pydantic import (
 )
 
 from benchmark.errors import BnnBenchError, closest
+from benchmark.options import seed_list
 from benchmark.records import RunSpec
 
 __all__ = [
@@ -258,11 +259,7 @@ class Suite(_Strict):
     @classmethod
     def _seed_count(cls, value: Any) -> Any:
         """``seeds: 3`` means ``seeds: [0, 1, 2]``."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value < 1:
-                raise ValueError("a seed count must be >= 1 (or give a list of seeds)")
-            return list(range(value))
-        return value
+        return seed_list(value)
 
     @property
     def path(self) -> Path | None:

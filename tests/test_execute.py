@@ -34,25 +34,24 @@ def _status(store: Store) -> dict[str, str]:
     return dict(zip(runs["run_id"], runs["status"], strict=True))
 
 
+def _subprocess_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def _run_command(suite: Path, *, workers: int, results: Path, quiet: bool = False) -> list[str]:
+    """``bnnbench run`` of ``suite`` in a fresh interpreter (no report, so it stops sooner)."""
+    cmd = [sys.executable, "-m", "benchmark.cli", "run", str(suite), "--workers", str(workers)]
+    cmd += ["--no-report", "--results-dir", str(results)]
+    return cmd + (["--quiet"] if quiet else [])
+
+
 @pytest.mark.slow
 def test_sigkill_mid_suite_then_rerun_gives_every_run_exactly_once(tmp_path: Path) -> None:
     suite_path = write_suite(
         tmp_path / "resume.yaml", seeds=[0, 1, 2], epochs=4, optimizers=["adam", "bop", "bamsprod"]
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmark.cli",
-        "run",
-        str(suite_path),
-        "--workers",
-        "1",
-        "--quiet",
-        "--no-report",
-        "--results-dir",
-        str(tmp_path / "killed"),
-    ]
+    env = _subprocess_env()
+    cmd = _run_command(suite_path, workers=1, results=tmp_path / "killed", quiet=True)
     db = tmp_path / "killed" / "resume" / "bnnbench.db"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -77,7 +76,7 @@ def test_sigkill_mid_suite_then_rerun_gives_every_run_exactly_once(tmp_path: Pat
     assert rerun.returncode == 0, rerun.stderr
     assert f"{n_partial} already stored" in rerun.stdout
 
-    clean_cmd = cmd[:-1] + [str(tmp_path / "clean")]
+    clean_cmd = _run_command(suite_path, workers=1, results=tmp_path / "clean", quiet=True)
     subprocess.run(clean_cmd, env=env, check=True, capture_output=True, timeout=300)
     resumed = Store(f"sqlite:///{db}")
     clean = Store(f"sqlite:///{tmp_path / 'clean' / 'resume' / 'bnnbench.db'}")
@@ -186,19 +185,8 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path: Path) -> None:
     suite_path = write_suite(
         tmp_path / "intr.yaml", seeds=[0, 1, 2], epochs=6, optimizers=["adam", "bop", "bamsprod"]
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmark.cli",
-        "run",
-        str(suite_path),
-        "--workers",
-        "2",
-        "--no-report",
-        "--results-dir",
-        str(tmp_path / "r"),
-    ]
+    env = _subprocess_env()
+    cmd = _run_command(suite_path, workers=2, results=tmp_path / "r")
     db = tmp_path / "r" / "intr" / "bnnbench.db"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

@@ -58,7 +58,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -69,7 +69,8 @@ from torch import nn
 from benchmark.binary.layers import BinaryLayer
 from benchmark.binary.ste import SURROGATE_GRADIENTS, sign
 from benchmark.errors import BnnBenchError
-from benchmark.records import RunRecord, canonical_json, spec_hash
+from benchmark.options import seed_list
+from benchmark.records import RunRecord, SpecBase, canonical_json
 
 Form = Literal["real", "binary", "stochastic"]
 FORMS: tuple[str, ...] = ("real", "binary", "stochastic")
@@ -143,11 +144,7 @@ class ConvexSection(BaseModel):
     @classmethod
     def _seed_count(cls, value: Any) -> Any:
         """``seeds: 5`` means ``[0, 1, 2, 3, 4]``."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value < 1:
-                raise ValueError("a seed count must be >= 1 (or give a list of seeds)")
-            return list(range(value))
-        return value
+        return seed_list(value)
 
     @field_validator("seeds")
     @classmethod
@@ -235,7 +232,7 @@ def _check_entry(entry: ConvexOptimizer, section: ConvexSection) -> None:
 # Run spec
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ConvexRunSpec:
+class ConvexRunSpec(SpecBase):
     """One convex run: ``(optimizer, form, seed)`` and everything that sets its numbers.
 
     ``hparams`` are resolved (``beta2`` a number); ``C`` is the form's constant; ``delta`` is
@@ -256,13 +253,6 @@ class ConvexRunSpec:
     regret_tol: float = 0.05
     x_tol: float = 0.5
     task: Literal["convex"] = "convex"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def run_id(self) -> str:
-        return spec_hash(self.to_dict())
 
     def label(self) -> str:
         """Short human-readable label for progress lines."""
