@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import BnnBenchError
+from benchmark.errors import BnnBenchError, WorkerCrashed
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 EXIT_USAGE = 2
@@ -322,8 +322,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from benchmark.execute import WorkerCrashed
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

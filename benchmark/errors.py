@@ -17,6 +17,13 @@ class BnnBenchError(Exception):
     exit_code = 2
 
 
+class WorkerCrashed(RuntimeError):
+    """A worker process died (killed, out of memory, segfault) while running a spec.
+
+    Not the user's doing: the CLI prints it on one line and exits 1; finished runs are stored.
+    """
+
+
 def closest(name: str, allowed: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest allowed name, or ``""``."""
     matches = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)

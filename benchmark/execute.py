@@ -29,13 +29,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from benchmark.errors import BnnBenchError
+from benchmark.errors import BnnBenchError, WorkerCrashed
 from benchmark.records import RunRecord
 from benchmark.store import Store
-
-
-class WorkerCrashed(RuntimeError):
-    """A worker process died (killed, out of memory, segfault) while running a spec."""
 
 
 @dataclass
