@@ -192,29 +192,22 @@ def execute(
             on_record(record)
 
     n_workers = workers or default_workers()
+    units = plan_units(todo)
     try:
-        if not todo:
-            pass
-        elif executor == "dask":
-            _run_dask(todo, accept, scheduler, data_root, download)
-        elif n_workers <= 1 or len(plan_units(todo)) == 1:
+        if executor == "dask" and units:
+            _run_dask(units, accept, scheduler, data_root, download)
+        elif n_workers <= 1 or len(units) <= 1:
             previous = torch.get_num_threads()
             torch.set_num_threads(threads_for(1, threads_per_worker))
             try:
-                for unit in plan_units(todo):
+                for unit in units:
                     for record in run_unit(unit, data_root, download):
                         accept(record)
             finally:
                 torch.set_num_threads(previous)
         else:
-            _run_pool(
-                todo,
-                accept,
-                n_workers,
-                threads_for(n_workers, threads_per_worker),
-                data_root,
-                download,
-            )
+            threads = threads_for(n_workers, threads_per_worker)
+            _run_pool(units, accept, n_workers, threads, data_root, download)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -256,7 +249,7 @@ def start_worker_server() -> None:
 
 
 def _run_pool(
-    todo: Sequence[Any],
+    units: Sequence[Sequence[Any]],
     accept: Callable[[RunRecord], None],
     workers: int,
     threads: int,
@@ -264,7 +257,6 @@ def _run_pool(
     download: bool,
 ) -> None:
     context = worker_context()
-    units = plan_units(todo)
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(units)),
         mp_context=context,
@@ -300,7 +292,7 @@ def _run_pool(
 
 
 def _run_dask(
-    todo: Iterable[Any],
+    units: Iterable[Sequence[Any]],
     accept: Callable[[RunRecord], None],
     scheduler: str | None,
     data_root: str | None,
@@ -321,10 +313,7 @@ def _run_dask(
     except OSError as exc:
         raise BnnBenchError(f"cannot reach Dask scheduler '{scheduler}': {exc}") from None
     try:
-        futures = [
-            client.submit(run_unit, unit, data_root, download, pure=False)
-            for unit in plan_units(todo)
-        ]
+        futures = [client.submit(run_unit, unit, data_root, download, pure=False) for unit in units]
         for future in as_completed(futures):
             for record in future.result():
                 accept(record)
