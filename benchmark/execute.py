@@ -129,9 +129,9 @@ def describe(record: RunRecord) -> str:
     """One summary line for a finished run."""
     label = record.spec.get("label", record.run_id)
     if record.status == "failed":
-        return f"FAILED   {label}: {record.message}"
+        return f"{'FAILED':<10}{label}: {record.message}"
     s = record.summary
-    parts = [f"{record.status:<9}{label}"]
+    parts = [f"{record.status:<10}{label}"]
     for key, name in (
         ("final_test_accuracy", "test acc"),
         ("final_val_accuracy", "val acc"),

@@ -208,3 +208,21 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path: Path) -> None:
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert len(Store(f"sqlite:///{db}").runs_frame("intr")) == 9
+
+
+def test_summary_line_per_finished_run() -> None:
+    from benchmark.execute import describe
+    from benchmark.records import RunRecord
+
+    ok = RunRecord(
+        "a",
+        "train",
+        {"label": "mlp/digits/adam/seed0/test"},
+        "completed",
+        train_seconds=1.0,
+        eval_seconds=0.25,
+        summary={"final_test_accuracy": 0.9712},
+    )
+    assert describe(ok) == "completed mlp/digits/adam/seed0/test  test acc 0.9712  1.2s"
+    bad = RunRecord("b", "train", {"label": "x"}, "failed", message="ValueError: lr")
+    assert describe(bad) == "FAILED    x: ValueError: lr"
