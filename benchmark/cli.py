@@ -237,13 +237,20 @@ def report_dir(suite: Any, args: argparse.Namespace) -> Path:
     return Path(args.results_dir) / suite.name
 
 
+#: the metric names each kind of report reads from the store
+REPORT_METRICS: dict[str, tuple[str, ...]] = {
+    "train": ("accuracy",),
+    "convex": ("x", "played", "avg_regret"),
+}
+
+
 def build_suite_report(suite: Any, store: Any, out_dir: Path) -> tuple[Path, Path]:
     from report.render import report_header, training_sections, write_report
 
     runs = store.runs_frame(suite.name)
-    metrics = (
-        store.metrics_frame(list(runs["run_id"])) if not runs.empty else store.metrics_frame([])
-    )
+    # only the curves the sections read, not every per-layer diagnostic
+    names = REPORT_METRICS["convex" if suite.task == "convex" else "train"]
+    metrics = store.metrics_frame(list(runs["run_id"]) if not runs.empty else [], names=names)
     sections: list[Any] = []
     if suite.task == "convex":
         from report.convex import convex_section
