@@ -163,7 +163,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from benchmark.suite import load_suite
-    from report.render import markdown_table
+    from report.section import markdown_table
     from report.summary import accuracy_table
 
     suite = load_suite(resolve_suite_path(args.suite))

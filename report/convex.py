@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pandas as pd
 import seaborn as sns
 
 from report.plotting import html_image, markdown_image, new_figure, palette, save_figure
+from report.section import Section, html_table, markdown_table
 
 FORMS = ("real", "binary", "stochastic")
 FORM_TITLES = {
@@ -38,16 +38,6 @@ CONVERGES, DOES_NOT = "converges to the optimum", "does not"
 TITLE = "Convex counterexample"
 REGRET_ALT = "average regret R_t/t against t (log-log)"
 TRAJECTORY_ALT = "trajectories x_t"
-
-
-@dataclass
-class ReportSection:
-    """One block of a report, in both output formats; ``figures`` are files it references."""
-
-    title: str
-    markdown: str
-    html: str
-    figures: list[Path] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------
@@ -129,25 +119,6 @@ def convex_table(runs: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_(no rows)_"
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join(lines)
-
-
-def _html_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "<p><em>(no rows)</em></p>"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(False)
-    )
-    return f'<table class="convex">\n<tr>{head}</tr>\n{body}\n</table>'
 
 
 # --------------------------------------------------------------------------------------
@@ -278,13 +249,13 @@ INTRO = (
 )
 
 
-def convex_section(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> ReportSection:
+def convex_section(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> Section:
     """The convex section: table, verdicts, regret and trajectory figures (PNG in ``out_dir``,
     referenced relatively from both formats)."""
     out_dir = Path(out_dir)
     if runs.empty or "form" not in runs:
         text = "No convex runs in the store."
-        return ReportSection(TITLE, f"_{text}_", f"<p><em>{text}</em></p>", [])
+        return Section(TITLE, f"_{text}_", f"<p><em>{text}</em></p>", [])
     runs = runs[runs["task"] == "convex"] if "task" in runs else runs
     table = convex_table(runs)
     drawn = [
@@ -304,10 +275,10 @@ def convex_section(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> 
     paragraphs = [INTRO, _settings(runs), _criterion(runs)] + ([failed_note] if failed_note else [])
     markdown = "\n\n".join(
         paragraphs
-        + [_markdown_table(table)]
+        + [markdown_table(table)]
         + [markdown_image(path, out_dir, alt) for path, alt in images]
     )
     html_parts = [f"<p>{html.escape(p)}</p>" for p in paragraphs]
-    html_parts.append(_html_table(table))
+    html_parts.append(html_table(table))
     html_parts += [f"<p>{html_image(path, out_dir, alt)}</p>" for path, alt in images]
-    return ReportSection(TITLE, markdown, "\n".join(html_parts), [path for path, _ in images])
+    return Section(TITLE, markdown, "\n".join(html_parts), [path for path, _ in images])

@@ -10,54 +10,20 @@ reconstruction everywhere it appears.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import jinja2
 import pandas as pd
 
+from report.section import Section, html_table, markdown_table
 from report.summary import accuracy_table, convergence_table, final_runs
 
 RECONSTRUCTION_NOTE = (
     "BAMSProd here is a documented reconstruction from the paper's published abstract "
     "(arXiv:2009.13799); the paper's full algorithm is not available. See docs/optimizers.md."
 )
-
-
-@dataclass
-class Section:
-    """One block of a report, in both output formats."""
-
-    title: str
-    markdown: str
-    html: str
-    figures: list[Path] = field(default_factory=list)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-    if frame.empty:
-        return "_(no rows)_"
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
-def html_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "<p><em>(no rows)</em></p>"
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="n/a", border=0)
 
 
 def table_section(title: str, intro: str, frame: pd.DataFrame) -> Section:

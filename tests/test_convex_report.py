@@ -13,11 +13,11 @@ from benchmark.tasks.convex import ConvexSection, convex_batches, expand_convex,
 from report.convex import (
     CONVERGES,
     DOES_NOT,
-    ReportSection,
     convex_section,
     convex_table,
     verdict_text,
 )
+from report.section import Section
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -86,7 +86,7 @@ def test_section_writes_figures_and_references_them_relatively(
     runs, metrics = frames
     out = tmp_path / "report"
     section = convex_section(runs, metrics, out)
-    assert isinstance(section, ReportSection) and section.title == "Convex counterexample"
+    assert isinstance(section, Section) and section.title == "Convex counterexample"
     names = sorted(p.name for p in section.figures)
     assert names == ["convex_avg_regret.png", "convex_trajectories.png"]
     for path in section.figures:
