@@ -22,6 +22,7 @@ SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 EXIT_USAGE = 2
 EXIT_FAILED_RUNS = 1
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
 def resolve_suite_path(name_or_path: str) -> Path:
@@ -339,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkerCrashed as exc:
         print(f"bnnbench: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED_RUNS
+    except BrokenPipeError:  # e.g. `bnnbench show quick | head`: stop quietly, like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("bnnbench: interrupted; the store is consistent, rerun to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
