@@ -288,11 +288,9 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
                     correct_sum.zero_()
                     seen = 0
                     t_train = time.perf_counter()
-            else:
-                record.train_seconds += time.perf_counter() - t_train
-                continue
             record.train_seconds += time.perf_counter() - t_train
-            break
+            if record.status == "diverged":
+                break
 
     record.steps = step
     record.finished_at = time.time()
