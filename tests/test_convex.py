@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from benchmark.binary import binary_parameters, sign
 from benchmark.errors import BnnBenchError
+from benchmark.execute import describe
 from benchmark.records import RunRecord, spec_hash
 from benchmark.tasks.convex import (
     ConvexLearner,
@@ -125,7 +126,8 @@ def test_binary_gradient_equals_autograd_through_the_clipped_sign() -> None:
     with torch.no_grad():
         layer.weight.copy_(x)
     (coef * layer()).sum().backward()
-    assert torch.equal(layer.weight.grad, binary_gradient(x, coef))
+    expected = [binary_gradient(a, c) for a, c in zip(x.tolist(), coef.tolist(), strict=True)]
+    assert layer.weight.grad.tolist() == expected
     assert torch.equal(layer.weight.grad, coef * (x.abs() <= 1).double())
     assert torch.equal(layer(), sign(x, "clipped"))  # plays sign(x), sign(0) = +1
 
@@ -255,6 +257,26 @@ def test_bamsprod_is_amsbound_where_the_error_is_one() -> None:
 
 
 # ----------------------------------------------------------------------------- batching
+@pytest.mark.parametrize(
+    ("name", "exact"),
+    [("adam", True), ("amsgrad", True), ("amsbound", True), ("sgd", True), ("bop", True),
+     ("bamsprod", False)],
+)  # fmt: skip
+def test_per_tensor_kernels_give_the_vectorised_numbers(name: str, exact: bool) -> None:
+    """The convex task runs the optimizers' per-tensor kernels (cheaper on one-element
+    tensors); the registry's default vectorised kernels give the same trajectories: bit for bit
+    for torch.optim, pytorch_optimizer and Bop, to float64 rounding for BAMSProd."""
+    entry = {"name": name, "hparams": {"error": "sign_l1"}} if name == "bamsprod" else name
+    sec = section(steps=3000, forms=["real", "binary", "stochastic"], seeds=2,
+                  lr_schedule="inv_sqrt", optimizers=[entry])  # fmt: skip
+    for batch in convex_batches(expand_convex(sec)):
+        fast = run_convex_batch(batch, per_tensor=True)
+        vectorised = run_convex_batch(batch, per_tensor=False)
+        for a, b in zip(fast, vectorised, strict=True):
+            got, want = [m.value for m in a.metrics], [m.value for m in b.metrics]
+            assert got == want if exact else got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
 def test_a_batch_gives_each_run_its_own_numbers() -> None:
     sec = section(
         steps=2000, forms=["real", "binary", "stochastic"], seeds=3, lr_schedule="inv_sqrt",
@@ -280,7 +302,9 @@ def test_record_contents() -> None:
     ]
     rec = run_convex(spec)
     assert rec.task == "convex" and rec.status == "completed" and rec.steps == 500
-    assert rec.spec == spec.to_dict() and rec.run_id == spec.run_id
+    assert rec.spec == {**spec.to_dict(), "label": "convex/binary/sgd/seed0"}
+    assert rec.run_id == spec.run_id
+    assert describe(rec).split()[:2] == ["completed", "convex/binary/sgd/seed0"]
     assert {m.name for m in rec.metrics} == {"x", "played", "avg_regret"}
     assert all(m.split == "" and m.epoch == 0.0 for m in rec.metrics)
     steps = sorted({m.step for m in rec.metrics})

@@ -204,7 +204,8 @@ class BAMSProd(Optimizer):
         self.error = error
         self.bound = bound
         super().__init__(params, defaults)
-        self._diagnostics: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        # per step and group: (errors, lowers, uppers), tensors or lists of floats
+        self._diagnostics: list[tuple[Any, Any, Any]] = []
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group; remembers its ``lr`` as ``base_lr`` (the reference for :math:`\\eta`)."""
@@ -318,11 +319,18 @@ class BAMSProd(Optimizer):
     def _step_per_tensor(
         self, group: dict[str, Any], params: list, grads: list, states: list
     ) -> None:
-        """Reference path: the formulas of the module docstring, one tensor at a time."""
+        """Reference path: the formulas of the module docstring, one tensor at a time.
+
+        The error and the range :math:`[l_t, u_t]` are Python floats here (reading a binary
+        tensor's error is a device sync off the CPU; the foreach path avoids it), which makes
+        this the cheaper path for a few tiny tensors, as in the convex task.
+        """
         beta1, beta2 = group["betas"]
-        eta = self._eta(group)
-        binary, error = group["binary"], self.error
-        errs, lows, ups = [], [], []
+        eta, gamma = self._eta(group), group["gamma"]
+        binary, error, bound = group["binary"], self.error, self.bound
+        errs: list[float] = []
+        lows: list[float] = []
+        ups: list[float] = []
         for p, g, state in zip(params, grads, states, strict=True):
             t = state["step"]
             if group["maximize"]:
@@ -333,26 +341,30 @@ class BAMSProd(Optimizer):
             m.lerp_(g, 1.0 - beta1)
             v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
             torch.maximum(vmax, v, out=vmax)
+            e = 1.0
             if binary:
                 if self._needs_error(group, state):
                     raw = error(p) if callable(error) else quantization_error(p, error)
                     state["error"] = self._as_error(raw, p)
-                e = state["error"]
-                lower, upper = self._bounds(group, [t], e.reshape(1), eta)
-                lower, upper = lower[0], upper[0]
-                errs.append(e.reshape(1))
-                lows.append(torch.as_tensor(lower, dtype=torch.float64).reshape(1))
-                ups.append(torch.as_tensor(upper, dtype=torch.float64).reshape(1))
-            else:
-                (lower,), (upper,) = self._bounds(group, [t], None, eta)
+                e = float(state["error"])
+            if bound is None:
+                lower, upper = default_bound(t, e, eta, gamma)
+            else:  # a custom bound gets e as a 0-d tensor, as in the foreach path
+                e_t = state["error"] if binary else torch.ones((), dtype=torch.float64)
+                lower, upper = (float(b) for b in bound(t, e_t, eta, gamma))
+            if binary:
+                errs.append(e)
+                lows.append(lower)
+                ups.append(upper)
             if group["lr"] == 0.0:
                 continue
             step = vmax.sqrt().add_(group["eps"])
             step = torch.full_like(step, self._base_step(group, t)).div_(step)
-            step.clamp_min_(torch.as_tensor(lower).clamp_min(0.0)).clamp_max_(upper)
+            # clamp(x, lo, hi) with lo > hi gives hi: the step is the upper bound then
+            step.clamp_(max(lower, 0.0), upper)
             p.addcmul_(step, m, value=-1.0)
         if errs:
-            self._record(torch.cat(errs), torch.cat(lows), torch.cat(ups))
+            self._diagnostics.append((errs, lows, ups))  # floats: made tensors on demand
 
     def _step_foreach(self, group: dict[str, Any], params: list, grads: list, states: list) -> None:
         """Vectorised path: same numbers as :meth:`_step_per_tensor` (to float rounding)."""
@@ -434,9 +446,15 @@ class BAMSProd(Optimizer):
         range ``[lower, upper]``; ``{}`` if no binary tensor was updated."""
         if not self._diagnostics:
             return {}
-        errors = torch.cat([d[0].reshape(-1).cpu() for d in self._diagnostics])
-        lower = torch.cat([d[1].reshape(-1).cpu() for d in self._diagnostics])
-        upper = torch.cat([d[2].reshape(-1).cpu() for d in self._diagnostics])
+        errors, lower, upper = (
+            torch.cat(
+                [
+                    torch.as_tensor(d[k], dtype=torch.float64).reshape(-1).cpu()
+                    for d in self._diagnostics
+                ]
+            )
+            for k in range(3)
+        )
         return {
             "bamsprod_error": float(errors.mean()),
             "bamsprod_lower": float(lower.mean()),

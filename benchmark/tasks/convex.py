@@ -67,7 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from torch import nn
 
 from benchmark.binary.layers import BinaryLayer
-from benchmark.binary.ste import SURROGATE_GRADIENTS, sign
+from benchmark.binary.ste import sign
 from benchmark.errors import BnnBenchError
 from benchmark.options import seed_list
 from benchmark.records import RunRecord, SpecBase, canonical_json
@@ -378,11 +378,11 @@ class LatentScalar(BinaryLayer, nn.Module):
         return sign(self.weight, self.weight_estimator)
 
 
-def binary_gradient(x: torch.Tensor, coef: torch.Tensor | float) -> torch.Tensor:
-    """:math:`\\partial f_t(\\mathrm{sign}(x)) / \\partial x` under the clipped STE:
-    ``coef * 1{|x| <= 1}``, without autograd (equals autograd through
-    ``benchmark.binary.sign(x, "clipped")``)."""
-    return SURROGATE_GRADIENTS[ESTIMATOR](x) * coef
+def binary_gradient(x: float, coef: float) -> float:
+    """:math:`\\partial f_t(\\mathrm{sign}(x)) / \\partial x` under the clipped STE, for one
+    instance: ``coef * 1{|x| <= 1}``, on Python floats, without autograd (equals autograd
+    through ``benchmark.binary.sign(x, "clipped")``; tested)."""
+    return coef if -1.0 <= x <= 1.0 else 0.0
 
 
 class ConvexLearner(nn.Module):
@@ -398,6 +398,16 @@ class ConvexLearner(nn.Module):
 # --------------------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------------------
+def use_per_tensor_kernels(optimizer: Any) -> None:
+    """Switch every parameter group that has a ``foreach`` option to the per-tensor
+    implementation (``foreach=False``: torch.optim's, pytorch_optimizer's and bnnbench's
+    documented equivalent of the vectorised path). On one-element tensors it is the cheaper
+    one: the ``torch._foreach_*`` kernels cost more to launch than they save."""
+    for group in optimizer.param_groups:
+        if "foreach" in group:
+            group["foreach"] = False
+
+
 def run_convex(spec: ConvexRunSpec) -> RunRecord:
     """Run one convex spec (a batch of one; see :func:`run_convex_batch`)."""
     return run_convex_batch([spec])[0]
@@ -423,23 +433,24 @@ def _simulate(
     n_real = real[0].numel() if real else 0
     x_real = real[0].detach().numpy() if real else None
     g_real = real[0].grad.numpy() if real else None
-    bin_items = [(n_real + j, w, w.detach().numpy(), w.grad) for j, w in enumerate(bins)]
+    # (column, latent iterate view, gradient view) of each one-element binary instance
+    bin_items = [(n_real + j, w.detach().numpy(), w.grad.numpy()) for j, w in enumerate(bins)]
     pointers = [p.data_ptr() for p in params]
     xs = np.empty((steps, n_real + len(bins)))
     groups = [g for g in optimizer.param_groups if "lr" in g]
     bases = [g["lr"] for g in groups]
     scale = (1.0 / np.sqrt(np.arange(1, steps + 1, dtype=np.float64))).tolist()
     inv_sqrt = schedule == "inv_sqrt"
-    ste = SURROGATE_GRADIENTS[ESTIMATOR]
     step = optimizer.step
     for t in range(steps):
         row, c = xs[t], coefs[t]
         if n_real:
             row[:n_real] = x_real
             g_real[:] = c[:n_real]
-        for j, w, x_bin, g_bin in bin_items:
-            row[j] = x_bin[0]
-            torch.mul(ste(w), float(c[j]), out=g_bin)
+        for j, x_bin, g_bin in bin_items:
+            x = x_bin[0]
+            row[j] = x
+            g_bin[0] = binary_gradient(x, c[j])
         if inv_sqrt:
             s = scale[t]
             for g, base in zip(groups, bases, strict=True):
@@ -456,10 +467,12 @@ def _simulate(
     return xs, final
 
 
-def run_convex_batch(specs: Sequence[ConvexRunSpec]) -> list[RunRecord]:
+def run_convex_batch(specs: Sequence[ConvexRunSpec], *, per_tensor: bool = True) -> list[RunRecord]:
     """Run ``specs`` (equal :attr:`ConvexRunSpec.batch_key`) through one optimizer object and
     return one record per spec, in order. Each run's numbers are those of running it alone
-    (the math is elementwise per instance; binary instances are separate tensors)."""
+    (the math is elementwise per instance; binary instances are separate tensors).
+    ``per_tensor`` selects the optimizers' per-tensor kernels (see
+    :func:`use_per_tensor_kernels`); ``False`` keeps the registry's vectorised default."""
     from benchmark.optim import make_optimizer
 
     if not specs:
@@ -483,6 +496,8 @@ def run_convex_batch(specs: Sequence[ConvexRunSpec]) -> list[RunRecord]:
     )
     learner = ConvexLearner(len(real_specs), len(bin_specs), first.x0)
     optimizer = make_optimizer(first.optimizer, learner, **first.hparams)
+    if per_tensor:
+        use_per_tensor_kernels(optimizer)
     xs, final = _simulate(optimizer, learner, coefs, steps, first.lr_schedule)
     seconds = time.perf_counter() - t0
     finished = time.time()
@@ -519,7 +534,7 @@ def _record(
     record = RunRecord(
         run_id=spec.run_id,
         task="convex",
-        spec=spec.to_dict(),
+        spec={**spec.to_dict(), "label": spec.label()},
         status=status,  # type: ignore[arg-type]
         started_at=started,
         finished_at=finished,
