@@ -37,6 +37,20 @@ def resolve_suite_path(name_or_path: str) -> Path:
     return path
 
 
+def peek_task(path: Path) -> str:
+    """The suite's ``task`` read from the raw YAML, cheaply (no torch import), to choose the
+    worker server's preload before the suite is validated; ``"train"`` when unreadable (the
+    real load then reports the error)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return "train"
+    task = data.get("task", "train") if isinstance(data, dict) else "train"
+    return task if isinstance(task, str) else "train"
+
+
 def _print(*parts: Any) -> None:
     print(*parts, flush=True)
 
@@ -96,7 +110,12 @@ def _open_store(suite: Any, args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.execute import execute, start_worker_server
+    from benchmark.workers import start_worker_server
+
+    if args.executor != "dask" and args.workers != 1 and (os.cpu_count() or 1) > 1:
+        # before torch is imported here: the server's imports overlap with ours (see workers.py)
+        start_worker_server(peek_task(resolve_suite_path(args.suite)))
+    from benchmark.execute import execute
     from benchmark.suite import load_suite
 
     path = resolve_suite_path(args.suite)
@@ -106,8 +125,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     specs = expand_specs(suite)
     workers = args.workers or suite.executor.workers or os.cpu_count() or 1
     executor = args.executor or suite.executor.kind
-    if executor == "local" and workers > 1 and len(specs) > 1:
-        start_worker_server()  # its imports overlap with the preflight below
     data_root = args.data_root or suite.data_root
     if suite.task == "train":
         preflight(specs, data_root, args.download)

@@ -15,7 +15,6 @@ Dask: the same runs submitted to a ``distributed`` scheduler (``executor.kind: d
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
@@ -32,6 +31,7 @@ from tqdm.auto import tqdm
 from benchmark.errors import BnnBenchError, WorkerCrashed
 from benchmark.records import RunRecord
 from benchmark.store import Store
+from benchmark.workers import worker_context
 
 
 @dataclass
@@ -82,31 +82,39 @@ def failed_record(spec: Any, exc: BaseException, started: float) -> RunRecord:
 
 
 def plan_units(specs: Sequence[Any]) -> list[list[Any]]:
-    """Group specs into units of work, one unit per worker call: a training run alone; convex
-    runs that can share one optimizer object together (the convex task's per-step cost is
-    Python overhead, so one object driving many instances is several times cheaper)."""
+    """Group specs into units of work, one unit per worker call: a training run alone, in suite
+    order; convex runs that can share one optimizer object together (the convex task's
+    per-step cost is Python overhead, so one object driving many instances is several times
+    cheaper), the costliest batches first (longest-processing-time order: the few long
+    batches then spread over the workers instead of one starting last)."""
     convex = [s for s in specs if getattr(s, "task", "train") == "convex"]
     units: list[list[Any]] = [[s] for s in specs if getattr(s, "task", "train") != "convex"]
     if convex:
-        from benchmark.tasks.convex import convex_batches
+        from benchmark.tasks.convex import batch_cost, convex_batches
 
-        units += convex_batches(convex)
+        units += sorted(convex_batches(convex), key=batch_cost, reverse=True)
     return units
 
 
 def run_unit(
     specs: Sequence[Any], data_root: str | None = None, download: bool = False
 ) -> list[RunRecord]:
-    """Run one unit (see :func:`plan_units`); a failing batch gives one failed record per spec."""
+    """Run one unit (see :func:`plan_units`). If a convex batch raises, its runs are retried
+    in groups of equal hyper-parameters (one bad part must not fail the others), and a group
+    that still raises gives one failed record per run."""
     if len(specs) == 1:
         return [run_spec(specs[0], data_root, download)]
+    from benchmark.tasks.convex import run_convex_batch, split_by_hparams
+
     started = time.time()
     try:
-        from benchmark.tasks.convex import run_convex_batch
-
         return run_convex_batch(specs)
     except Exception as exc:  # noqa: BLE001 - recorded, the suite goes on
-        return [failed_record(spec, exc, started) for spec in specs]
+        parts = split_by_hparams(specs)
+        if len(parts) == 1:
+            return [failed_record(spec, exc, started) for spec in specs]
+        records = {r.run_id: r for part in parts for r in run_unit(part, data_root, download)}
+        return [records[spec.run_id] for spec in specs]
 
 
 def _init_worker(threads: int) -> None:
@@ -216,38 +224,6 @@ def execute(
     return report
 
 
-#: modules a worker needs; the fork server imports them once and forks workers from there
-WORKER_PRELOAD: tuple[str, ...] = (
-    "benchmark.train",
-    "benchmark.optim",
-    "benchmark.models",
-    "benchmark.data",
-    "sklearn.datasets",  # the digits loader; 2 s of import otherwise paid by every worker
-    "torch._dynamo",  # imported by torch.optim's first step; 0.6 s otherwise paid per worker
-)
-
-
-def worker_context() -> multiprocessing.context.BaseContext:
-    """``forkserver`` where available (Linux, macOS): a clean server process imports torch and
-    bnnbench once and forks each worker from it, so workers start in milliseconds and never
-    inherit the parent's torch thread pools (unlike ``fork``). Elsewhere ``spawn``."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(WORKER_PRELOAD))
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-def start_worker_server() -> None:
-    """Start the fork server now, so its imports overlap with the caller's own set-up (the
-    CLI calls this before its preflight); a no-op where workers are spawned."""
-    context = worker_context()
-    if context.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-
-
 def _run_pool(
     units: Sequence[Sequence[Any]],
     accept: Callable[[RunRecord], None],
@@ -256,7 +232,8 @@ def _run_pool(
     data_root: str | None,
     download: bool,
 ) -> None:
-    context = worker_context()
+    convex_only = all(getattr(unit[0], "task", "train") == "convex" for unit in units)
+    context = worker_context("convex" if convex_only else "train")
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(units)),
         mp_context=context,

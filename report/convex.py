@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from report.plotting import html_image, markdown_image, new_figure, palette, save_figure
 from report.section import Section, html_table, markdown_table
@@ -151,22 +150,40 @@ def _shared_legend(fig: Any, axes: Any) -> None:
     )  # fmt: skip
 
 
+LINESTYLES: tuple[Any, ...] = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1)), (0, (1, 2)))
+
+
+def _styles(labels: list[str]) -> dict[str, tuple[Any, Any]]:
+    """A fixed (colour, line style) per optimizer label, the same in every figure."""
+    colors = palette(labels)
+    return {lab: (colors[lab], LINESTYLES[i % len(LINESTYLES)]) for i, lab in enumerate(labels)}
+
+
 def regret_figure(runs: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> Path | None:
-    """:math:`R_t/t` against :math:`t`, log-log, one panel per form (values below
-    ``REGRET_FLOOR``, including negative ones, drawn at the floor)."""
+    """:math:`R_t/t` against :math:`t`, log-log, one panel per form: the mean over seeds, with
+    the min-max band where there are several seeds (values below ``REGRET_FLOOR``, including
+    negative ones, drawn at the floor). Aggregated with pandas, drawn with matplotlib."""
     data = _curves(runs, metrics, "avg_regret")
     if data.empty:
         return None
     data["value"] = data["value"].clip(lower=REGRET_FLOOR)
     forms = _forms_present(data)
-    colors = palette(_ordered_labels(runs))
+    labels = _ordered_labels(runs)
+    styles = _styles(labels)
     fig, axes = new_figure(len(forms))
     for ax, form in zip(np.atleast_1d(axes), forms, strict=True):
         sub = data[data["form"] == form]
-        sns.lineplot(
-            data=sub, x="step", y="value", hue="optimizer", style="optimizer", palette=colors,
-            ax=ax, estimator="mean", errorbar=("pi", 100), linewidth=1.4,
-        )  # fmt: skip
+        for label in labels:
+            curve = sub[sub["optimizer"] == label]
+            if curve.empty:
+                continue
+            stats = curve.groupby("step")["value"].agg(["mean", "min", "max"])
+            color, style = styles[label]
+            ax.plot(stats.index, stats["mean"], color=color, linestyle=style, linewidth=1.4,
+                    label=label)  # fmt: skip
+            if curve["seed"].nunique() > 1:
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15,
+                                linewidth=0)  # fmt: skip
         ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="")
         ax.set_title(FORM_TITLES[form])
     np.atleast_1d(axes)[0].set_ylabel("average regret R_t / t")
@@ -181,15 +198,19 @@ def trajectory_figure(runs: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> 
     if data.empty:
         return None
     forms = _forms_present(data)
-    colors = palette(_ordered_labels(runs))
+    labels = _ordered_labels(runs)
+    styles = _styles(labels)
     fig, axes = new_figure(len(forms))
     for ax, form in zip(np.atleast_1d(axes), forms, strict=True):
         sub = data[data["form"] == form]
-        sns.lineplot(
-            data=sub, x="step", y="value", hue="optimizer", style="optimizer", units="seed",
-            estimator=None, palette=colors, ax=ax, linewidth=0.9 if form == "stochastic" else 1.2,
-            alpha=0.6 if form == "stochastic" else 0.9,
-        )  # fmt: skip
+        stochastic = form == "stochastic"
+        for label in labels:
+            color, style = styles[label]
+            for i, (_, run) in enumerate(sub[sub["optimizer"] == label].groupby("seed")):
+                run = run.sort_values("step")
+                ax.plot(run["step"], run["value"], color=color, linestyle=style,
+                        linewidth=0.9 if stochastic else 1.2, alpha=0.6 if stochastic else 0.9,
+                        label=label if i == 0 else None)  # fmt: skip
         ax.axhline(-1.0, color="black", linestyle="--", linewidth=0.8)
         ax.set(xscale="log", ylim=(-1.08, 1.08), xlabel="step t", ylabel="")
         ax.set_title(FORM_TITLES[form])

@@ -19,6 +19,7 @@ from benchmark.binary import (
     binary_named_parameters,
     binary_parameters,
     clip_latent_,
+    hard_sign,
     quantization_error,
     saturation,
     sign,
@@ -152,6 +153,15 @@ def test_quantization_error_sign_l1_and_none() -> None:
     assert quantization_error(w, "sign_l1").item() == pytest.approx(0.5625)
     assert quantization_error(torch.full((3,), 5.0), "sign_l1").item() == 1.0  # clipped to 1
     assert quantization_error(w, "none").item() == 1.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_quantization_error_sign_l1_equals_the_literal_formula(dtype: torch.dtype) -> None:
+    w = torch.randn(1000, generator=torch.Generator().manual_seed(0), dtype=dtype) * 0.7
+    w[::7] = 0.0
+    w[1::11] = -1.0
+    literal = (w - hard_sign(w)).abs().mean().clamp(0.0, 1.0)
+    assert torch.equal(quantization_error(w, "sign_l1"), literal)
 
 
 def test_quantization_error_unknown_kind() -> None:

@@ -108,3 +108,15 @@ def test_console_script_help_and_list() -> None:
         "smoke",
     ):
         assert name in out
+
+
+def test_peek_task_reads_the_raw_yaml_and_falls_back_to_train(tmp_path: Path) -> None:
+    from benchmark.cli import peek_task
+
+    (tmp_path / "c.yaml").write_text("name: c\ntask: convex\n")
+    (tmp_path / "t.yaml").write_text("name: t\nmodels: [mlp]\n")
+    (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
+    assert peek_task(tmp_path / "c.yaml") == "convex"
+    assert peek_task(tmp_path / "t.yaml") == "train"
+    assert peek_task(tmp_path / "bad.yaml") == "train"
+    assert peek_task(tmp_path / "missing.yaml") == "train"

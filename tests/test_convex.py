@@ -25,7 +25,9 @@ from benchmark.tasks.convex import (
     ConvexSection,
     LatentScalar,
     average_regret,
+    batch_cost,
     binary_gradient,
+    can_pack,
     checkpoint_steps,
     convex_batches,
     expand_convex,
@@ -257,6 +259,29 @@ def test_bamsprod_is_amsbound_where_the_error_is_one() -> None:
 
 
 # ----------------------------------------------------------------------------- batching
+@pytest.mark.parametrize("name", ["adam", "amsgrad", "adabound", "amsbound", "sgd"])
+def test_packing_binary_instances_into_the_vector_changes_no_number(name: str) -> None:
+    """For elementwise optimizers that ignore the binary flag, binary instances packed into
+    the real-valued vector follow exactly the trajectory they follow as tensors of their own."""
+    assert can_pack(name)
+    sec = section(steps=2000, forms=["real", "binary", "stochastic"], seeds=2,
+                  lr_schedule="inv_sqrt", optimizers=[name])  # fmt: skip
+    (batch,) = convex_batches(expand_convex(sec))
+    packed, separate = run_convex_batch(batch, pack=True), run_convex_batch(batch, pack=False)
+    for a, b in zip(packed, separate, strict=True):
+        assert [m.value for m in a.metrics] == [m.value for m in b.metrics]
+        assert a.summary == b.summary
+
+
+def test_only_elementwise_flag_agnostic_optimizers_pack() -> None:
+    assert not can_pack("bamsprod")  # per-tensor quantization error, reads the flag
+    assert not can_pack("bop")  # latent-free: flips what is declared binary
+    assert not can_pack("benchmark.optim:BAMSProd")  # a plug-in: unknown to the registry
+    learner = ConvexLearner(n_real=2, n_binary=3, x0=0.5, pack=True)
+    assert binary_parameters(learner) == [] and learner.real.weight.numel() == 5
+    assert [positions for _, positions in learner.slots()] == [[2, 3, 4]]
+
+
 @pytest.mark.parametrize(
     ("name", "exact"),
     [("adam", True), ("amsgrad", True), ("amsbound", True), ("sgd", True), ("bop", True),
@@ -277,13 +302,22 @@ def test_per_tensor_kernels_give_the_vectorised_numbers(name: str, exact: bool) 
             assert got == want if exact else got == pytest.approx(want, rel=1e-12, abs=1e-12)
 
 
-def test_a_batch_gives_each_run_its_own_numbers() -> None:
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "sgd", "hparams": {"lr": 0.5, "momentum": 0.0}},  # one learner, all forms
+        # beta2 follows each form's C: a learner and parameter groups per C, one object
+        {"name": "adam", "hparams": {"lr": 0.5, "beta1": 0.0, "beta2": "reddi"}},
+        {"name": "bamsprod", "hparams": {"lr": 0.5, "beta2": "reddi", "error": "sign_l1"}},
+    ],
+)
+def test_a_batch_gives_each_run_its_own_numbers(entry: dict) -> None:
     sec = section(
         steps=2000, forms=["real", "binary", "stochastic"], seeds=3, lr_schedule="inv_sqrt",
-        optimizers=[{"name": "sgd", "hparams": {"lr": 0.5, "momentum": 0.0}}],
+        optimizers=[entry],
     )  # fmt: skip
     specs = expand_convex(sec)
-    assert len(convex_batches(specs)) == 1  # SGD's hparams do not depend on C
+    assert len(convex_batches(specs)) == 1
     batched = run_convex_batch(specs)
     for spec, rec in zip(specs, batched, strict=True):
         alone = run_convex(spec)
@@ -294,6 +328,11 @@ def test_a_batch_gives_each_run_its_own_numbers() -> None:
         assert rec.summary == pytest.approx(alone.summary, abs=1e-12)
     with pytest.raises(BnnBenchError, match="cannot share a batch"):
         run_convex_batch(expand_convex(section(steps=100, optimizers=["adam", "sgd"])))
+    errors = [
+        {"name": "bamsprod", "label": f"b-{e}", "hparams": {"error": e}}
+        for e in ("none", "sign_l1")
+    ]
+    assert len(convex_batches(expand_convex(section(steps=100, optimizers=errors)))) == 2
 
 
 def test_record_contents() -> None:
@@ -356,7 +395,21 @@ def test_default_section_expands_to_the_spec_grid() -> None:
     assert len(set(ids)) == len(ids)
     assert ids[0] == spec_hash(json.loads(json.dumps(specs[0].to_dict())))
     assert specs[0].to_dict()["task"] == "convex"
-    assert len(convex_batches(specs)) == 12
+    assert len(convex_batches(specs)) == 7  # one optimizer object per entry, all forms
+
+
+def test_the_costliest_batches_are_planned_first() -> None:
+    from benchmark.execute import plan_units
+
+    specs = expand_convex(ConvexSection())
+    costs = {b[0].optimizer: batch_cost(b) for b in convex_batches(specs)}
+    T = 100_000
+    # tensors stepped: BAMSProd: the C=3 vector, its binary instance, the C=10 vector;
+    # Adam-type: one vector per C (binary packed); SGD: one vector; Bop: one binary tensor
+    assert costs == {"bamsprod": 3 * T, "adam": 2 * T, "amsgrad": 2 * T, "adabound": 2 * T,
+                     "amsbound": 2 * T, "sgd": T, "bop": T}  # fmt: skip
+    order = [unit[0].optimizer for unit in plan_units(specs)]
+    assert order == ["bamsprod", "adam", "amsgrad", "adabound", "amsbound", "sgd", "bop"]
 
 
 def test_spec_label_and_id() -> None:

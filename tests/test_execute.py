@@ -169,7 +169,8 @@ def test_convex_runs_are_batched_and_a_failing_batch_fails_each_run(tmp_path: Pa
         for f in ("real", "binary")
     ]
     units = plan_units([*good, *bad])
-    assert sorted(len(u) for u in units) == [2, 3]  # one optimizer object per batch
+    assert [len(u) for u in units] == [5]  # lr is a group option: one optimizer object
+    # the batch raises (lr -1); its runs are retried per hyper-parameters: the bad part fails
     store = Store(f"sqlite:///{tmp_path}/c.db")
     report = execute([*good, *bad], store, suite="c", workers=1, progress=False)
     assert (report.completed, report.failed) == (3, 2)
@@ -220,3 +221,25 @@ def test_summary_line_per_finished_run() -> None:
     assert describe(ok) == "completed mlp/digits/adam/seed0/test  test acc 0.9712  1.2s"
     bad = RunRecord("b", "train", {"label": "x"}, "failed", message="ValueError: lr")
     assert describe(bad) == "FAILED    x: ValueError: lr"
+
+
+def _server_flags() -> tuple[bool, bool]:
+    import benchmark.workers
+
+    return benchmark.workers.FAST_EXIT, "torch" in sys.modules
+
+
+def test_workers_fork_from_a_preloaded_server_that_exits_fast() -> None:
+    """Workers come from the fork server with bnnbench preloaded, and the server installed
+    its os._exit handler (see benchmark/workers.py); this process did not."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from benchmark.workers import FAST_EXIT, WORKER_PRELOAD, worker_context
+
+    assert not FAST_EXIT
+    assert WORKER_PRELOAD[-1] == "benchmark.workers"
+    context = worker_context()
+    if context.get_start_method() != "forkserver":
+        pytest.skip("no fork server on this platform")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        assert pool.submit(_server_flags).result(timeout=120) == (True, True)

@@ -15,6 +15,7 @@ from benchmark.optim import (
     Bop,
     Bop2ndOrder,
     CaseOptimizer,
+    make_multipart_optimizer,
     make_optimizer,
     optimizer_diagnostics,
 )
@@ -222,3 +223,68 @@ def test_bamsprod_companion_reports_no_binary_diagnostics() -> None:
     assert all(g["binary"] is False for g in opt.real_optimizer.param_groups)
     train(model, opt, 2)
     assert set(optimizer_diagnostics(opt)) == {"flips", "flip_fraction"}
+
+
+# ----------------------------------------------------------------------------- several parts
+def step_parts(
+    models: list[nn.Module], opt: torch.optim.Optimizer, steps: int, seeds: list[int]
+) -> None:
+    """``steps`` steps of ``opt`` on the summed loss of ``models`` (model i on batch(seeds[i]))."""
+    data = [batch(seed) for seed in seeds]
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+    for _ in range(steps):
+        opt.zero_grad()
+        sum(
+            nn.functional.cross_entropy(m(x), y) for m, (x, y) in zip(models, data, strict=True)
+        ).backward()
+        opt.step()
+        sched.step()
+
+
+@pytest.mark.parametrize(
+    ("name", "a", "b", "groups"),
+    [
+        # binary and real groups coalesce (Adam ignores the flag): one group per part
+        ("adam", {"beta2": 0.1}, {"beta2": 0.01, "lr": 0.01}, [None, None]),
+        ("amsbound", {"lr": 0.01}, {"lr": 0.003, "final_lr": 0.05}, [None, None]),
+        ("sgd", {"momentum": 0.0}, {"momentum": 0.0}, [None]),  # equal options: one group
+        # BAMSProd reads the flag: a binary and a real group per part
+        ("bamsprod", {"gamma": 0.1}, {"lr": 0.01, "error_every": 2}, [True, False, True, False]),
+        ("bamsprod", {}, {}, [True, False]),
+    ],
+)
+def test_multipart_optimizer_steps_each_part_like_its_own_optimizer(
+    name: str, a: dict, b: dict, groups: list
+) -> None:
+    """One object over two models with their own hyper-parameters gives each model exactly the
+    trajectory of its own make_optimizer object (an LR scheduler driving both), with groups of
+    equal options coalesced."""
+    merged_models = [binary_mlp(0), binary_mlp(1)]
+    alone_models = copy.deepcopy(merged_models)
+    merged = make_multipart_optimizer(name, list(zip(merged_models, [a, b], strict=True)))
+    assert [g["binary"] for g in merged.param_groups] == groups
+    n_params = sum(len(list(m.parameters())) for m in merged_models)
+    assert sum(len(g["params"]) for g in merged.param_groups) == n_params
+    step_parts(merged_models, merged, 7, seeds=[1, 2])
+    for model, hparams, seed in zip(alone_models, [a, b], [1, 2], strict=True):
+        step_parts([model], make_optimizer(name, model, **hparams), 7, seeds=[seed])
+    for got, want in zip(merged_models, alone_models, strict=True):
+        for p, q in zip(got.parameters(), want.parameters(), strict=True):
+            assert torch.equal(p, q)
+
+
+def test_multipart_optimizer_refuses_what_one_object_cannot_hold() -> None:
+    parts = [(binary_mlp(0), {"error": "sign_l1"}), (binary_mlp(1), {"error": "none"})]
+    with pytest.raises(BnnBenchError, match="'error' configures the optimizer object"):
+        make_multipart_optimizer("bamsprod", parts)
+    with pytest.raises(BnnBenchError, match="only registered latent-weight optimizers"):
+        make_multipart_optimizer("bop", [(binary_mlp(0), {}), (binary_mlp(1), {})])
+    with pytest.raises(BnnBenchError, match="only registered latent-weight optimizers"):
+        make_multipart_optimizer("torch.optim:Adam", [(binary_mlp(0), {}), (binary_mlp(1), {})])
+    with pytest.raises(BnnBenchError, match="no parts"):
+        make_multipart_optimizer("adam", [])
+    model = binary_mlp(0)
+    with pytest.raises(BnnBenchError, match="more than one parameter group"):
+        make_multipart_optimizer("adam", [(model, {}), (model, {"lr": 0.1})])
+    single = make_multipart_optimizer("bop", [(binary_mlp(0), {"gamma": 1e-3})])
+    assert isinstance(single, CaseOptimizer)  # one part of a latent-free optimizer: as is

@@ -37,7 +37,9 @@ def quantization_error(weight: torch.Tensor, kind: str = "xnor_l1") -> torch.Ten
         residual = (channels - magnitude * hard_sign(channels)).abs().mean(dim=1, keepdim=True)
         return (residual / (magnitude + _EPS)).mean().clamp(0.0, 1.0)
     if kind == "sign_l1":
-        return (w - hard_sign(w)).abs().mean().clamp(0.0, 1.0)
+        # |w - sign(w)| = | |w| - 1 | exactly (sign(0) = +1 gives 1 on both sides; rounding
+        # is symmetric), in two elementwise passes instead of four
+        return (w.abs() - 1.0).abs().mean().clamp(0.0, 1.0)
     if kind == "none":
         return torch.ones((), dtype=w.dtype, device=w.device)
     raise unknown_name("quantization error", kind, QUANTIZATION_ERRORS)

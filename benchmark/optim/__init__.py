@@ -4,7 +4,9 @@
   with the quantization error of binary latent weights).
 - :class:`Bop`, :class:`Bop2ndOrder`: latent-free binary optimizers (flip weights directly).
 - :func:`make_optimizer`: registry name -> one ``torch.optim.Optimizer`` for a model, routing
-  binary and real-valued tensors (:class:`CaseOptimizer` for latent-free optimizers).
+  binary and real-valued tensors (:class:`CaseOptimizer` for latent-free optimizers);
+  :func:`make_multipart_optimizer`: one object over several models with their own
+  hyper-parameters.
 - :data:`OPTIMIZERS`, :func:`get_optimizer_spec`, :func:`validate_hparams`,
   :func:`validate_search_space`, :func:`is_latent_free`: the registry.
 - :func:`optimizer_diagnostics`: per-step diagnostics (quantization error and range, flips).
@@ -23,7 +25,12 @@ from benchmark.optim.registry import (
     validate_hparams,
     validate_search_space,
 )
-from benchmark.optim.routing import CaseOptimizer, make_optimizer, optimizer_diagnostics
+from benchmark.optim.routing import (
+    CaseOptimizer,
+    make_multipart_optimizer,
+    make_optimizer,
+    optimizer_diagnostics,
+)
 
 __all__ = [
     "OPTIMIZERS",
@@ -36,6 +43,7 @@ __all__ = [
     "default_bound",
     "get_optimizer_spec",
     "is_latent_free",
+    "make_multipart_optimizer",
     "make_optimizer",
     "optimizer_diagnostics",
     "validate_hparams",

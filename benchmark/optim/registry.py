@@ -50,7 +50,13 @@ class OptimizerSpec:
     ``checks`` maps a hyper-parameter to a function returning an error text for a bad value
     (``None`` if fine); ``extra_hparams`` are accepted but neither defaulted nor tunable (e.g.
     BAMSProd's ``bound`` callable); ``accepts_any`` marks a plug-in whose ``__init__`` takes
-    ``**kwargs``.
+    ``**kwargs``. ``object_hparams`` configure the optimizer object itself rather than its
+    parameter groups (BAMSProd's ``error`` and ``bound``): one object cannot hold two values
+    of them (see :func:`benchmark.optim.routing.make_multipart_optimizer`). ``reads_binary_flag``
+    marks an optimizer whose update depends on the parameter groups' ``binary`` flag (BAMSProd);
+    for the others the flag only labels the groups. ``elementwise`` marks an update rule under
+    which each element evolves from its own gradients and the group's options alone (no
+    per-tensor reduction such as BAMSProd's error), so independent problems may share a tensor.
     """
 
     name: str
@@ -62,6 +68,9 @@ class OptimizerSpec:
     checks: dict[str, Check] = field(default_factory=dict)
     extra_hparams: tuple[str, ...] = ()
     accepts_any: bool = False
+    object_hparams: tuple[str, ...] = ()
+    reads_binary_flag: bool = False
+    elementwise: bool = False
 
     @property
     def own_hparams(self) -> list[str]:
@@ -262,6 +271,8 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             _bamsprod,
             {**BOUND_CHECKS, "error": _bamsprod_error, "error_every": _integer(1), "bound": _bound},
             extra_hparams=("bound",),
+            object_hparams=("error", "bound"),
+            reads_binary_flag=True,
         ),
         OptimizerSpec(
             "bop",
@@ -310,6 +321,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "Adam (Kingma & Ba 2015), torch.optim.Adam",
             _adam(False, False),
             ADAM_CHECKS,
+            elementwise=True,
         ),
         OptimizerSpec(
             "amsgrad",
@@ -319,6 +331,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "AMSGrad (Reddi et al. 2018), torch.optim.Adam(amsgrad=True)",
             _adam(True, False),
             ADAM_CHECKS,
+            elementwise=True,
         ),
         OptimizerSpec(
             "adamw",
@@ -328,6 +341,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "AdamW (Loshchilov & Hutter 2019), torch.optim.AdamW",
             _adam(False, True),
             ADAM_CHECKS,
+            elementwise=True,
         ),
         OptimizerSpec(
             "sgd",
@@ -337,6 +351,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "SGD with (optionally Nesterov) momentum, torch.optim.SGD",
             _sgd,
             {"lr": NONNEG, "momentum": BETA, "nesterov": _boolean, "weight_decay": NONNEG},
+            elementwise=True,
         ),
         OptimizerSpec(
             "adabound",
@@ -346,6 +361,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "AdaBound (Luo et al. 2019), pytorch_optimizer.AdaBound, coupled L2 as in the paper",
             _adabound(False),
             BOUND_CHECKS,
+            elementwise=True,
         ),
         OptimizerSpec(
             "amsbound",
@@ -355,6 +371,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "AMSBound (Luo et al. 2019), pytorch_optimizer.AdaBound(ams_bound=True), coupled L2",
             _adabound(True),
             BOUND_CHECKS,
+            elementwise=True,
         ),
         OptimizerSpec(
             "radam",
@@ -364,6 +381,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "RAdam (Liu et al. 2020), torch.optim.RAdam",
             _radam,
             ADAM_CHECKS,
+            elementwise=True,
         ),
     ]
 }

@@ -10,11 +10,15 @@ The model declares its binary latent weights (:func:`benchmark.binary.split_para
   ones (BatchNorm, biases, full-precision layers) go to a companion latent-weight optimizer
   (``fp_optimizer``, default ``"adam"``, with ``fp_lr`` default 1e-3 and any other ``fp_<key>``),
   wrapped in one :class:`CaseOptimizer`, like larq's ``CaseOptimizer``.
+
+:func:`make_multipart_optimizer` builds one optimizer object over several models that each
+have their own hyper-parameters (one ``step()`` updates all of them; the convex task runs every
+form of an optimizer this way).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -25,7 +29,13 @@ from benchmark.binary.layers import split_parameters
 from benchmark.errors import BnnBenchError
 from benchmark.optim.bamsprod import BAMSProd
 from benchmark.optim.bop import _FlipOptimizer
-from benchmark.optim.registry import FP_PREFIX, OptimizerSpec, get_optimizer_spec, validate_hparams
+from benchmark.optim.registry import (
+    FP_PREFIX,
+    OPTIMIZERS,
+    OptimizerSpec,
+    get_optimizer_spec,
+    validate_hparams,
+)
 
 
 class CaseOptimizer(Optimizer):
@@ -170,6 +180,78 @@ def make_optimizer(name: str, model: nn.Module, **hparams: Any) -> Optimizer:
             fp_spec, [{"params": real, "binary": False}], {**fp_spec.defaults, **fp_hparams}
         )
     return CaseOptimizer(binary_opt, real_opt)
+
+
+def make_multipart_optimizer(
+    name: str, parts: Sequence[tuple[nn.Module, dict[str, Any]]]
+) -> Optimizer:
+    """One optimizer object ``name`` over several ``(model, hparams)`` parts.
+
+    It holds the parameter groups that ``make_optimizer(name, model, **hparams)`` builds for
+    each part, each with the options that part's own optimizer gives it, so one ``step()``
+    applies to every part exactly the update of its own optimizer (the update rules act per
+    group and per tensor) at the per-call cost of one optimizer. Groups whose options are
+    equal are then coalesced into one, in order of first appearance; for an optimizer that
+    ignores the ``binary`` flag (every registered one but BAMSProd) the flag does not count,
+    and a coalesced group of binary and real tensors carries ``binary: None``. Fewer groups
+    mean fewer Python-level calls per step, which dominate on small tensors.
+
+    Registered optimizers of kind ``"latent"`` only (one object; a :class:`CaseOptimizer`
+    routes by its own rules, and a plug-in's options are unknown to the registry): other
+    names get plain :func:`make_optimizer` for a single part and a :class:`BnnBenchError`
+    for several. The parts may differ only in per-group options:
+    :attr:`OptimizerSpec.object_hparams` (e.g. BAMSProd's ``error``) must be equal.
+    """
+    if not parts:
+        raise BnnBenchError(f"optimizer '{name}': no parts to optimize")
+    spec = get_optimizer_spec(name)
+    if name not in OPTIMIZERS or spec.kind != "latent":
+        if len(parts) == 1:
+            model, hparams = parts[0]
+            return make_optimizer(name, model, **hparams)
+        raise BnnBenchError(
+            f"optimizer '{name}': only registered latent-weight optimizers can drive several "
+            f"parts with their own hyper-parameters in one object (allowed: "
+            f"{', '.join(n for n, s in OPTIMIZERS.items() if s.kind == 'latent')})"
+        )
+    first = {**spec.defaults, **parts[0][1]}
+    for _, hparams in parts[1:]:
+        merged = {**spec.defaults, **hparams}
+        for key in spec.object_hparams:
+            if merged.get(key) != first.get(key):
+                raise BnnBenchError(
+                    f"optimizer '{name}': '{key}' configures the optimizer object, so every "
+                    f"part must have the same value (got {first.get(key)!r} and "
+                    f"{merged.get(key)!r})"
+                )
+    singles = [make_optimizer(name, model, **hparams) for model, hparams in parts]
+    groups = _coalesce(
+        [dict(g) for single in singles for g in single.param_groups], spec.reads_binary_flag
+    )
+    optimizer = _build(spec, groups, first)
+    for built, source in zip(optimizer.param_groups, groups, strict=True):
+        changed = sorted(k for k in source if k != "params" and built.get(k) != source[k])
+        if changed:
+            raise BnnBenchError(f"optimizer '{name}': group options {changed} changed when merged")
+    return optimizer
+
+
+def _coalesce(groups: list[dict[str, Any]], by_flag: bool) -> list[dict[str, Any]]:
+    """Groups with equal options (the ``binary`` flag counted only if ``by_flag``) merged into
+    one, in order of first appearance; the flag of a merged mixed group is ``None``."""
+    merged: list[dict[str, Any]] = []
+    for group in groups:
+        options = {k: v for k, v in group.items() if k != "params" and (by_flag or k != "binary")}
+        for target in merged:
+            same = {k: v for k, v in target.items() if k != "params" and (by_flag or k != "binary")}
+            if same == options:
+                target["params"] = [*target["params"], *group["params"]]
+                if target.get("binary") != group.get("binary"):
+                    target["binary"] = None
+                break
+        else:
+            merged.append({**group, "params": list(group["params"])})
+    return merged
 
 
 def optimizer_diagnostics(optimizer: Optimizer) -> dict[str, float]:

@@ -260,8 +260,19 @@ class ConvexRunSpec(SpecBase):
 
     @property
     def batch_key(self) -> str:
-        """Runs with equal keys can share one optimizer object (see :func:`run_convex_batch`)."""
-        return canonical_json([self.optimizer, self.hparams, self.steps, self.x0, self.lr_schedule])
+        """Runs with equal keys share one optimizer object (see :func:`run_convex_batch`): the
+        same optimizer, ``steps``, ``x0`` and schedule, and equal hyper-parameters except those
+        a registered latent-weight optimizer keeps per parameter group (so the forms of an
+        entry, whose ``beta2`` follows each form's C, share one object, as do entries that
+        differ only in such options)."""
+        from benchmark.optim import OPTIMIZERS
+
+        spec = OPTIMIZERS.get(self.optimizer)
+        if spec is not None and spec.kind == "latent":
+            shared = {k: v for k, v in self.hparams.items() if k in spec.object_hparams}
+        else:
+            shared = self.hparams
+        return canonical_json([self.optimizer, shared, self.steps, self.x0, self.lr_schedule])
 
 
 def expand_convex(section: ConvexSection) -> list[ConvexRunSpec]:
@@ -299,6 +310,21 @@ def convex_batches(specs: Sequence[ConvexRunSpec]) -> list[list[ConvexRunSpec]]:
     for spec in specs:
         groups.setdefault(spec.batch_key, []).append(spec)
     return list(groups.values())
+
+
+def batch_cost(batch: Sequence[ConvexRunSpec]) -> int:
+    """A relative cost estimate of :func:`run_convex_batch` on ``batch``: steps x the tensors
+    the optimizer steps through (per set of hyper-parameters, the real-valued vector plus each
+    binary instance that cannot be packed into it), the term that dominates each step."""
+    if not batch:
+        return 0
+    pack = can_pack(batch[0].optimizer)
+    tensors = 0
+    for group in split_by_hparams(batch):
+        n_binary = sum(s.form == "binary" for s in group)
+        n_real = len(group) - n_binary
+        tensors += (1 if n_real or (pack and n_binary) else 0) + (0 if pack else n_binary)
+    return batch[0].steps * tensors
 
 
 # --------------------------------------------------------------------------------------
@@ -386,13 +412,31 @@ def binary_gradient(x: float, coef: float) -> float:
 
 
 class ConvexLearner(nn.Module):
-    """``real``: one :class:`RealPoint` of the real-valued instances (or None); ``binary``:
-    one :class:`LatentScalar` per binary instance."""
+    """The instances of one set of hyper-parameters: ``real``, one :class:`RealPoint` of the
+    real-valued instances (or None), and ``binary``, one :class:`LatentScalar` per binary
+    instance (a tensor of its own, declared binary: Bop flips it, BAMSProd measures its error).
 
-    def __init__(self, n_real: int, n_binary: int, x0: float) -> None:
+    ``pack=True`` puts the binary instances at the end of the ``real`` vector instead (``n_packed``
+    of them), for optimizers whose update is elementwise and ignores the binary flag
+    (:attr:`benchmark.optim.OptimizerSpec.elementwise`): their numbers are the same, and one
+    tensor costs less per step than several.
+    """
+
+    def __init__(self, n_real: int, n_binary: int, x0: float, pack: bool = False) -> None:
         super().__init__()
-        self.real = RealPoint(n_real, x0) if n_real else None
-        self.binary = nn.ModuleList(LatentScalar(1, x0) for _ in range(n_binary))
+        n_vector = n_real + (n_binary if pack else 0)
+        self.real = RealPoint(n_vector, x0) if n_vector else None
+        self.n_packed = n_binary if pack else 0
+        self.binary = nn.ModuleList(LatentScalar(1, x0) for _ in range(0 if pack else n_binary))
+
+    def slots(self) -> list[tuple[torch.Tensor, list[int]]]:
+        """``(tensor, positions of binary instances in it)``, in column order."""
+        out: list[tuple[torch.Tensor, list[int]]] = []
+        if self.real is not None:
+            n = self.real.weight.numel()
+            out.append((self.real.weight, list(range(n - self.n_packed, n))))
+        out += [(m.weight, [0]) for m in self.binary]
+        return out
 
 
 # --------------------------------------------------------------------------------------
@@ -415,9 +459,10 @@ def run_convex(spec: ConvexRunSpec) -> RunRecord:
 
 @torch.no_grad()
 def _simulate(
-    optimizer: Any, learner: ConvexLearner, coefs: np.ndarray, steps: int, schedule: str
+    optimizer: Any, learners: Sequence[ConvexLearner], coefs: np.ndarray, steps: int, schedule: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The online loop over every instance of ``learner`` (real instances first, then binary).
+    """The online loop over every instance of ``learners`` (per learner: its real instances,
+    then its binary ones; learners in order; see :meth:`ConvexLearner.slots`).
 
     ``coefs`` is ``(T, n)`` in that column order. Returns ``(xs, final)``: ``xs[t-1]`` holds
     the iterates played at step ``t`` (before its update), ``final`` the iterates after step
@@ -425,18 +470,20 @@ def _simulate(
     and gradient storage (cheaper than torch ops on one-element tensors); the optimizers update
     in place, which is checked at the end.
     """
-    real = [learner.real.weight] if learner.real is not None else []
-    bins = [m.weight for m in learner.binary]
-    params = real + bins
-    for p in params:
-        p.grad = torch.zeros_like(p)
-    n_real = real[0].numel() if real else 0
-    x_real = real[0].detach().numpy() if real else None
-    g_real = real[0].grad.numpy() if real else None
-    # (column, latent iterate view, gradient view) of each one-element binary instance
-    bin_items = [(n_real + j, w.detach().numpy(), w.grad.numpy()) for j, w in enumerate(bins)]
+    params: list[torch.Tensor] = []
+    # per tensor: its columns, iterate and gradient views, and its binary instances as
+    # (position in the tensor, column)
+    slots: list[tuple[slice, np.ndarray, np.ndarray, list[tuple[int, int]]]] = []
+    for learner in learners:
+        for w, binary in learner.slots():
+            w.grad = torch.zeros_like(w)
+            start = sum(p.numel() for p in params)
+            params.append(w)
+            columns = slice(start, start + w.numel())
+            binaries = [(k, start + k) for k in binary]
+            slots.append((columns, w.detach().numpy(), w.grad.numpy(), binaries))
     pointers = [p.data_ptr() for p in params]
-    xs = np.empty((steps, n_real + len(bins)))
+    xs = np.empty((steps, sum(p.numel() for p in params)))
     groups = [g for g in optimizer.param_groups if "lr" in g]
     bases = [g["lr"] for g in groups]
     scale = (1.0 / np.sqrt(np.arange(1, steps + 1, dtype=np.float64))).tolist()
@@ -444,13 +491,11 @@ def _simulate(
     step = optimizer.step
     for t in range(steps):
         row, c = xs[t], coefs[t]
-        if n_real:
-            row[:n_real] = x_real
-            g_real[:] = c[:n_real]
-        for j, x_bin, g_bin in bin_items:
-            x = x_bin[0]
-            row[j] = x
-            g_bin[0] = binary_gradient(x, c[j])
+        for columns, x, g, binaries in slots:
+            row[columns] = x
+            g[:] = c[columns]
+            for k, j in binaries:  # clipped STE for the binary instances
+                g[k] = binary_gradient(x[k], c[j])
         if inv_sqrt:
             s = scale[t]
             for g, base in zip(groups, bases, strict=True):
@@ -467,13 +512,43 @@ def _simulate(
     return xs, final
 
 
-def run_convex_batch(specs: Sequence[ConvexRunSpec], *, per_tensor: bool = True) -> list[RunRecord]:
+def can_pack(optimizer: str) -> bool:
+    """Whether binary instances may share the real-valued vector under ``optimizer``: a
+    registered latent-weight optimizer whose update is elementwise and ignores the binary flag
+    (the numbers are then those of separate one-element tensors; tested)."""
+    from benchmark.optim import OPTIMIZERS
+
+    spec = OPTIMIZERS.get(optimizer)
+    return (
+        spec is not None
+        and spec.kind == "latent"
+        and spec.elementwise
+        and not spec.reads_binary_flag
+    )
+
+
+def split_by_hparams(specs: Sequence[ConvexRunSpec]) -> list[list[ConvexRunSpec]]:
+    """``specs`` grouped by equal hyper-parameters, in first-seen order."""
+    groups: dict[str, list[ConvexRunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(canonical_json(spec.hparams), []).append(spec)
+    return list(groups.values())
+
+
+def run_convex_batch(
+    specs: Sequence[ConvexRunSpec], *, per_tensor: bool = True, pack: bool | None = None
+) -> list[RunRecord]:
     """Run ``specs`` (equal :attr:`ConvexRunSpec.batch_key`) through one optimizer object and
-    return one record per spec, in order. Each run's numbers are those of running it alone
-    (the math is elementwise per instance; binary instances are separate tensors).
-    ``per_tensor`` selects the optimizers' per-tensor kernels (see
-    :func:`use_per_tensor_kernels`); ``False`` keeps the registry's vectorised default."""
-    from benchmark.optim import make_optimizer
+    return one record per spec, in order. Each run's numbers are those of running it alone:
+    runs with equal hyper-parameters are instances of one learner (the math is elementwise per
+    instance; binary instances are separate tensors unless packed), each distinct set of
+    hyper-parameters
+    gets its own learner and parameter groups
+    (:func:`benchmark.optim.make_multipart_optimizer`). ``per_tensor`` selects the
+    optimizers' per-tensor kernels (see :func:`use_per_tensor_kernels`); ``False`` keeps the
+    registry's vectorised default. ``pack`` puts binary instances into the real-valued vector
+    (:class:`ConvexLearner`); ``None``: when the optimizer allows it (:func:`can_pack`)."""
+    from benchmark.optim import make_multipart_optimizer
 
     if not specs:
         return []
@@ -482,23 +557,29 @@ def run_convex_batch(specs: Sequence[ConvexRunSpec], *, per_tensor: bool = True)
         if spec.batch_key != first.batch_key:
             raise BnnBenchError(
                 f"convex: '{spec.label()}' cannot share a batch with '{first.label()}' "
-                "(optimizer, hparams, steps, x0 and lr_schedule must be equal)"
+                "(optimizer, object-level hparams, steps, x0 and lr_schedule must be equal)"
             )
     started = time.time()
     t0 = time.perf_counter()
     steps = first.steps
-    real_specs = [s for s in specs if s.form != "binary"]
-    bin_specs = [s for s in specs if s.form == "binary"]
-
-    ordered = real_specs + bin_specs
+    if pack is None:
+        pack = can_pack(first.optimizer)
+    parts: list[tuple[ConvexLearner, dict[str, Any]]] = []
+    ordered: list[ConvexRunSpec] = []
+    for group in split_by_hparams(specs):
+        real_specs = [s for s in group if s.form != "binary"]
+        bin_specs = [s for s in group if s.form == "binary"]
+        learner = ConvexLearner(len(real_specs), len(bin_specs), first.x0, pack=pack)
+        parts.append((learner, group[0].hparams))
+        ordered += real_specs + bin_specs
     coefs = np.stack(
         [loss_coefficients(s.form, s.C, steps, s.delta, s.seed) for s in ordered], axis=1
     )
-    learner = ConvexLearner(len(real_specs), len(bin_specs), first.x0)
-    optimizer = make_optimizer(first.optimizer, learner, **first.hparams)
+    optimizer = make_multipart_optimizer(first.optimizer, parts)
     if per_tensor:
         use_per_tensor_kernels(optimizer)
-    xs, final = _simulate(optimizer, learner, coefs, steps, first.lr_schedule)
+    xs, final = _simulate(optimizer, [learner for learner, _ in parts], coefs, steps,
+                          first.lr_schedule)  # fmt: skip
     seconds = time.perf_counter() - t0
     finished = time.time()
     records: dict[int, RunRecord] = {}
