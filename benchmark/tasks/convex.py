@@ -40,17 +40,22 @@ where :math:`p_t` is the point *played* at step :math:`t`. The task records :mat
    the last decade of steps);
 3. the mean played point over the last 10% of steps is :math:`\le -1 +` ``x_tol`` (default 0.5).
 
-**Speed.** A run is one ``(optimizer, form, seed)``; :func:`run_convex_batch` runs several
-runs that share the optimizer, its resolved hyper-parameters, ``steps``, ``x0`` and the
-schedule through *one* optimizer object: real-valued instances are the entries of one vector
-(the registry optimizers are elementwise on it), each binary instance is its own one-element
-tensor (so a per-tensor quantity such as BAMSProd's error is never shared); each run's numbers
-equal its solo run's. :func:`convex_batches` groups specs that can share a batch;
-:func:`run_convex` is a batch of one. The per-step cost is the optimizer's ``step()`` plus a
-few cheap operations: no autograd (the STE gradient is the estimator's own derivative
-function, tested against autograd through :func:`benchmark.binary.sign`), iterates and
-gradients read and written through numpy views, regret computed afterwards, vectorised over
-time. Everything is float64.
+**Speed.** A run is one ``(optimizer, form, seed)``; :func:`run_convex_batch` runs every
+run of a batch through *one* optimizer object, one ``step()`` per time step for all of them
+(:func:`convex_batches`: same optimizer, ``steps``, ``x0`` and schedule, and hyper-parameters
+that differ at most in per-group options). Runs with equal hyper-parameters are instances of
+one :class:`ConvexLearner`: the real-valued ones are entries of one vector (the registry
+optimizers are elementwise on it); a binary instance is a one-element tensor of its own (so a
+per-tensor quantity such as BAMSProd's error is never shared), or, for elementwise optimizers
+that ignore the binary flag, one more entry of that vector (:func:`can_pack`). Each distinct
+set of hyper-parameters gets its own parameter groups in the object
+(:func:`benchmark.optim.make_multipart_optimizer`), and the groups run the optimizers'
+per-tensor kernels (:func:`use_per_tensor_kernels`). Each run's numbers equal its solo run's
+(tested). :func:`run_convex` is a batch of one. The per-step cost is the optimizer's
+``step()`` plus a few cheap operations: no autograd (the STE gradient is a float expression,
+tested against autograd through :func:`benchmark.binary.sign`), iterates and gradients read
+and written through numpy views, regret computed afterwards, vectorised over time.
+Everything is float64.
 """
 
 from __future__ import annotations
