@@ -116,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # before torch is imported here: the server's imports overlap with ours (see workers.py)
         start_worker_server(peek_task(resolve_suite_path(args.suite)))
     from benchmark.execute import execute
-    from benchmark.suite import load_suite
+    from benchmark.suite import cells, load_suite
 
     path = resolve_suite_path(args.suite)
     suite = load_suite(path)
@@ -133,38 +133,89 @@ def cmd_run(args: argparse.Namespace) -> int:
         removed = store.delete_suite(suite.name)
         _print(f"--fresh: forgot {removed} stored runs of suite '{suite.name}'")
     threads = args.threads_per_worker or suite.executor.threads_per_worker
-    _print(f"suite '{suite.name}' ({path}): {len(specs)} runs, store {store.url}")
+    tuned = suite.task == "train" and suite.tuning.trials > 0
+    if args.fresh and tuned:
+        from benchmark.tune import delete_studies
+
+        _print(f"--fresh: deleted {delete_studies(suite.name, store.url)} tuning studies")
+    trials = suite.tuning.trials * len(cells(suite)) if tuned else 0
+    counted = f"{trials} tuning trials + {len(specs)} final runs" if tuned else f"{len(specs)} runs"
+    _print(f"suite '{suite.name}' ({path}): {counted}, store {store.url}")
     _print(
         f"executor: {executor}, {workers} worker(s) x {threads} torch thread(s), device {suite.device}"
     )
     if suite.task == "train":
         _print(tuning_note(suite))
-    report = execute(
-        specs,
-        store,
-        suite=suite.name,
-        workers=workers,
-        threads_per_worker=threads,
-        executor=executor,
-        scheduler=args.scheduler or suite.executor.scheduler,
-        data_root=data_root,
-        download=args.download,
-        progress=not args.quiet,
-    )
-    _print(
-        f"done in {report.seconds:.1f} s: {report.completed} completed, {report.diverged} "
-        f"diverged, {report.failed} failed, {report.skipped} already stored (resumed)"
-    )
-    if report.interrupted:
-        _print(
-            f"interrupted: {report.stored} runs stored this time; rerun the same command to resume"
+
+    def run_phase(phase_specs: list[Any], role: str, title: str) -> Any:
+        report = execute(
+            phase_specs,
+            store,
+            suite=suite.name,
+            role=role,
+            workers=workers,
+            threads_per_worker=threads,
+            executor=executor,
+            scheduler=args.scheduler or suite.executor.scheduler,
+            data_root=data_root,
+            download=args.download,
+            progress=not args.quiet,
         )
+        _print(
+            f"{title}done in {report.seconds:.1f} s: {report.completed} completed, "
+            f"{report.diverged} diverged, {report.failed} failed, {report.skipped} already "
+            "stored (resumed)"
+        )
+        if report.interrupted:
+            _print(
+                f"interrupted: {report.stored} runs stored this time; rerun the same command "
+                "to resume"
+            )
+        return report
+
+    failed = 0
+    if tuned:
+        from benchmark.suite import expand_final_runs
+        from benchmark.tune import open_studies, points_by_cell, tell_and_select, trial_specs
+
+        tunings = open_studies(suite, store.url)
+        trial_list = trial_specs(tunings)
+        report = run_phase(trial_list, "tuning", "tuning: ")
+        if report.interrupted:
+            return EXIT_INTERRUPTED
+        failed += report.failed
+        result = tell_and_select(tunings, store.outcomes(s.run_id for s in trial_list))
+        for line in tuning_lines(result):
+            _print(line)
+        specs = expand_final_runs(suite, points_by_cell(result))
+    report = run_phase(specs, "final", "final runs: " if tuned else "")
+    if report.interrupted:
         return EXIT_INTERRUPTED
+    failed += report.failed
     if not args.no_report:
         md, html = build_suite_report(suite, store, report_dir(suite, args))
         _print(f"report: {md}\n        {html}")
     _print(f"results: {store.url}")
-    return EXIT_FAILED_RUNS if report.failed else 0
+    return EXIT_FAILED_RUNS if failed else 0
+
+
+def tuning_lines(result: Any) -> list[str]:
+    """One line per tuned cell: its best point, score and trial counts."""
+    lines = []
+    for key, counts in result.counts.items():
+        done = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+        if key in result.best_params:
+            point = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(result.best_params[key].items()))
+            lines.append(
+                f"tuned {key}: {point} (val acc {result.best_score[key]:.4f}; trials: {done})"
+            )
+        else:
+            lines.append(f"tuned {key}: no trial finished ({done}); final runs use the defaults")
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -243,10 +294,13 @@ def preflight(specs: Sequence[Any], data_root: str | None, download: bool) -> No
 
 
 def tuning_note(suite: Any) -> str:
-    if suite.tuning.trials:
+    t = suite.tuning
+    if t.trials:
         return (
-            f"tuning: the suite asks for {suite.tuning.trials} trials per cell, but tuning "
-            "is not implemented yet; final runs use registry defaults + the suite's overrides"
+            f"tuning: {t.trials} trials per cell, the same for every optimizer: seeded Sobol "
+            f"points (seed {t.seed}) of each cell's search space, {suite.tuning_epochs} epochs "
+            "each, scored on the validation split (diverged = accuracy 0); final runs use each "
+            "cell's best point (docs/protocol.md)"
         )
     return "tuning: none (trials: 0); final runs use registry defaults + the suite's overrides"
 
@@ -265,7 +319,8 @@ REPORT_METRICS: dict[str, tuple[str, ...]] = {
 def build_suite_report(suite: Any, store: Any, out_dir: Path) -> tuple[Path, Path]:
     from report.render import report_header, training_sections, write_report
 
-    runs = store.runs_frame(suite.name)
+    final_role = "final" if suite.task == "train" else None
+    runs = store.runs_frame(suite.name, role=final_role)
     # only the curves the sections read, not every per-layer diagnostic
     names = REPORT_METRICS["convex" if suite.task == "convex" else "train"]
     metrics = store.metrics_frame(list(runs["run_id"]) if not runs.empty else [], names=names)
@@ -278,6 +333,12 @@ def build_suite_report(suite: Any, store: Any, out_dir: Path) -> tuple[Path, Pat
         note = "Task: the convex counterexample (docs/convex.md); no tuning."
     else:
         sections += training_sections(runs, metrics, suite.reference)
+        if suite.tuning.trials > 0:
+            from benchmark.tune import trial_order
+            from report.tuning import tuning_section
+
+            trials = store.runs_frame(suite.name, role="tuning")
+            sections.append(tuning_section(trials, trial_order(suite)))
         note = tuning_note(suite)
     return write_report(suite.name, report_header(suite.name, runs, note), sections, out_dir)
 

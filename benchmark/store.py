@@ -229,6 +229,19 @@ class Store:
         return len(orphans)
 
     # ------------------------------------------------------------------ reading
+    def outcomes(self, run_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, float]]]:
+        """``run_id -> (status, summary)`` for the stored runs among ``run_ids``."""
+        ids = list(run_ids)
+        out: dict[str, tuple[str, dict[str, float]]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                query = sa.select(
+                    runs_table.c.run_id, runs_table.c.status, runs_table.c.summary
+                ).where(runs_table.c.run_id.in_(ids[start : start + 500]))
+                for run_id, status, summary in conn.execute(query):
+                    out[run_id] = (status, json.loads(summary))
+        return out
+
     def finished_ids(self, run_ids: Iterable[str] | None = None) -> set[str]:
         """Ids of runs with a final status (completed or diverged) among ``run_ids`` (or all)."""
         query = sa.select(runs_table.c.run_id).where(runs_table.c.status.in_(FINAL_STATUSES))
@@ -245,13 +258,18 @@ class Store:
         with self.engine.connect() as conn:
             return set(conn.execute(query).scalars())
 
-    def runs_frame(self, suite: str | None = None, task: str | None = None) -> pd.DataFrame:
-        """The tidy runs frame (benchmark.frames), optionally for one suite and/or task."""
+    def runs_frame(
+        self, suite: str | None = None, task: str | None = None, role: str | None = None
+    ) -> pd.DataFrame:
+        """The tidy runs frame (benchmark.frames), optionally for one suite and/or task, and for
+        one ``role`` of the suite's runs (``"final"``, ``"tuning"``; needs ``suite``)."""
         query = sa.select(runs_table)
         if suite is not None:
             query = query.join(
                 suite_runs_table, suite_runs_table.c.run_id == runs_table.c.run_id
             ).where(suite_runs_table.c.suite == suite)
+            if role is not None:
+                query = query.where(suite_runs_table.c.role == role)
         if task is not None:
             query = query.where(runs_table.c.task == task)
         query = query.order_by(runs_table.c.run_id)

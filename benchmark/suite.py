@@ -208,13 +208,26 @@ class TargetRule(_Strict):
 
 class TuningConfig(_Strict):
     """Tuning budget, the same for every optimizer of a cell. ``trials: 0`` = no tuning
-    (registry defaults + fixed ``hparams``); ``epochs: null`` = the suite's ``epochs``."""
+    (registry defaults + fixed ``hparams``); ``epochs: null`` = the suite's ``epochs``;
+    ``seed``: the Sobol sequence's scrambling seed and every trial's run seed (see
+    :mod:`benchmark.tune`). ``pruner`` is ``none``: no pruner is offered (docs/protocol.md)."""
 
     trials: int = Field(0, ge=0)
     epochs: int | None = Field(None, ge=1)
     sampler: Literal["qmc"] = "qmc"
-    pruner: Literal["median", "none"] = "median"
-    seed: int = 0
+    pruner: Literal["none"] = "none"
+    seed: int = Field(0, ge=0)
+
+    @field_validator("pruner", mode="before")
+    @classmethod
+    def _no_pruning(cls, value: Any) -> Any:
+        if value == "median":
+            raise ValueError(
+                "'median' is not offered: trials run in parallel, and a pruning decision that "
+                "depends on which trials finished first would make results depend on timing; "
+                "allowed: none"
+            )
+        return value
 
 
 class ExecutorConfig(_Strict):

@@ -411,7 +411,9 @@ def test_protocol_sections(tmp_path: Path) -> None:
     msg = error_of(tmp_path, BASE + "executor: {scheduler: 'tcp://h:8786'}\n")
     assert ": executor.scheduler: only used with kind: dask" in msg
     msg = error_of(tmp_path, BASE + "tuning: {pruner: hyperband}\n")
-    assert ": tuning.pruner: input should be 'median' or 'none', got 'hyperband'" in msg
+    assert ": tuning.pruner: input should be 'none', got 'hyperband'" in msg
+    msg = error_of(tmp_path, BASE + "tuning: {pruner: median}\n")
+    assert ": tuning.pruner: 'median' is not offered" in msg and "allowed: none" in msg
     msg = error_of(tmp_path, BASE + "device: gpu\n")
     assert ": device: unknown device 'gpu'" in msg and "allowed: cpu, cuda, cuda:N, mps" in msg
     msg = error_of(tmp_path, BASE + "store: 'not a url'\n")

@@ -1,0 +1,289 @@
+r"""Fair tuning with Optuna: one study per cell, the same budget for every optimizer.
+
+For every cell (model x dataset x optimizer) of a suite with ``tuning.trials = n > 0``:
+
+1. **Points drawn up front.** The cell's search space (:func:`benchmark.suite.cell_search_space`)
+   is mapped from the first ``n`` points of a scrambled Sobol sequence in :math:`[0, 1)^d`
+   (``scipy.stats.qmc.Sobol``, seeded by ``tuning.seed``; dimensions in sorted key order):
+   a ``{low, high, log}`` range maps :math:`u` to :math:`\exp(\log l + u(\log h - \log l))`,
+   a linear one to :math:`l + u(h - l)`, an integer one to
+   :math:`\min(h, \lfloor l + u(h - l + 1) \rfloor)` (log-spaced likewise if ``log``), and
+   ``choices`` to ``choices[floor(u k)]``. Every cell draws from the same seeded sequence, so
+   every optimizer gets equally spread points. The points are *enqueued* in the cell's
+   Optuna study (``enqueue_trial``) and asked for in order (trial ``i`` is point ``i``), so
+   the trials do not depend on which worker finishes first.
+2. **Trials are runs.** Trial ``i`` is the run :func:`benchmark.suite.expand_tuning_trial`
+   builds from point ``i``: ``tuning.epochs`` epochs (default: the suite's ``epochs``) with seed
+   ``tuning.seed``, scored on the *validation* split. All trials of all cells go through the
+   executor together (the same pool, resume and store as final runs, role ``"tuning"``).
+3. **Scores.** A completed trial scores its final validation accuracy (``final_val_accuracy``);
+   a diverged one scores :data:`WORST` (0.0, the worst accuracy), never dropped; a failed one
+   (an error) is told ``FAIL`` and counted. The best trial is the highest score, ties broken by
+   the lower trial number; its point is the cell's tuned hyper-parameters for the final runs.
+
+Studies live in the suite's own database (Optuna's tables beside bnnbench's), named
+``<suite>/<cell key>/<config hash>``: the hash covers the search space, the budget and the
+trial template, so a changed suite starts a new study instead of mixing points. A rerun
+reuses the study: finished trials are kept, asked-but-untold ones (a kill) are told once their
+runs are in the store. No pruner: trials run in parallel, and a pruning decision that depends
+on which trials finished first would make results depend on timing (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmark.errors import BnnBenchError
+from benchmark.records import RunSpec, canonical_json
+from benchmark.suite import Cell, Suite, cell_search_space, cells, expand_tuning_trial
+
+TUNING_METRIC = "final_val_accuracy"
+WORST = 0.0
+"""The score of a diverged trial: the worst possible validation accuracy."""
+ROLE = "tuning"
+
+
+# --------------------------------------------------------------------------------------
+# Points
+# --------------------------------------------------------------------------------------
+def unit_to_value(u: float, rng: Mapping[str, Any]) -> Any:
+    """Map ``u`` in [0, 1) onto one range of a search space (see the module docstring)."""
+    if "choices" in rng:
+        choices = list(rng["choices"])
+        return choices[min(len(choices) - 1, int(math.floor(u * len(choices))))]
+    low, high, log = rng["low"], rng["high"], bool(rng.get("log", False))
+    if rng.get("int", False):
+        if log:
+            value = math.exp(math.log(low) + u * (math.log(high + 1) - math.log(low)))
+        else:
+            value = low + u * (high - low + 1)
+        return int(min(high, max(low, math.floor(value))))
+    if log:
+        return float(math.exp(math.log(low) + u * (math.log(high) - math.log(low))))
+    return float(low + u * (high - low))
+
+
+def qmc_points(space: Mapping[str, Mapping[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
+    """The first ``n`` points of the seeded, scrambled Sobol sequence, mapped onto ``space``
+    (keys in sorted order are the dimensions)."""
+    from scipy.stats import qmc
+
+    keys = sorted(space)
+    if not keys or n <= 0:
+        return [{} for _ in range(max(n, 0))]
+    sobol = qmc.Sobol(d=len(keys), scramble=True, seed=seed)
+    with warnings.catch_warnings():  # n need not be a power of two
+        warnings.simplefilter("ignore", UserWarning)
+        units = sobol.random(n)
+    return [{k: unit_to_value(float(u), space[k]) for k, u in zip(keys, row, strict=True)}
+            for row in units]  # fmt: skip
+
+
+def distributions(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Optuna distributions of ``space`` (the study records each trial's point with them)."""
+    import optuna
+
+    out: dict[str, Any] = {}
+    for key, rng in space.items():
+        if "choices" in rng:
+            out[key] = optuna.distributions.CategoricalDistribution(list(rng["choices"]))
+        elif rng.get("int", False):
+            out[key] = optuna.distributions.IntDistribution(
+                int(rng["low"]), int(rng["high"]), log=bool(rng.get("log", False))
+            )
+        else:
+            out[key] = optuna.distributions.FloatDistribution(
+                float(rng["low"]), float(rng["high"]), log=bool(rng.get("log", False))
+            )
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Studies
+# --------------------------------------------------------------------------------------
+def study_name(suite: Suite, cell: Cell) -> str:
+    """``<suite>/<cell key>/<hash of search space, budget and trial template>``."""
+    template = expand_tuning_trial(suite, cell, {}, suite.tuning.seed).to_dict()
+    template.pop("hparams")
+    fingerprint = canonical_json(
+        [cell_search_space(cell), suite.tuning.model_dump(), template, cell.optimizer.hparams]
+    )
+    return f"{suite.name}/{cell.key}/{hashlib.sha256(fingerprint.encode()).hexdigest()[:10]}"
+
+
+@dataclass
+class CellTuning:
+    """One cell's study and its trials: ``(trial number, point, run spec)`` in order."""
+
+    cell: Cell
+    study: Any
+    trials: list[tuple[int, dict[str, Any], RunSpec]] = field(default_factory=list)
+
+
+def open_studies(suite: Suite, storage_url: str) -> list[CellTuning]:
+    """Create or load every cell's study and ask for its ``tuning.trials`` enqueued points."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = _storage(storage_url)
+    n = suite.tuning.trials
+    out = []
+    for cell in cells(suite):
+        space = cell_search_space(cell)
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name(suite, cell),
+            direction="maximize",
+            load_if_exists=True,
+        )
+        dists = distributions(space)
+        points = qmc_points(space, n, suite.tuning.seed)
+        known = {t.number: t for t in study.get_trials(deepcopy=False)}
+        tuning = CellTuning(cell, study)
+        for i, point in enumerate(points):
+            spec = expand_tuning_trial(suite, cell, point, suite.tuning.seed)
+            if i not in known:
+                study.enqueue_trial(point, skip_if_exists=False)
+                trial = study.ask(dists)
+                if trial.number != i:
+                    raise BnnBenchError(
+                        f"tuning: study '{study.study_name}' is out of order (trial {trial.number}"
+                        f" where {i} was expected); rerun with --fresh"
+                    )
+                trial.set_user_attr("run_id", spec.run_id)
+            tuning.trials.append((i, point, spec))
+        out.append(tuning)
+    return out
+
+
+def _storage(url: str) -> Any:
+    import optuna
+    import sqlalchemy.exc
+
+    try:
+        return optuna.storages.RDBStorage(url)
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
+        raise BnnBenchError(
+            f"tuning: cannot open Optuna storage {url}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def delete_studies(suite_name: str, storage_url: str) -> int:
+    """Delete every study of ``suite_name`` (for ``--fresh``); returns how many."""
+    import optuna
+
+    storage = _storage(storage_url)
+    names = [
+        s.study_name
+        for s in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
+        if s.study_name.startswith(f"{suite_name}/")
+    ]
+    for name in names:
+        optuna.delete_study(study_name=name, storage=storage)
+    return len(names)
+
+
+# --------------------------------------------------------------------------------------
+# Scores and results
+# --------------------------------------------------------------------------------------
+def trial_score(outcome: tuple[str, Mapping[str, float]] | None) -> float | None:
+    """The score of a trial from its run's ``(status, summary)``: the final validation
+    accuracy; :data:`WORST` if it diverged (or has no finite accuracy); ``None`` if it failed
+    or is not stored."""
+    if outcome is None or outcome[0] == "failed":
+        return None
+    status, summary = outcome
+    value = summary.get(TUNING_METRIC)
+    if status == "diverged" or value is None or not math.isfinite(value):
+        return WORST
+    return float(value)
+
+
+@dataclass
+class TuningResult:
+    """Per cell key: the best point (``best_params``), its score and the trial counts."""
+
+    best_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    best_score: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def tell_and_select(
+    tunings: Sequence[CellTuning], outcomes: Mapping[str, tuple[str, Mapping[str, float]]]
+) -> TuningResult:
+    """Tell every untold trial its score (``outcomes``: ``run_id -> (status, summary)`` of the
+    stored runs, :meth:`benchmark.store.Store.outcomes`) and pick each cell's best trial
+    (highest score, lowest number on ties)."""
+    from optuna.trial import TrialState
+
+    result = TuningResult()
+    for tuning in tunings:
+        study = tuning.study
+        states = {t.number: t for t in study.get_trials(deepcopy=False)}
+        scored: list[tuple[float, int, dict[str, Any]]] = []
+        counts = {"completed": 0, "diverged": 0, "failed": 0, "missing": 0}
+        for number, point, spec in tuning.trials:
+            outcome = outcomes.get(spec.run_id)
+            score = trial_score(outcome)
+            status = outcome[0] if outcome is not None else "missing"
+            counts[status] = counts.get(status, 0) + 1
+            frozen = states.get(number)
+            if frozen is not None and frozen.state == TrialState.RUNNING:
+                if score is None:
+                    study.tell(number, state=TrialState.FAIL)
+                else:
+                    study.tell(number, score)
+            if score is not None:
+                scored.append((score, number, point))
+        result.counts[tuning.cell.key] = counts
+        if scored:
+            score, _, point = max(scored, key=lambda s: (s[0], -s[1]))
+            result.best_params[tuning.cell.key] = dict(point)
+            result.best_score[tuning.cell.key] = score
+    return result
+
+
+def trial_order(suite: Suite) -> dict[str, int]:
+    """``run_id -> trial number`` of every tuning trial of ``suite`` (the draw order that breaks
+    ties between equal scores), computed from the suite alone, without the studies."""
+    order: dict[str, int] = {}
+    for cell in cells(suite):
+        points = qmc_points(cell_search_space(cell), suite.tuning.trials, suite.tuning.seed)
+        for i, point in enumerate(points):
+            order[expand_tuning_trial(suite, cell, point, suite.tuning.seed).run_id] = i
+    return order
+
+
+def trial_specs(tunings: Sequence[CellTuning]) -> list[RunSpec]:
+    """Every trial's run spec, cell by cell, trial by trial."""
+    return [spec for tuning in tunings for _, _, spec in tuning.trials]
+
+
+def points_by_cell(result: TuningResult) -> Mapping[str, Mapping[str, Any]]:
+    """``best_params`` in the form :func:`benchmark.suite.expand_final_runs` takes."""
+    return {key: dict(point) for key, point in result.best_params.items()}
+
+
+__all__ = [
+    "ROLE",
+    "TUNING_METRIC",
+    "WORST",
+    "CellTuning",
+    "TuningResult",
+    "delete_studies",
+    "distributions",
+    "open_studies",
+    "points_by_cell",
+    "qmc_points",
+    "study_name",
+    "tell_and_select",
+    "trial_score",
+    "trial_order",
+    "trial_specs",
+    "unit_to_value",
+]
