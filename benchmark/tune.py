@@ -147,6 +147,12 @@ def open_studies(suite: Suite, storage_url: str) -> list[CellTuning]:
         tuning = CellTuning(cell, study)
         for i, point in enumerate(points):
             spec = expand_tuning_trial(suite, cell, point, suite.tuning.seed)
+            if i in known and not _same_point(known[i].params, point):
+                raise BnnBenchError(
+                    f"tuning: trial {i} of study '{study.study_name}' holds {known[i].params}, "
+                    f"not the point drawn now ({point}; another scipy version?); rerun with "
+                    "--fresh to start the studies over"
+                )
             if i not in known:
                 study.enqueue_trial(point, skip_if_exists=False)
                 trial = study.ask(dists)
@@ -159,6 +165,18 @@ def open_studies(suite: Suite, storage_url: str) -> list[CellTuning]:
             tuning.trials.append((i, point, spec))
         out.append(tuning)
     return out
+
+
+def _same_point(stored: Mapping[str, Any], point: Mapping[str, Any]) -> bool:
+    if set(stored) != set(point):
+        return False
+    for key, value in point.items():
+        if isinstance(value, float):
+            if not math.isclose(float(stored[key]), value, rel_tol=1e-12, abs_tol=0.0):
+                return False
+        elif stored[key] != value:
+            return False
+    return True
 
 
 def _storage(url: str) -> Any:

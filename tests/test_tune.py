@@ -12,10 +12,12 @@ from optuna.trial import TrialState
 from scipy.stats import qmc
 
 from benchmark.cli import main
+from benchmark.errors import BnnBenchError
 from benchmark.store import Store
 from benchmark.suite import cell_search_space, cells, expand_final_runs, load_suite
 from benchmark.tune import (
     WORST,
+    distributions,
     open_studies,
     qmc_points,
     study_name,
@@ -163,6 +165,17 @@ def test_trials_asked_but_never_told_are_told_on_the_rerun(tmp_path: Path) -> No
         study = optuna.load_study(study_name=tuning.study.study_name, storage=url)
         assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     assert len(trial_specs(tunings)) == 6
+
+
+def test_a_study_whose_points_differ_from_the_draw_is_refused(tmp_path: Path) -> None:
+    suite = load_suite(tuned_suite(tmp_path, trials=2, optimizers=["adam"], reference="adam"))
+    url = f"sqlite:///{tmp_path}/t.db"
+    (cell,) = cells(suite)
+    study = optuna.create_study(storage=url, study_name=study_name(suite, cell))
+    study.enqueue_trial({"lr": 0.05})  # not the Sobol point
+    study.ask(distributions(cell_search_space(cell)))
+    with pytest.raises(BnnBenchError, match="trial 0 of study .* rerun with --fresh"):
+        open_studies(suite, url)
 
 
 def test_fresh_deletes_the_studies_and_a_changed_budget_is_a_new_study(
