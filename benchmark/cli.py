@@ -238,6 +238,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     suite = load_suite(resolve_suite_path(args.suite))
     store = _open_store(suite, args)
     runs = store.runs_frame(suite.name)
+    if not runs.empty:
+        final_ids, trial_ids = current_run_ids(suite, store)
+        runs = runs[runs["run_id"].isin(final_ids | trial_ids)]
     if runs.empty:
         _print(f"suite '{suite.name}': no runs stored in {store.url}")
         return 0
@@ -316,11 +319,31 @@ REPORT_METRICS: dict[str, tuple[str, ...]] = {
 }
 
 
+def current_run_ids(suite: Any, store: Any) -> tuple[set[str], set[str]]:
+    """The ids of the runs the suite asks for *now*: ``(final runs, tuning trials)``. Runs that
+    earlier versions of the suite file asked for stay in the store (and linked), but reports
+    and ``show`` leave them out. For a tuned suite the final runs follow the best points that
+    the stored trials give (:func:`benchmark.tune.select`)."""
+    if suite.task != "train":
+        return {s.run_id for s in expand_specs(suite)}, set()
+    from benchmark.suite import expand_final_runs
+
+    if suite.tuning.trials == 0:
+        return {s.run_id for s in expand_final_runs(suite)}, set()
+    from benchmark.tune import planned_trials, select
+
+    planned = planned_trials(suite)
+    trial_ids = {spec.run_id for _, trials in planned for _, _, spec in trials}
+    best = select(planned, store.outcomes(trial_ids))
+    return {s.run_id for s in expand_final_runs(suite, best.best_params)}, trial_ids
+
+
 def build_suite_report(suite: Any, store: Any, out_dir: Path) -> tuple[Path, Path]:
     from report.render import report_header, training_sections, write_report
 
-    final_role = "final" if suite.task == "train" else None
-    runs = store.runs_frame(suite.name, role=final_role)
+    final_ids, trial_ids = current_run_ids(suite, store)
+    linked = store.runs_frame(suite.name, role="final" if suite.task == "train" else None)
+    runs = linked[linked["run_id"].isin(final_ids)] if not linked.empty else linked
     # only the curves the sections read, not every per-layer diagnostic
     names = REPORT_METRICS["convex" if suite.task == "convex" else "train"]
     metrics = store.metrics_frame(list(runs["run_id"]) if not runs.empty else [], names=names)
@@ -338,8 +361,15 @@ def build_suite_report(suite: Any, store: Any, out_dir: Path) -> tuple[Path, Pat
             from report.tuning import tuning_section
 
             trials = store.runs_frame(suite.name, role="tuning")
+            trials = trials[trials["run_id"].isin(trial_ids)] if not trials.empty else trials
             sections.append(tuning_section(trials, trial_order(suite)))
         note = tuning_note(suite)
+    stale = len(linked) - len(runs)
+    if stale:
+        note += (
+            f". Not reported: {stale} stored runs that an earlier version of this suite file "
+            "asked for."
+        )
     return write_report(suite.name, report_header(suite.name, runs, note), sections, out_dir)
 
 

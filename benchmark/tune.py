@@ -231,50 +231,69 @@ class TuningResult:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+def planned_trials(suite: Suite) -> list[tuple[Cell, list[tuple[int, dict[str, Any], RunSpec]]]]:
+    """Every cell's trials ``(number, point, spec)``, computed from the suite alone (the points
+    :func:`open_studies` enqueues), without touching any study."""
+    out = []
+    for cell in cells(suite):
+        points = qmc_points(cell_search_space(cell), suite.tuning.trials, suite.tuning.seed)
+        trials = [
+            (i, point, expand_tuning_trial(suite, cell, point, suite.tuning.seed))
+            for i, point in enumerate(points)
+        ]
+        out.append((cell, trials))
+    return out
+
+
+def select(
+    planned: Sequence[tuple[Cell, Sequence[tuple[int, dict[str, Any], RunSpec]]]],
+    outcomes: Mapping[str, tuple[str, Mapping[str, float]]],
+) -> TuningResult:
+    """Each cell's best trial from the stored outcomes (``run_id -> (status, summary)``,
+    :meth:`benchmark.store.Store.outcomes`): highest score, the lower trial number on ties;
+    plus the trial counts per status (``missing``: not stored)."""
+    result = TuningResult()
+    for cell, trials in planned:
+        scored: list[tuple[float, int, dict[str, Any]]] = []
+        counts = {"completed": 0, "diverged": 0, "failed": 0, "missing": 0}
+        for number, point, spec in trials:
+            outcome = outcomes.get(spec.run_id)
+            counts[outcome[0] if outcome is not None else "missing"] += 1
+            score = trial_score(outcome)
+            if score is not None:
+                scored.append((score, number, point))
+        result.counts[cell.key] = counts
+        if scored:
+            score, _, point = max(scored, key=lambda s: (s[0], -s[1]))
+            result.best_params[cell.key] = dict(point)
+            result.best_score[cell.key] = score
+    return result
+
+
 def tell_and_select(
     tunings: Sequence[CellTuning], outcomes: Mapping[str, tuple[str, Mapping[str, float]]]
 ) -> TuningResult:
-    """Tell every untold trial its score (``outcomes``: ``run_id -> (status, summary)`` of the
-    stored runs, :meth:`benchmark.store.Store.outcomes`) and pick each cell's best trial
-    (highest score, lowest number on ties)."""
+    """Tell every untold (``RUNNING``) trial its score, or ``FAIL``, then :func:`select`."""
     from optuna.trial import TrialState
 
-    result = TuningResult()
     for tuning in tunings:
         study = tuning.study
-        states = {t.number: t for t in study.get_trials(deepcopy=False)}
-        scored: list[tuple[float, int, dict[str, Any]]] = []
-        counts = {"completed": 0, "diverged": 0, "failed": 0, "missing": 0}
-        for number, point, spec in tuning.trials:
-            outcome = outcomes.get(spec.run_id)
-            score = trial_score(outcome)
-            status = outcome[0] if outcome is not None else "missing"
-            counts[status] = counts.get(status, 0) + 1
-            frozen = states.get(number)
-            if frozen is not None and frozen.state == TrialState.RUNNING:
-                if score is None:
-                    study.tell(number, state=TrialState.FAIL)
-                else:
-                    study.tell(number, score)
-            if score is not None:
-                scored.append((score, number, point))
-        result.counts[tuning.cell.key] = counts
-        if scored:
-            score, _, point = max(scored, key=lambda s: (s[0], -s[1]))
-            result.best_params[tuning.cell.key] = dict(point)
-            result.best_score[tuning.cell.key] = score
-    return result
+        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+        for number, _, spec in tuning.trials:
+            if states.get(number) != TrialState.RUNNING:
+                continue
+            score = trial_score(outcomes.get(spec.run_id))
+            if score is None:
+                study.tell(number, state=TrialState.FAIL)
+            else:
+                study.tell(number, score)
+    return select([(t.cell, t.trials) for t in tunings], outcomes)
 
 
 def trial_order(suite: Suite) -> dict[str, int]:
     """``run_id -> trial number`` of every tuning trial of ``suite`` (the draw order that breaks
     ties between equal scores), computed from the suite alone, without the studies."""
-    order: dict[str, int] = {}
-    for cell in cells(suite):
-        points = qmc_points(cell_search_space(cell), suite.tuning.trials, suite.tuning.seed)
-        for i, point in enumerate(points):
-            order[expand_tuning_trial(suite, cell, point, suite.tuning.seed).run_id] = i
-    return order
+    return {spec.run_id: i for _, trials in planned_trials(suite) for i, _, spec in trials}
 
 
 def trial_specs(tunings: Sequence[CellTuning]) -> list[RunSpec]:
@@ -296,6 +315,8 @@ __all__ = [
     "delete_studies",
     "distributions",
     "open_studies",
+    "planned_trials",
+    "select",
     "points_by_cell",
     "qmc_points",
     "study_name",

@@ -120,3 +120,19 @@ def test_peek_task_reads_the_raw_yaml_and_falls_back_to_train(tmp_path: Path) ->
     assert peek_task(tmp_path / "t.yaml") == "train"
     assert peek_task(tmp_path / "bad.yaml") == "train"
     assert peek_task(tmp_path / "missing.yaml") == "train"
+
+
+def test_reports_leave_out_runs_an_earlier_version_of_the_suite_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_suite(tmp_path / "v.yaml", seeds=[0], epochs=1)
+    args = ["run", str(path), "--results-dir", str(tmp_path / "r"), "--quiet"]
+    assert main(args) == 0
+    write_suite(tmp_path / "v.yaml", seeds=[0], epochs=2)  # the file changes: new runs
+    assert main(args) == 0
+    capsys.readouterr()
+    report = (tmp_path / "r" / "v" / "report.md").read_text()
+    assert "Not reported: 2 stored runs that an earlier version of this suite file" in report
+    assert "2 runs (completed: 2)" in report  # only the two runs at 2 epochs
+    assert main(["show", str(path), "--results-dir", str(tmp_path / "r")]) == 0
+    assert "2 runs stored" in capsys.readouterr().out
