@@ -176,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = 0
     if tuned:
         from benchmark.suite import expand_final_runs
-        from benchmark.tune import open_studies, points_by_cell, tell_and_select, trial_specs
+        from benchmark.tune import open_studies, tell_and_select, trial_specs
 
         tunings = open_studies(suite, store.url)
         trial_list = trial_specs(tunings)
@@ -187,7 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = tell_and_select(tunings, store.outcomes(s.run_id for s in trial_list))
         for line in tuning_lines(result):
             _print(line)
-        specs = expand_final_runs(suite, points_by_cell(result))
+        specs = expand_final_runs(suite, result.best_params)
     report = run_phase(specs, "final", "final runs: " if tuned else "")
     if report.interrupted:
         return EXIT_INTERRUPTED
@@ -239,7 +239,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     store = _open_store(suite, args)
     runs = store.runs_frame(suite.name)
     if not runs.empty:
-        final_ids, trial_ids = current_run_ids(suite, store)
+        final_ids, trial_ids, _ = current_run_ids(suite, store)
         runs = runs[runs["run_id"].isin(final_ids | trial_ids)]
     if runs.empty:
         _print(f"suite '{suite.name}': no runs stored in {store.url}")
@@ -319,29 +319,30 @@ REPORT_METRICS: dict[str, tuple[str, ...]] = {
 }
 
 
-def current_run_ids(suite: Any, store: Any) -> tuple[set[str], set[str]]:
-    """The ids of the runs the suite asks for *now*: ``(final runs, tuning trials)``. Runs that
-    earlier versions of the suite file asked for stay in the store (and linked), but reports
-    and ``show`` leave them out. For a tuned suite the final runs follow the best points that
-    the stored trials give (:func:`benchmark.tune.select`)."""
+def current_run_ids(suite: Any, store: Any) -> tuple[set[str], set[str], Any]:
+    """What the suite asks for *now*: ``(final run ids, tuning trial ids, tuning result)``
+    (the result is ``None`` without tuning). Runs that earlier versions of the suite file
+    asked for stay in the store (and linked), but reports and ``show`` leave them out. For a
+    tuned suite the final runs follow the best points the stored trials give
+    (:func:`benchmark.tune.select`)."""
     if suite.task != "train":
-        return {s.run_id for s in expand_specs(suite)}, set()
+        return {s.run_id for s in expand_specs(suite)}, set(), None
     from benchmark.suite import expand_final_runs
 
     if suite.tuning.trials == 0:
-        return {s.run_id for s in expand_final_runs(suite)}, set()
+        return {s.run_id for s in expand_final_runs(suite)}, set(), None
     from benchmark.tune import planned_trials, select
 
     planned = planned_trials(suite)
     trial_ids = {spec.run_id for _, trials in planned for _, _, spec in trials}
     best = select(planned, store.outcomes(trial_ids))
-    return {s.run_id for s in expand_final_runs(suite, best.best_params)}, trial_ids
+    return {s.run_id for s in expand_final_runs(suite, best.best_params)}, trial_ids, best
 
 
 def build_suite_report(suite: Any, store: Any, out_dir: Path) -> tuple[Path, Path]:
     from report.render import report_header, training_sections, write_report
 
-    final_ids, trial_ids = current_run_ids(suite, store)
+    final_ids, trial_ids, tuning = current_run_ids(suite, store)
     linked = store.runs_frame(suite.name, role="final" if suite.task == "train" else None)
     runs = linked[linked["run_id"].isin(final_ids)] if not linked.empty else linked
     # only the curves the sections read, not every per-layer diagnostic
@@ -356,13 +357,12 @@ def build_suite_report(suite: Any, store: Any, out_dir: Path) -> tuple[Path, Pat
         note = "Task: the convex counterexample (docs/convex.md); no tuning."
     else:
         sections += training_sections(runs, metrics, suite.reference)
-        if suite.tuning.trials > 0:
-            from benchmark.tune import trial_order
+        if tuning is not None:
             from report.tuning import tuning_section
 
             trials = store.runs_frame(suite.name, role="tuning")
             trials = trials[trials["run_id"].isin(trial_ids)] if not trials.empty else trials
-            sections.append(tuning_section(trials, trial_order(suite)))
+            sections.append(tuning_section(trials, tuning))
         note = tuning_note(suite)
     stale = len(linked) - len(runs)
     if stale:

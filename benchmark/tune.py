@@ -131,22 +131,17 @@ def open_studies(suite: Suite, storage_url: str) -> list[CellTuning]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = _storage(storage_url)
-    n = suite.tuning.trials
     out = []
-    for cell in cells(suite):
-        space = cell_search_space(cell)
+    for cell, trials in planned_trials(suite):
         study = optuna.create_study(
             storage=storage,
             study_name=study_name(suite, cell),
             direction="maximize",
             load_if_exists=True,
         )
-        dists = distributions(space)
-        points = qmc_points(space, n, suite.tuning.seed)
+        dists = distributions(cell_search_space(cell))
         known = {t.number: t for t in study.get_trials(deepcopy=False)}
-        tuning = CellTuning(cell, study)
-        for i, point in enumerate(points):
-            spec = expand_tuning_trial(suite, cell, point, suite.tuning.seed)
+        for i, point, spec in trials:
             if i in known and not _same_point(known[i].params, point):
                 raise BnnBenchError(
                     f"tuning: trial {i} of study '{study.study_name}' holds {known[i].params}, "
@@ -162,8 +157,7 @@ def open_studies(suite: Suite, storage_url: str) -> list[CellTuning]:
                         f" where {i} was expected); rerun with --fresh"
                     )
                 trial.set_user_attr("run_id", spec.run_id)
-            tuning.trials.append((i, point, spec))
-        out.append(tuning)
+        out.append(CellTuning(cell, study, list(trials)))
     return out
 
 
@@ -290,20 +284,9 @@ def tell_and_select(
     return select([(t.cell, t.trials) for t in tunings], outcomes)
 
 
-def trial_order(suite: Suite) -> dict[str, int]:
-    """``run_id -> trial number`` of every tuning trial of ``suite`` (the draw order that breaks
-    ties between equal scores), computed from the suite alone, without the studies."""
-    return {spec.run_id: i for _, trials in planned_trials(suite) for i, _, spec in trials}
-
-
 def trial_specs(tunings: Sequence[CellTuning]) -> list[RunSpec]:
     """Every trial's run spec, cell by cell, trial by trial."""
     return [spec for tuning in tunings for _, _, spec in tuning.trials]
-
-
-def points_by_cell(result: TuningResult) -> Mapping[str, Mapping[str, Any]]:
-    """``best_params`` in the form :func:`benchmark.suite.expand_final_runs` takes."""
-    return {key: dict(point) for key, point in result.best_params.items()}
 
 
 __all__ = [
@@ -317,12 +300,10 @@ __all__ = [
     "open_studies",
     "planned_trials",
     "select",
-    "points_by_cell",
     "qmc_points",
     "study_name",
     "tell_and_select",
     "trial_score",
-    "trial_order",
     "trial_specs",
     "unit_to_value",
 ]

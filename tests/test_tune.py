@@ -19,10 +19,10 @@ from benchmark.tune import (
     WORST,
     distributions,
     open_studies,
+    planned_trials,
     qmc_points,
     study_name,
     tell_and_select,
-    trial_order,
     trial_score,
     trial_specs,
     unit_to_value,
@@ -121,7 +121,7 @@ def test_run_tunes_every_cell_then_runs_its_best_point(tmp_path: Path, capsys) -
     finals = store.runs_frame("tuned", role="final")
     assert len(trials) == 6 and set(trials["split"]) == {"val"} and set(trials["epochs"]) == {1}
     assert len(finals) == 4 and set(finals["split"]) == {"test"}
-    order = trial_order(suite)
+    order = {spec.run_id: i for _, t in planned_trials(suite) for i, _, spec in t}
     for cell in cells(suite):
         study = optuna.load_study(study_name=study_name(suite, cell), storage=url)
         assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
