@@ -17,6 +17,22 @@ class BnnBenchError(Exception):
     exit_code = 2
 
 
+class StoreMissing(BnnBenchError):
+    """A read-only open found no results store (``bnnbench show`` before any ``run``).
+
+    Its own class so callers can tell "nothing stored yet" from a broken store and, say,
+    print "no runs" instead of failing.
+    """
+
+
+class SuiteBusy(BnnBenchError):
+    """Another process holds the suite's run lock: two runs of one suite would train twice.
+
+    Raised by :meth:`benchmark.store.Store.suite_lock`; the message names the suite, the store,
+    the lock and, when known, the holder's pid.
+    """
+
+
 class WorkerCrashed(RuntimeError):
     """A worker process died (killed, out of memory, segfault) while running a spec.
 

@@ -98,7 +98,7 @@ def test_environment_is_captured_with_every_run(tmp_path: Path) -> None:
 def test_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(
         BnnBenchError,
-        match=r"cannot open results store 'postgresql\+psycopg://u:p@127\.0\.0\.1:9/x'",
+        match=r"cannot open results store 'postgresql\+psycopg://u:\*\*\*@127\.0\.0\.1:9/x'",
     ):
         Store("postgresql+psycopg://u:p@127.0.0.1:9/x")
     with pytest.raises(BnnBenchError, match="is not a database URL"):
