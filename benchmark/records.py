@@ -57,6 +57,9 @@ class RunSpec(SpecBase):
     final runs (all splits are still evaluated and recorded). ``evals_per_epoch`` sets how
     often curves are sampled. ``clip_latent`` clips binary latent weights to
     ``[-clip_latent, clip_latent]`` after every step of a latent-weight optimizer (None: off).
+    ``threads`` is the number of torch intra-op threads the run trains with: a reduction split
+    over 2 threads adds in another order than over 1, so the thread count changes the numbers
+    and is part of the run's identity (docs/protocol.md, "Determinism").
     """
 
     model: str
@@ -74,6 +77,7 @@ class RunSpec(SpecBase):
     lr_schedule: dict[str, Any] | None = None
     device: str = "cpu"
     diagnostics: bool = True
+    threads: int = 1
     task: Literal["train"] = "train"
 
     def label(self) -> str:

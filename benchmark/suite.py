@@ -17,12 +17,15 @@ Expansion:
 
 Every user error raises :class:`~benchmark.errors.BnnBenchError` with one line
 ``<file>: <key path>: <problem>, got <value>; allowed: ...``, e.g.
-``suites/x.yaml: optimizers[2].search_space.lr.low: ...``.
+``suites/x.yaml: optimizers[2].search_space.lr.low: ...``. Besides types and names, loading
+enforces the limits of docs/suites.md ("Limits"): seeds in numpy's range, at most
+:data:`~benchmark.options.MAX_SEEDS` seeds, the upper bounds of :data:`LIMITS` (epochs, batch
+size, trials, workers, total runs, convex steps), finite floats, and that every model accepts
+every dataset's input shape (static metadata, no data loaded).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -41,7 +44,7 @@ from pydantic import (
 )
 
 from benchmark.errors import BnnBenchError, closest
-from benchmark.options import seed_list
+from benchmark.options import FINITE_RULE, MAX_SEEDS, SEED_MAX, is_finite_value, seed_list
 from benchmark.records import RunSpec
 
 __all__ = [
@@ -71,6 +74,28 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d+|mps)$")
 DEVICES = ("cpu", "cuda", "cuda:N", "mps")
 SCHEDULE_KEYS = {"step": ("step_size", "gamma"), "cosine": ("min_factor",)}
+
+LIMITS: dict[str, tuple[int, int, str]] = {
+    "seed": (0, SEED_MAX, "numpy's seed range; np.random.seed takes 0 to 2**32 - 1"),
+    "seeds": (1, MAX_SEEDS, "seeds per suite, counted or listed"),
+    "epochs": (1, 100_000, "a training budget far beyond any benchmark's"),
+    "batch_size": (1, 1_000_000, "larger than every dataset's training pool"),
+    "evals_per_epoch": (1, 10_000, "at most one evaluation per batch is made anyway"),
+    "tuning.trials": (0, 10_000, "trials per cell; their Sobol points are drawn up front"),
+    "executor.workers": (1, 1_024, "worker processes started at once"),
+    "executor.threads_per_worker": (1, 256, "torch threads per worker"),
+    "runs": (1, 1_000_000, "final runs plus tuning trials; one store row each"),
+    "convex.steps": (10, 10_000_000, "each run holds float64 arrays of this length"),
+    "convex.checkpoints": (2, 100_000, "curve points stored per run"),
+}
+"""Inclusive ``(low, high, reason)`` of every bounded integer of a suite (docs/suites.md,
+"Limits"). The lower bounds are the schema's own; the upper bounds reject values no benchmark
+needs that would otherwise run out of memory or time before anything useful happens (a
+``seeds: 10**9`` list, ``epochs: 10**12``). ``seed`` is the range of every seed (``seeds[i]``,
+``tuning.seed``, ``datasets[i].split_seed``, ``convex.seeds[i]``); ``runs`` caps the runs a
+grid asks for: ``cells x (seeds + tuning.trials)``, or the convex section's runs."""
+GRID_PATH = "models x datasets x optimizers x (seeds + tuning.trials)"
+"""The key path of the run-count error of a ``task: train`` suite."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,7 +489,9 @@ def _describe(err: Mapping[str, Any], root: type[BaseModel], prefix: tuple = ())
         got += closest(str(err.get("input")), allowed)
     elif kind == "model_type":
         msg = "expected a mapping of keys"
-    return f"{path or '(top level)'}: {msg}{got}"
+    # "<problem>, got <value>; allowed: ..." when the validator's message names what is allowed
+    problem, allowed_sep, allowed_text = msg.partition("; allowed: ")
+    return f"{path or '(top level)'}: {problem}{got}{allowed_sep}{allowed_text}"
 
 
 def _translate(
@@ -485,6 +512,63 @@ def _fail(where: str, path: str, message: str) -> BnnBenchError:
     return BnnBenchError(f"{where}: {path}: {message}")
 
 
+def _check_limit(where: str, path: str, value: Any, limit: str) -> None:
+    """``value`` (an int, or None: unset) within ``LIMITS[limit]``, else one line naming the
+    range and its reason."""
+    low, high, why = LIMITS[limit]
+    if value is not None and not low <= value <= high:
+        raise _fail(where, path, f"out of range, got {value}; allowed: {low} to {high} ({why})")
+
+
+def _check_seeds(where: str, path: str, seeds: Any) -> None:
+    """Every int of a (raw or validated) seed list within the seed range, as ``path[i]``;
+    other items are left to the schema."""
+    if isinstance(seeds, list | tuple):
+        for i, seed in enumerate(seeds):
+            if isinstance(seed, int) and not isinstance(seed, bool):
+                _check_limit(where, f"{path}[{i}]", seed, "seed")
+
+
+def _check_finite(where: str, path: str, value: Any) -> None:
+    """No inf or nan in a float hyper-parameter, bound or section value
+    (:func:`benchmark.options.is_finite_value`, the registry's rule too)."""
+    if not is_finite_value(value):
+        raise _fail(where, path, f"must be finite, got {_show(value)}; allowed: {FINITE_RULE}")
+
+
+def _check_limits(suite: Suite, where: str) -> None:
+    """Seed ranges, the upper limits of :data:`LIMITS` and a finite ``clip_latent``."""
+    _check_seeds(where, "seeds", suite.seeds)
+    _check_limit(where, "tuning.seed", suite.tuning.seed, "seed")
+    for i, data in enumerate(suite.datasets):
+        _check_limit(where, f"datasets[{i}].split_seed", data.split_seed, "seed")
+    for path, value in (
+        ("epochs", suite.epochs),
+        ("batch_size", suite.batch_size),
+        ("evals_per_epoch", suite.evals_per_epoch),
+        ("tuning.trials", suite.tuning.trials),
+        ("tuning.epochs", suite.tuning.epochs),
+        ("executor.workers", suite.executor.workers),
+        ("executor.threads_per_worker", suite.executor.threads_per_worker),
+    ):
+        _check_limit(where, path, value, "epochs" if path == "tuning.epochs" else path)
+    if suite.clip_latent is not None:
+        _check_finite(where, "clip_latent", suite.clip_latent)
+    if suite.task == "train":
+        n_cells = len(suite.models) * len(suite.datasets) * len(suite.optimizers)
+        per_cell = len(suite.seeds) + suite.tuning.trials
+        _check_runs(where, GRID_PATH, n_cells * per_cell, f"{n_cells} cells x {per_cell} runs")
+
+
+def _check_runs(where: str, path: str, runs: int, how: str) -> None:
+    """The total run count of a suite against ``LIMITS["runs"]`` (``how`` explains it)."""
+    _, high, why = LIMITS["runs"]
+    if runs > high:
+        raise _fail(
+            where, path, f"too many runs, got {runs} ({how}); allowed: at most {high} ({why})"
+        )
+
+
 def _check(suite: Suite, where: str) -> Suite:
     if not NAME_PATTERN.match(suite.name):
         raise _fail(
@@ -500,6 +584,7 @@ def _check(suite: Suite, where: str) -> Suite:
             f"unknown device {_show(suite.device)}{closest(suite.device, DEVICES)}; "
             f"allowed: {', '.join(DEVICES)}",
         )
+    _check_limits(suite, where)
     _check_grid(suite, where)
     _check_optimizers(suite, where)
     _check_protocol(suite, where)
@@ -548,14 +633,41 @@ def _check_grid(suite: Suite, where: str) -> None:
         for i, data in enumerate(suite.datasets):
             allowed = DATASETS[data.name].all_options()
             _check_option_keys(where, f"datasets[{i}]", data.options, allowed)
+        _check_inputs(suite, where)
+
+
+def _check_inputs(suite: Suite, where: str) -> None:
+    """Every model accepts every dataset's inputs, from static metadata (no data is loaded):
+    :func:`benchmark.data.registry.static_input` against the model's ``accepts`` rule
+    (:func:`benchmark.models.registry.accepts_input`), so that ``bnnbench validate`` refuses
+    what ``bnnbench run``'s preflight would."""
+    from benchmark.data.registry import static_input
+    from benchmark.models import MODELS
+    from benchmark.models.registry import accepts_input
+
+    for j, data in enumerate(suite.datasets):
+        static = static_input(data.name, data.options)
+        if static is None:
+            continue  # a bad option value: the loader names it
+        shape = static[0]
+        for i, model in enumerate(suite.models):
+            if not accepts_input(model.name, shape, model.options):
+                raise _fail(
+                    where,
+                    f"models[{i}] x datasets[{j}]",
+                    f"model '{model.name}' does not accept {len(shape)}-D inputs of dataset "
+                    f"'{data.name}' (shape {shape}); allowed for it: "
+                    f"{MODELS[model.name].accepts}",
+                )
 
 
 def _check_option_keys(
     where: str, base: str, options: Mapping[str, Any], allowed: Iterable[str]
 ) -> None:
-    """Option names against the model's / dataset's own (values are checked when built)."""
+    """Option names against the model's / dataset's own, and finite numbers (other value
+    rules are checked when built)."""
     allowed = list(allowed)
-    for key in options:
+    for key, value in options.items():
         if key not in allowed:
             raise _fail(
                 where,
@@ -563,6 +675,7 @@ def _check_option_keys(
                 f"unknown option '{key}'{closest(str(key), allowed)}; allowed: "
                 + (", ".join(allowed) or "(none)"),
             )
+        _check_finite(where, f"{base}.options.{key}", value)
 
 
 def _check_names(
@@ -625,6 +738,7 @@ def _check_optimizers(suite: Suite, where: str) -> None:
         for key in hparams:
             if key not in known and not open_ended:
                 raise _unknown_hparam(where, f"{base}.hparams.{key}", key, entry.name, known)
+            _check_finite(where, f"{base}.hparams.{key}", hparams[key])
         validate_hparams(entry.name, hparams, where=f"{where}: {base}.hparams")
         # a tuned fp_optimizer changes which fp_* keys exist: the registry checks those
         tuned_companion = "fp_optimizer" in entry.search_space
@@ -670,6 +784,8 @@ def _check_range(where: str, path: str, rng: ParamRange) -> None:
             )
         if not rng.choices:
             raise _fail(where, f"{path}.choices", "needs at least one value, got []")
+        for i, choice in enumerate(rng.choices):
+            _check_finite(where, f"{path}.choices[{i}]", choice)
         return
     for key in ("low", "high"):
         if getattr(rng, key) is None:
@@ -680,8 +796,7 @@ def _check_range(where: str, path: str, rng: ParamRange) -> None:
             )
     low, high = float(rng.low), float(rng.high)  # type: ignore[arg-type]
     for key, value in (("low", low), ("high", high)):
-        if not math.isfinite(value):
-            raise _fail(where, f"{path}.{key}", f"must be finite, got {value}")
+        _check_finite(where, f"{path}.{key}", value)
     if low >= high:
         raise _fail(where, f"{path}.low", f"must be < high ({rng.high}), got {rng.low}")
     if rng.log and low <= 0:
@@ -770,10 +885,17 @@ def _check_convex(suite: Suite, where: str) -> Suite:
         from benchmark.tasks.convex import ConvexSection
     except ImportError:
         return suite
+    _check_seeds(where, "convex.seeds", section.get("seeds"))
+    entries = section.get("optimizers")
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        hparams = entry.get("hparams") if isinstance(entry, dict) else None
+        for key, value in hparams.items() if isinstance(hparams, dict) else ():
+            _check_finite(where, f"convex.optimizers[{i}].hparams.{key}", value)
     try:
         validated = ConvexSection.model_validate(section)
     except ValidationError as exc:
         raise _translate(exc, where, ConvexSection, prefix=("convex",)) from None
+    _check_convex_limits(validated, where)
     if "reference" in suite.model_fields_set:
         names = [getattr(o, "display", o.name) for o in validated.optimizers]
         if suite.reference not in names:
@@ -786,6 +908,24 @@ def _check_convex(suite: Suite, where: str) -> Suite:
     new = suite.model_copy(update={"convex": validated})
     new._path = suite._path
     return new
+
+
+def _check_convex_limits(section: Any, where: str) -> None:
+    """The validated convex section: finite floats, ``steps`` and ``checkpoints`` within
+    :data:`LIMITS`, and its run count (per optimizer entry and form: one run, or one per seed
+    for the stochastic form)."""
+    for key, value in section:
+        if isinstance(value, float):
+            _check_finite(where, f"convex.{key}", value)
+    _check_limit(where, "convex.steps", section.steps, "convex.steps")
+    _check_limit(where, "convex.checkpoints", section.checkpoints, "convex.checkpoints")
+    runs = sum(
+        len(section.seeds) if form == "stochastic" else 1
+        for entry in section.optimizers
+        for form in section.optimizer_forms(entry)
+    )
+    how = f"{len(section.optimizers)} optimizers x forms, {len(section.seeds)} seeds"
+    _check_runs(where, "convex", runs, how)
 
 
 # --------------------------------------------------------------------------------------------
@@ -858,6 +998,7 @@ def _spec(suite: Suite, cell: Cell, hparams: dict[str, Any], **kw: Any) -> RunSp
         lr_schedule=suite.lr_schedule.as_dict() if suite.lr_schedule else None,
         device=suite.device,
         diagnostics=suite.diagnostics,
+        threads=suite.executor.threads_per_worker,
         **kw,
     )
 

@@ -591,6 +591,7 @@ def test_run_id_changes_with_every_spec_field() -> None:
         "lr_schedule": {"name": "cosine", "min_factor": 0.0},
         "device": "cuda",
         "diagnostics": False,
+        "threads": 2,
     }
     fields = {f.name for f in dataclasses.fields(RunSpec)} - {"task"}
     assert set(changes) == fields, "every field that changes the numbers is covered"

@@ -28,19 +28,22 @@ import torch
 from benchmark.data.batching import LoaderSplit, Split, TensorSplit
 from benchmark.data.digits import OPTIONS as DIGITS_OPTIONS
 from benchmark.data.digits import load_digits_source
+from benchmark.data.mnist1d import LENGTH as MNIST1D_LENGTH
 from benchmark.data.mnist1d import OPTIONS as MNIST1D_OPTIONS
 from benchmark.data.mnist1d import load_mnist1d_source
-from benchmark.data.options import check_int
+from benchmark.data.options import check_bool, check_int
 from benchmark.data.root import resolve_data_root
 from benchmark.data.source import SourceData
 from benchmark.data.splits import fraction_count, stratified_take
 from benchmark.data.synthetic import OPTIONS as SYNTHETIC_OPTIONS
+from benchmark.data.synthetic import _shape as synthetic_input_shape
 from benchmark.data.synthetic import load_synthetic_source
 from benchmark.data.vision import CIFAR_OPTIONS, MNIST_OPTIONS, VISION, load_vision_source
 from benchmark.errors import BnnBenchError, unknown_name
 from benchmark.options import merge_options
 
 Loader = Callable[[Path, bool, dict[str, Any]], SourceData]
+Static = Callable[[dict[str, Any]], tuple[tuple[int, ...], int]]
 COMMON_OPTIONS: dict[str, Any] = {"test_subset": None}
 TEST_SUBSET_SEED = (0, 3)
 
@@ -48,13 +51,16 @@ TEST_SUBSET_SEED = (0, 3)
 @dataclass(frozen=True)
 class DatasetSpec:
     """A registered dataset: its name, a one-line description, whether it needs files under
-    the data root, its own options (with defaults) and its loader."""
+    the data root, its own options (with defaults), its loader, and ``static(options)``: the
+    per-sample input shape and the class count the loader will return for the (merged)
+    options, known without loading anything (see :func:`static_input`)."""
 
     name: str
     description: str
     needs_files: bool
     options: Mapping[str, Any] = field(default_factory=dict)
     loader: Loader | None = field(default=None, repr=False)
+    static: Static | None = field(default=None, repr=False)
 
     def all_options(self) -> dict[str, Any]:
         """The dataset's own options plus the options every dataset takes, with defaults."""
@@ -82,6 +88,29 @@ class Dataset:
         )
 
 
+def _fixed(shape: tuple[int, ...], classes: int) -> Static:
+    return lambda options: (shape, classes)
+
+
+def _flag_shape(name: str, key: str, plain: tuple[int, ...], flagged: tuple[int, ...]) -> Static:
+    """digits' ``as_image``, mnist1d's ``with_channel``: 10 classes, shape by a bool option."""
+
+    def static(options: dict[str, Any]) -> tuple[tuple[int, ...], int]:
+        return (flagged if check_bool(name, key, options[key]) else plain), 10
+
+    return static
+
+
+def _synthetic_static(options: dict[str, Any]) -> tuple[tuple[int, ...], int]:
+    shape = synthetic_input_shape(options["n_features"], options["shape"])
+    return shape, check_int("synthetic", "n_classes", options["n_classes"], minimum=2)
+
+
+def _vision_static(name: str) -> Static:
+    channels, side = (1, 28) if name in ("mnist", "fashion_mnist") else (3, 32)
+    return _fixed((channels, side, side), VISION[name].num_classes)
+
+
 def _vision_loader(name: str) -> Loader:
     def load(root: Path, download: bool, options: dict[str, Any]) -> SourceData:
         return load_vision_source(VISION[name], root, download, **options)
@@ -97,6 +126,7 @@ DATASETS: dict[str, DatasetSpec] = {
         False,
         DIGITS_OPTIONS,
         lambda root, download, o: load_digits_source(**o),
+        _flag_shape("digits", "as_image", (64,), (1, 8, 8)),
     ),
     "mnist1d": DatasetSpec(
         "mnist1d",
@@ -105,6 +135,7 @@ DATASETS: dict[str, DatasetSpec] = {
         False,
         MNIST1D_OPTIONS,
         lambda root, download, o: load_mnist1d_source(root, **o),
+        _flag_shape("mnist1d", "with_channel", (MNIST1D_LENGTH,), (1, MNIST1D_LENGTH)),
     ),
     "mnist": DatasetSpec(
         "mnist",
@@ -112,6 +143,7 @@ DATASETS: dict[str, DatasetSpec] = {
         True,
         MNIST_OPTIONS,
         _vision_loader("mnist"),
+        _vision_static("mnist"),
     ),
     "fashion_mnist": DatasetSpec(
         "fashion_mnist",
@@ -119,6 +151,7 @@ DATASETS: dict[str, DatasetSpec] = {
         True,
         MNIST_OPTIONS,
         _vision_loader("fashion_mnist"),
+        _vision_static("fashion_mnist"),
     ),
     "cifar10": DatasetSpec(
         "cifar10",
@@ -127,6 +160,7 @@ DATASETS: dict[str, DatasetSpec] = {
         True,
         CIFAR_OPTIONS,
         _vision_loader("cifar10"),
+        _vision_static("cifar10"),
     ),
     "cifar100": DatasetSpec(
         "cifar100",
@@ -135,6 +169,7 @@ DATASETS: dict[str, DatasetSpec] = {
         True,
         CIFAR_OPTIONS,
         _vision_loader("cifar100"),
+        _vision_static("cifar100"),
     ),
     "synthetic": DatasetSpec(
         "synthetic",
@@ -143,8 +178,27 @@ DATASETS: dict[str, DatasetSpec] = {
         False,
         SYNTHETIC_OPTIONS,
         lambda root, download, o: load_synthetic_source(**o),
+        _synthetic_static,
     ),
 }
+
+
+def static_input(
+    name: str, options: Mapping[str, Any] | None = None
+) -> tuple[tuple[int, ...], int] | None:
+    """``(input_shape, num_classes)`` that :func:`load_dataset` gives dataset ``name`` with
+    ``options`` (its own options), known without loading, downloading or importing any data:
+    what the suite loader checks each model against. ``None`` for an unknown name or option,
+    an invalid option value (the loader reports those) or a dataset without static metadata."""
+    spec = DATASETS.get(name)
+    if spec is None or spec.static is None:
+        return None
+    try:
+        merged = merge_options("dataset", name, dict(options or {}), spec.all_options())
+        shape, classes = spec.static(merged)
+    except BnnBenchError:
+        return None
+    return tuple(shape), int(classes)
 
 
 def _check_fraction(value: Any) -> float:

@@ -34,6 +34,7 @@ from benchmark.models.options import (
 from benchmark.options import merge_options
 
 Factory = Callable[[tuple[int, ...], int, bool, dict[str, Any]], nn.Module]
+Fits = Callable[[tuple[int, ...], dict[str, Any]], bool]
 
 COMMON_OPTIONS: dict[str, Any] = {
     "weight_estimator": "ste",
@@ -47,7 +48,8 @@ COMMON_OPTIONS: dict[str, Any] = {
 class ModelSpec:
     """A registered model. ``factory(input_shape, num_classes, binary, options)`` builds it
     from fully merged options; ``reference_input``/``reference_classes`` are what
-    :func:`describe_models` counts parameters at."""
+    :func:`describe_models` counts parameters at. ``fits(input_shape, options)`` is the shape
+    rule that ``accepts`` describes, without building anything (:func:`accepts_input`)."""
 
     name: str
     description: str
@@ -56,10 +58,22 @@ class ModelSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     reference_input: tuple[int, ...] = ()
     reference_classes: int = 10
+    fits: Fits = field(default=lambda shape, options: True, repr=False)
+
+
+def _image_fits(shape: tuple[int, ...], options: dict[str, Any]) -> bool:
+    """Images C x H x W with H, W >= 8 (BinaryNet and Bi-Real)."""
+    return len(shape) == 3 and shape[1] >= 8 and shape[2] >= 8
+
+
+def _cnn1d_fits(shape: tuple[int, ...], options: dict[str, Any]) -> bool:
+    """Signals (L,) or (C, L) long enough for ``len(channels) - 1`` halving max-pools."""
+    channels = int_list("cnn1d", "channels", options["channels"], min_len=2)
+    return len(shape) in (1, 2) and shape[-1] // 2 ** (len(channels) - 1) >= 1
 
 
 def _image_shape(name: str, shape: tuple[int, ...], accepts: str) -> tuple[int, int, int]:
-    if len(shape) != 3 or shape[1] < 8 or shape[2] < 8:
+    if not _image_fits(shape, {}):
         raise shape_error(name, shape, accepts)
     return shape[0], shape[1], shape[2]
 
@@ -77,7 +91,7 @@ def _binarynet(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, 
 
 def _cnn1d(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]) -> nn.Module:
     channels = int_list("cnn1d", "channels", o["channels"], min_len=2)
-    if len(shape) not in (1, 2) or shape[-1] // 2 ** (len(channels) - 1) < 1:
+    if not _cnn1d_fits(shape, o):
         raise shape_error("cnn1d", shape, cnn1d.ACCEPTS)
     return cnn1d.CNN1d(shape, classes, channels, binarization("cnn1d", binary, o))
 
@@ -107,6 +121,7 @@ MODELS: dict[str, ModelSpec] = {
         _binarynet,
         {**COMMON_OPTIONS, "width": 0.25},
         (3, 32, 32),
+        fits=_image_fits,
     ),
     "cnn1d": ModelSpec(
         "cnn1d",
@@ -116,6 +131,7 @@ MODELS: dict[str, ModelSpec] = {
         _cnn1d,
         {**COMMON_OPTIONS, "channels": [32, 64, 64]},
         (40,),
+        fits=_cnn1d_fits,
     ),
     "bireal_resnet18": ModelSpec(
         "bireal_resnet18",
@@ -131,6 +147,7 @@ MODELS: dict[str, ModelSpec] = {
             "width": 0.25,
         },
         (3, 32, 32),
+        fits=_image_fits,
     ),
 }
 
@@ -161,6 +178,24 @@ def build_model(
     if not isinstance(binary, bool):
         raise BnnBenchError(f"model '{name}': binary must be true or false, got {binary!r}")
     return spec.factory(shape, num_classes, binary, merged)
+
+
+def accepts_input(
+    name: str, input_shape: tuple[int, ...], options: Mapping[str, Any] | None = None
+) -> bool:
+    """Whether model ``name`` with ``options`` accepts per-sample inputs of ``input_shape``
+    (the rule its ``accepts`` describes), without building it, so that the suite loader can
+    check every model x dataset pair without data. An unknown name, an unknown option or an
+    invalid option value gives ``True``: those are reported elsewhere (suite option names,
+    :func:`build_model`)."""
+    spec = MODELS.get(name)
+    if spec is None:
+        return True
+    try:
+        merged = merge_options("model", name, dict(options or {}), spec.options)
+        return bool(spec.fits(check_shape(input_shape), merged))
+    except BnnBenchError:
+        return True
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:

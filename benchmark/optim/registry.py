@@ -37,6 +37,7 @@ from benchmark.binary.metrics import QUANTIZATION_ERRORS
 from benchmark.errors import BnnBenchError, closest, unknown_name
 from benchmark.optim.bamsprod import BAMSProd
 from benchmark.optim.bop import Bop, Bop2ndOrder
+from benchmark.options import FINITE_RULE, is_finite_value
 
 Kind = Literal["latent", "latent-free"]
 Check = Callable[[Any], str | None]
@@ -470,8 +471,11 @@ def allowed_hparams(name: str, hparams: dict[str, Any] | None = None, where: str
 def _check_value(
     name: str, spec: OptimizerSpec, key: str, value: Any, hparams: dict, where: str
 ) -> None:
-    """Raise if ``value`` is not valid for ``key`` (``fp_*`` keys: the companion's check)."""
-    if key in spec.checks:
+    """Raise if ``value`` is not valid for ``key`` (``fp_*`` keys: the companion's check; any
+    key, a plug-in's too: :func:`is_finite_value`)."""
+    if not is_finite_value(value):
+        problem = f"must be finite; allowed: {FINITE_RULE}"
+    elif key in spec.checks:
         problem = spec.checks[key](value)
     elif spec.kind == "latent-free" and key.startswith(FP_PREFIX):
         companion = _companion_spec(name, spec, hparams, where)
@@ -587,6 +591,12 @@ def _validate_dimension(
         raise BnnBenchError(
             f"{prefix}: '{key}': low and high must be numbers, got {low!r}, {high!r}"
         )
+    for bound in (low, high):
+        if not is_finite_value(bound):
+            raise BnnBenchError(
+                f"{prefix}: '{key}': low and high must be finite, got {low!r}, {high!r}; "
+                f"allowed: {FINITE_RULE}"
+            )
     if is_int and not (isinstance(low, int) and isinstance(high, int)):
         raise BnnBenchError(f"{prefix}: '{key}': an int range needs integer low and high")
     if not low < high:
