@@ -10,11 +10,14 @@ failures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from benchmark.errors import BnnBenchError, WorkerCrashed
 
@@ -22,13 +25,19 @@ SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 EXIT_USAGE = 2
 EXIT_FAILED_RUNS = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 EXIT_BROKEN_PIPE = 141
 
 
 def resolve_suite_path(name_or_path: str) -> Path:
     """A suite file path, or a shipped suite's name (``quick`` -> ``suites/quick.yaml``)."""
     path = Path(name_or_path)
-    if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+    if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        return path  # a path: loading it reports a missing or unreadable file in one line
+    try:
+        if path.exists():
+            return path
+    except OSError:
         return path
     for directory in (Path.cwd() / "suites", SUITES_DIR):
         candidate = directory / f"{name_or_path}.yaml"
@@ -101,102 +110,186 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_store(suite: Any, args: argparse.Namespace) -> Any:
-    from benchmark.store import Store
+def _store_url(suite: Any, args: argparse.Namespace) -> str:
     from benchmark.suite import suite_database_url
 
-    url = args.store or suite_database_url(suite, args.results_dir)
-    return Store(url)
+    return args.store or suite_database_url(suite, args.results_dir)
+
+
+def _open_store(suite: Any, args: argparse.Namespace, read_only: bool = False) -> Any:
+    from benchmark.store import Store
+
+    return Store(_store_url(suite, args), read_only=read_only)
+
+
+def _warn(message: str) -> None:
+    print(f"bnnbench: warning: {message}", file=sys.stderr, flush=True)
+
+
+def check_writable_dir(path: Path, what: str, hint: str) -> None:
+    """Prove a file can be created in ``path`` (before any run spends its compute on a report
+    it cannot write), or raise a one-line :class:`BnnBenchError`. Leaves nothing behind:
+    folders it had to create for the probe are removed again."""
+    import tempfile
+
+    created: list[Path] = []
+    try:
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".bnnbench-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BnnBenchError(f"{what} '{path}' is not writable ({reason}); {hint}") from None
+    finally:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _store_exists(url: str) -> bool:
+    """Whether the store at ``url`` exists already (opened read-only: nothing is created)."""
+    from benchmark.errors import StoreMissing
+    from benchmark.store import Store
+
+    try:
+        Store(url, read_only=True).close()
+    except StoreMissing:
+        return False
+    return True
+
+
+def _apply_overrides(suite: Any, args: argparse.Namespace) -> Any:
+    """The suite with the command line's ``--device`` and ``--threads-per-worker`` applied
+    (both are part of every run's spec, so they change run ids)."""
+    update: dict[str, Any] = {}
+    if args.device:
+        update["device"] = args.device
+    if args.threads_per_worker:
+        update["executor"] = suite.executor.model_copy(
+            update={"threads_per_worker": args.threads_per_worker}
+        )
+    return suite.model_copy(update=update) if update else suite
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.workers import start_worker_server
 
+    path = resolve_suite_path(args.suite)
     if args.executor != "dask" and args.workers != 1 and (os.cpu_count() or 1) > 1:
         # before torch is imported here: the server's imports overlap with ours (see workers.py)
-        start_worker_server(peek_task(resolve_suite_path(args.suite)))
-    from benchmark.execute import execute
+        start_worker_server(peek_task(path))
+    from benchmark.execute import execute, oversubscription
     from benchmark.suite import cells, load_suite
 
-    path = resolve_suite_path(args.suite)
-    suite = load_suite(path)
-    if args.device:
-        suite = suite.model_copy(update={"device": args.device})
+    suite = _apply_overrides(load_suite(path), args)
     specs = expand_specs(suite)
     workers = args.workers or suite.executor.workers or os.cpu_count() or 1
     executor = args.executor or suite.executor.kind
     data_root = args.data_root or suite.data_root
-    if suite.task == "train":
-        preflight(specs, data_root, args.download)
-    store = _open_store(suite, args)
-    if args.fresh:
-        removed = store.delete_suite(suite.name)
-        _print(f"--fresh: forgot {removed} stored runs of suite '{suite.name}'")
-    threads = args.threads_per_worker or suite.executor.threads_per_worker
+    threads = suite.executor.threads_per_worker
+    out_dir = report_dir(suite, args)
+    if not args.no_report:
+        check_writable_dir(
+            out_dir, "report folder", "choose another with --results-dir, or pass --no-report"
+        )
     tuned = suite.task == "train" and suite.tuning.trials > 0
-    if args.fresh and tuned:
-        from benchmark.tune import delete_studies
-
-        _print(f"--fresh: deleted {delete_studies(suite.name, store.url)} tuning studies")
-    trials = suite.tuning.trials * len(cells(suite)) if tuned else 0
-    counted = f"{trials} tuning trials + {len(specs)} final runs" if tuned else f"{len(specs)} runs"
-    _print(f"suite '{suite.name}' ({path}): {counted}, store {store.url}")
-    _print(
-        f"executor: {executor}, {workers} worker(s) x {threads} torch thread(s), device {suite.device}"
-    )
-    if suite.task == "train":
-        _print(tuning_note(suite))
-
-    def run_phase(phase_specs: list[Any], role: str, title: str) -> Any:
-        report = execute(
-            phase_specs,
-            store,
-            suite=suite.name,
-            role=role,
-            workers=workers,
-            threads_per_worker=threads,
-            executor=executor,
-            scheduler=args.scheduler or suite.executor.scheduler,
-            data_root=data_root,
-            download=args.download,
-            progress=not args.quiet,
-        )
-        _print(
-            f"{title}done in {report.seconds:.1f} s: {report.completed} completed, "
-            f"{report.diverged} diverged, {report.failed} failed, {report.skipped} already "
-            "stored (resumed)"
-        )
-        if report.interrupted:
-            _print(
-                f"interrupted: {report.stored} runs stored this time; rerun the same command "
-                "to resume"
-            )
-        return report
-
-    failed = 0
+    first: list[Any] = specs
     if tuned:
-        from benchmark.suite import expand_final_runs
-        from benchmark.tune import open_studies, tell_and_select, trial_specs
+        from benchmark.tune import planned_trials
 
-        tunings = open_studies(suite, store.url)
-        trial_list = trial_specs(tunings)
-        report = run_phase(trial_list, "tuning", "tuning: ")
+        first = [spec for _, cell_trials in planned_trials(suite) for *_, spec in cell_trials]
+    url = _store_url(suite, args)
+    new_store = not _store_exists(url)
+    if suite.task == "train" and new_store:
+        preflight(first, data_root, args.download)  # before the store is created
+    store = _open_store(suite, args)
+    with store.suite_lock(suite.name):
+        trials = suite.tuning.trials * len(cells(suite)) if tuned else 0
+        counted = (
+            f"{trials} tuning trials + {len(specs)} final runs" if tuned else f"{len(specs)} runs"
+        )
+        _print(f"suite '{suite.name}' ({path}): {counted}, store {store.display_url}")
+        _print(
+            f"executor: {executor}, {workers} worker(s) x {threads} torch thread(s), "
+            f"device {suite.device}"
+        )
+        if executor == "local" and (warning := oversubscription(workers, threads)):
+            _warn(warning)
+        if suite.task == "train":
+            _print(tuning_note(suite))
+            # what would make every run fail is found before anything is deleted or run
+            todo = [] if new_store else first if args.fresh else _unfinished(first, store)
+            if todo:
+                preflight(todo, data_root, args.download)
+        if args.fresh:
+            removed = store.delete_suite(suite.name)
+            _print(f"--fresh: forgot {removed} stored runs of suite '{suite.name}'")
+            if tuned:
+                from benchmark.tune import delete_studies
+
+                _print(f"--fresh: deleted {delete_studies(suite.name, store.url)} tuning studies")
+
+        def run_phase(phase_specs: list[Any], role: str, title: str) -> Any:
+            report = execute(
+                phase_specs,
+                store,
+                suite=suite.name,
+                role=role,
+                workers=workers,
+                executor=executor,
+                scheduler=args.scheduler or suite.executor.scheduler,
+                data_root=data_root,
+                download=args.download,
+                progress=not args.quiet,
+            )
+            _print(
+                f"{title}done in {report.seconds:.1f} s: {report.completed} completed, "
+                f"{report.diverged} diverged, {report.failed} failed, {report.skipped} already "
+                "stored (resumed)"
+            )
+            if report.interrupted:
+                _print(
+                    f"interrupted: {report.stored} runs stored this time; rerun the same "
+                    "command to resume"
+                )
+            return report
+
+        failed = 0
+        if tuned:
+            from benchmark.suite import expand_final_runs
+            from benchmark.tune import open_studies, tell_and_select, trial_specs
+
+            tunings = open_studies(suite, store.url)
+            trial_list = trial_specs(tunings)
+            report = run_phase(trial_list, "tuning", "tuning: ")
+            if report.interrupted:
+                return EXIT_INTERRUPTED
+            failed += report.failed
+            result = tell_and_select(tunings, store.outcomes(s.run_id for s in trial_list))
+            for line in tuning_lines(result):
+                _print(line)
+            specs = expand_final_runs(suite, result.best_params)
+            if todo := _unfinished(specs, store):
+                preflight(todo, data_root, args.download)
+        report = run_phase(specs, "final", "final runs: " if tuned else "")
         if report.interrupted:
             return EXIT_INTERRUPTED
         failed += report.failed
-        result = tell_and_select(tunings, store.outcomes(s.run_id for s in trial_list))
-        for line in tuning_lines(result):
-            _print(line)
-        specs = expand_final_runs(suite, result.best_params)
-    report = run_phase(specs, "final", "final runs: " if tuned else "")
-    if report.interrupted:
-        return EXIT_INTERRUPTED
-    failed += report.failed
-    if not args.no_report:
-        md, html = build_suite_report(suite, store, report_dir(suite, args))
-        _print(f"report: {md}\n        {html}")
-    _print(f"results: {store.url}")
-    return EXIT_FAILED_RUNS if failed else 0
+        if not args.no_report:
+            md, html = build_suite_report(suite, store, out_dir)
+            _print(f"report: {md}\n        {html}")
+        _print(f"results: {store.display_url}")
+        return EXIT_FAILED_RUNS if failed else 0
+
+
+def _unfinished(specs: Sequence[Any], store: Any) -> list[Any]:
+    """The specs whose runs the store does not hold with a final status."""
+    done = store.finished_ids(spec.run_id for spec in specs)
+    return [spec for spec in specs if spec.run_id not in done]
 
 
 def tuning_lines(result: Any) -> list[str]:
@@ -222,30 +315,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     from benchmark.suite import load_suite
 
     suite = load_suite(resolve_suite_path(args.suite))
-    store = _open_store(suite, args)
-    md, html = build_suite_report(
-        suite, store, Path(args.out) if args.out else report_dir(suite, args)
-    )
+    out_dir = Path(args.out) if args.out else report_dir(suite, args)
+    check_writable_dir(out_dir, "report folder", "choose another with --out")
+    store = _open_store(suite, args, read_only=True)
+    md, html = build_suite_report(suite, store, out_dir)
     _print(f"report: {md}\n        {html}")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from benchmark.errors import StoreMissing
     from benchmark.suite import load_suite
     from report.section import markdown_table
     from report.summary import accuracy_table
 
     suite = load_suite(resolve_suite_path(args.suite))
-    store = _open_store(suite, args)
+    try:
+        store = _open_store(suite, args, read_only=True)
+    except StoreMissing as exc:
+        _print(f"suite '{suite.name}': nothing stored yet ({exc})")
+        return 0
     runs = store.runs_frame(suite.name)
     if not runs.empty:
         final_ids, trial_ids, _ = current_run_ids(suite, store)
         runs = runs[runs["run_id"].isin(final_ids | trial_ids)]
     if runs.empty:
-        _print(f"suite '{suite.name}': no runs stored in {store.url}")
+        _print(f"suite '{suite.name}': no runs stored in {store.display_url}")
         return 0
     counts = ", ".join(f"{k}: {v}" for k, v in runs["status"].value_counts().items())
-    _print(f"suite '{suite.name}': {len(runs)} runs stored in {store.url} ({counts})")
+    _print(f"suite '{suite.name}': {len(runs)} runs stored in {store.display_url} ({counts})")
     if suite.task == "train":
         _print(markdown_table(accuracy_table(runs)))
     else:
@@ -370,16 +468,50 @@ def build_suite_report(suite: Any, store: Any, out_dir: Path) -> tuple[Path, Pat
             f". Not reported: {stale} stored runs that an earlier version of this suite file "
             "asked for."
         )
-    return write_report(suite.name, report_header(suite.name, runs, note), sections, out_dir)
+    header = report_header(suite.name, runs, note, suite.description)
+    return write_report(suite.name, header, sections, out_dir)
 
 
 # ----------------------------------------------------------------------------- parser
+#: upper limits of the command line's counts: the suite's own (benchmark.suite.LIMITS, not
+#: imported here so that parsing stays cheap; a test keeps them equal)
+MAX_WORKERS = 1024
+MAX_THREADS = 256
+
+
+def bounded_int(option: str, high: int) -> Any:
+    """An argparse type: an integer in ``[1, high]``, else a one-line error naming ``option``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer in [1, {high}], got '{text}'"
+            ) from None
+        if not 1 <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer in [1, {high}], got {value}")
+        return value
+
+    parse.__name__ = option
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error format: one line ``bnnbench: error: ...``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"bnnbench: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bnnbench",
         description="Optimizer benchmark suite for binary neural networks.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     def store_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -392,9 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite (resumes by default)")
     run.add_argument("suite", help="suite YAML file, or the name of a shipped suite (e.g. quick)")
     run.add_argument(
-        "--workers", type=int, help="worker processes (default: suite setting, else cores)"
+        "--workers",
+        type=bounded_int("--workers", MAX_WORKERS),
+        help="worker processes (default: suite setting, else one per core)",
     )
-    run.add_argument("--threads-per-worker", type=int, help="torch threads per worker")
+    run.add_argument(
+        "--threads-per-worker",
+        type=bounded_int("--threads-per-worker", MAX_THREADS),
+        help="torch threads each run trains with (default: the suite's, 1); part of every "
+        "run's spec, since the thread count changes the numbers",
+    )
     run.add_argument("--executor", choices=("local", "dask"), help="override the suite's executor")
     run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     run.add_argument("--device", help="override the suite's device (cpu, cuda, cuda:N, mps)")
@@ -437,11 +576,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the pool is stopped, the store stays consistent."""
+
+
+_SIGTERM_SEEN: list[bool] = []
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _SIGTERM_SEEN.append(True)
+    raise _Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    _SIGTERM_SEEN.clear()
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        if code == EXIT_INTERRUPTED and _SIGTERM_SEEN:  # the run phase caught it and stopped
+            print("bnnbench: terminated; the store is consistent, rerun to resume", file=sys.stderr)
+            return EXIT_TERMINATED
+        return code
     except BnnBenchError as exc:
         print(f"bnnbench: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
@@ -451,9 +610,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `bnnbench show quick | head`: stop quietly, like other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except _Terminated:
+        print("bnnbench: terminated; the store is consistent, rerun to resume", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("bnnbench: interrupted; the store is consistent, rerun to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,15 @@ as soon as it arrives, in one transaction per run: a kill at any moment loses at
 runs in flight, and a rerun picks up where it stopped. A run that raises is stored as
 ``failed`` (with the error) and the suite goes on; failed runs are retried on the next rerun.
 
-Local pool: N worker processes (default: the number of cores), each limited to
-``threads_per_worker`` torch threads (default ``max(1, cores // N)``), so workers x threads
-<= cores. Workers start from a ``forkserver`` that has imported torch and bnnbench once
-(``spawn`` where no fork server exists): safe with torch's thread pools, and fast.
+Local pool: N worker processes (default: the number of cores). Workers start from a
+``forkserver`` that has imported torch and bnnbench once (``spawn`` where no fork server
+exists): safe with torch's thread pools, and fast. Each worker dies with its parent
+(:func:`benchmark.parent_watch.die_with_parent`), so a killed command leaves no process behind.
 Dask: the same runs submitted to a ``distributed`` scheduler (``executor.kind: dask``).
+
+Threads: every run trains with the torch thread count its spec names (``RunSpec.threads``,
+set by :func:`benchmark.train.train` itself), so serial, pool and Dask execution store the
+same numbers. :func:`oversubscription` says when workers x threads exceeds the cores.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmark.errors import BnnBenchError, WorkerCrashed
+from benchmark.parent_watch import die_with_parent
 from benchmark.records import RunRecord
 from benchmark.store import Store
 from benchmark.workers import worker_context
@@ -117,20 +122,33 @@ def run_unit(
         return [records[spec.run_id] for spec in specs]
 
 
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+def _init_worker() -> None:
+    """Pool worker start-up: die with the parent; one torch thread until a run sets its own."""
+    die_with_parent()
+    torch.set_num_threads(1)
 
 
 def default_workers() -> int:
+    """The default worker count: one per CPU core."""
     return os.cpu_count() or 1
 
 
-def threads_for(workers: int, threads_per_worker: int | None = None) -> int:
-    """Torch threads per worker so that workers x threads <= cores."""
-    if threads_per_worker:
-        return threads_per_worker
-    return max(1, default_workers() // max(workers, 1))
+def spec_threads(specs: Iterable[Any]) -> int:
+    """The largest torch thread count among ``specs`` (1 for specs that name none)."""
+    return max((int(getattr(spec, "threads", 1)) for spec in specs), default=1)
+
+
+def oversubscription(workers: int, threads: int, cores: int | None = None) -> str | None:
+    """A warning when ``workers x threads`` exceeds the cores (runs then compete for the CPU:
+    the same numbers, more wall time), else ``None``."""
+    cores = cores or default_workers()
+    if workers * threads <= cores:
+        return None
+    return (
+        f"{workers} worker(s) x {threads} torch thread(s) = {workers * threads} threads on "
+        f"{cores} core(s): runs will compete for the CPU (same results, slower); "
+        f"use --workers {max(1, cores // threads)}"
+    )
 
 
 def describe(record: RunRecord) -> str:
@@ -159,7 +177,6 @@ def execute(
     suite: str | None = None,
     role: str = "final",
     workers: int | None = None,
-    threads_per_worker: int | None = None,
     executor: str = "local",
     scheduler: str | None = None,
     data_root: str | None = None,
@@ -167,7 +184,12 @@ def execute(
     progress: bool = True,
     on_record: Callable[[RunRecord], None] | None = None,
 ) -> ExecutionReport:
-    """Run every spec not already finished in ``store``; store each record as it arrives."""
+    """Run every spec not already finished in ``store``; store each record as it arrives.
+
+    ``workers`` is the local pool's size (default: one per core; 1 runs in this process).
+    Each run trains with its spec's thread count, wherever it executes."""
+    if workers is not None and workers < 1:
+        raise BnnBenchError(f"workers must be >= 1, got {workers}")
     report = ExecutionReport(total=len(specs))
     t0 = time.perf_counter()
     unique: dict[str, Any] = {}
@@ -205,17 +227,11 @@ def execute(
         if executor == "dask" and units:
             _run_dask(units, accept, scheduler, data_root, download)
         elif n_workers <= 1 or len(units) <= 1:
-            previous = torch.get_num_threads()
-            torch.set_num_threads(threads_for(1, threads_per_worker))
-            try:
-                for unit in units:
-                    for record in run_unit(unit, data_root, download):
-                        accept(record)
-            finally:
-                torch.set_num_threads(previous)
+            for unit in units:
+                for record in run_unit(unit, data_root, download):
+                    accept(record)
         else:
-            threads = threads_for(n_workers, threads_per_worker)
-            _run_pool(units, accept, n_workers, threads, data_root, download)
+            _run_pool(units, accept, n_workers, data_root, download)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -228,7 +244,6 @@ def _run_pool(
     units: Sequence[Sequence[Any]],
     accept: Callable[[RunRecord], None],
     workers: int,
-    threads: int,
     data_root: str | None,
     download: bool,
 ) -> None:
@@ -238,7 +253,6 @@ def _run_pool(
         max_workers=min(workers, len(units)),
         mp_context=context,
         initializer=_init_worker,
-        initargs=(threads,),
     )
     pending: set[Future[list[RunRecord]]] = set()
     queue = list(reversed(units))

@@ -18,7 +18,17 @@ before the first step). Each evaluation records, as tidy rows of a
   Bop's flips);
 - ``train_seconds``/``eval_seconds``: cumulative wall time, training and evaluation apart.
 
-A non-finite training loss ends the run with status ``diverged``; its curve so far is kept.
+**Divergence** (:func:`divergence_limit`; docs/protocol.md). A run ends with status
+``diverged``, its curve so far kept, when
+
+- its training loss is not finite, or exceeds :data:`DIVERGENCE_FACTOR` (100) times the larger
+  of its first batch's loss and :math:`\ln C` (the loss of a uniform guess over ``C``
+  classes): a blow-up to 1e32 at chance accuracy is a divergence, not a result;
+- the optimizer's step overflows (torch refuses a step size beyond float range);
+- an evaluation gives a non-finite loss (the last step blew the weights up).
+
+A diverged run keeps its last measured accuracy, scores 0 as a tuning trial, and never
+reaches a convergence target (report/summary.py).
 Latent clipping (``spec.clip_latent``) is applied after every step of every latent-weight
 optimizer, identically; latent-free optimizers (Bop, Bop2ndOrder) hold +-1 weights and are
 not clipped.
@@ -26,12 +36,10 @@ not clipped.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -46,10 +54,29 @@ from benchmark.binary import (
     quantization_error,
     saturation,
 )
+from benchmark.determinism import deterministic_algorithms, torch_threads
 from benchmark.errors import BnnBenchError
 from benchmark.records import RunRecord, RunSpec, canonical_json
 
 EVAL_BATCH_SIZE = 1024
+#: a training loss above this multiple of the run's reference loss is a divergence
+DIVERGENCE_FACTOR = 100.0
+
+
+def divergence_limit(first_loss: float, num_classes: int) -> float:
+    r"""The training loss above which a run has diverged:
+    :math:`\text{DIVERGENCE\_FACTOR} \cdot \max(L_1, \ln C)`, with :math:`L_1` the first
+    batch's loss and :math:`\ln C` the cross-entropy of a uniform guess. Taking the larger
+    keeps the rule meaningful for networks whose initial logits are large (unscaled binary
+    layers start far above :math:`\ln C`) and for ones that start near zero loss."""
+    return DIVERGENCE_FACTOR * max(first_loss, math.log(max(num_classes, 2)))
+
+
+def is_overflow(exc: BaseException) -> bool:
+    """True for the errors torch raises when a step size or update leaves float range."""
+    return isinstance(exc, OverflowError) or (
+        isinstance(exc, RuntimeError) and "overflow" in str(exc).lower()
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -57,18 +84,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-@contextlib.contextmanager
-def deterministic_algorithms() -> Iterator[None]:
-    """Turn on torch's deterministic algorithms for the duration (restored afterwards)."""
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -168,7 +183,9 @@ class _Evaluator:
         self.model.train()
         return total_loss / max(count, 1), correct / max(count, 1)
 
-    def __call__(self, step: int, epoch: float, train_loss: float, train_acc: float) -> None:
+    def __call__(self, step: int, epoch: float, train_loss: float, train_acc: float) -> bool:
+        """Record one evaluation; False when a split's loss is not finite (a divergence)."""
+        finite = True
         add = self.record.add
         if not math.isnan(train_loss):
             add(step, epoch, "train", "loss", train_loss)
@@ -178,12 +195,14 @@ class _Evaluator:
             if len(split) == 0:
                 continue
             loss, acc = self.split_metrics(split)
+            finite = finite and math.isfinite(loss)
             add(step, epoch, split_name, "loss", loss)
             add(step, epoch, split_name, "accuracy", acc)
         group = self.optimizer.param_groups[0]
         add(step, epoch, "", "lr", float(group[scheduled_key(group)]))
         if self.spec.diagnostics:
             self.diagnostics(step, epoch)
+        return finite
 
     @torch.no_grad()
     def diagnostics(self, step: int, epoch: float) -> None:
@@ -228,7 +247,7 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
     record.started_at = time.time()
     device = resolve_device(spec.device)
     dataset = load_spec_dataset(spec, data_root, download)
-    with deterministic_algorithms():
+    with torch_threads(spec.threads), deterministic_algorithms():
         seed_everything(spec.seed)
         model = build_spec_model(spec, dataset).to(device)
         model.train()
@@ -248,6 +267,13 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
         record.add(0, 0.0, "", "eval_seconds", record.eval_seconds)
 
         step = 0
+        limit = math.inf
+
+        def diverge(at_step: int, at_epoch: float, why: str) -> None:
+            record.status = "diverged"
+            record.message = f"{why} at step {at_step} (epoch {int(at_epoch)})"
+            record.add(at_step, at_epoch, "", "diverged", 1.0)
+
         for epoch in range(spec.epochs):
             factor = schedule_factor(spec.lr_schedule, epoch, spec.epochs)
             for group, base in zip(optimizer.param_groups, initial, strict=True):
@@ -263,13 +289,27 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
                 optimizer.zero_grad(set_to_none=True)
                 out = model(x)
                 loss = F.cross_entropy(out, y)
-                if not torch.isfinite(loss):
-                    record.status = "diverged"
-                    record.message = f"non-finite training loss at step {step + 1} (epoch {epoch})"
-                    record.add(step + 1, epoch + index / num_batches, "", "diverged", 1.0)
+                value = float(loss.detach())
+                if step == 0:
+                    limit = divergence_limit(value, dataset.num_classes)
+                if not math.isfinite(value) or value > limit:
+                    why = (
+                        "non-finite training loss"
+                        if not math.isfinite(value)
+                        else f"training loss {value:.3g} > limit {limit:.3g}"
+                    )
+                    diverge(step + 1, epoch + index / num_batches, why)
                     break
                 loss.backward()
-                optimizer.step()
+                try:
+                    optimizer.step()
+                except (RuntimeError, OverflowError) as exc:
+                    if not is_overflow(exc):
+                        raise
+                    diverge(
+                        step + 1, epoch + index / num_batches, f"optimizer step overflow ({exc})"
+                    )
+                    break
                 if clip:
                     clip_latent_(model, clip)
                 step += 1
@@ -280,7 +320,9 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
                     record.train_seconds += time.perf_counter() - t_train
                     t_eval = time.perf_counter()
                     fraction = epoch + index / num_batches
-                    evaluate(step, fraction, loss_sum.item() / seen, correct_sum.item() / seen)
+                    finite = evaluate(
+                        step, fraction, loss_sum.item() / seen, correct_sum.item() / seen
+                    )
                     record.eval_seconds += time.perf_counter() - t_eval
                     record.add(step, fraction, "", "train_seconds", record.train_seconds)
                     record.add(step, fraction, "", "eval_seconds", record.eval_seconds)
@@ -288,6 +330,9 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
                     correct_sum.zero_()
                     seen = 0
                     t_train = time.perf_counter()
+                    if not finite:
+                        diverge(step, fraction, "non-finite evaluation loss")
+                        break
             record.train_seconds += time.perf_counter() - t_train
             if record.status == "diverged":
                 break

@@ -11,6 +11,15 @@ and scikit-learn module by module (1-2 s) while still holding the parent's stdou
 so that anything reading the CLI's output through a pipe (CI logs, ``| tee``, tests) waits for
 it after the CLI has exited. The server holds nothing to flush, and workers (forked from it)
 end with ``os._exit`` in any case, without running ``atexit`` handlers.
+
+**No orphans.** A process of the pool must never outlive the command that started it: a
+worker left behind after ``kill -9`` of the CLI keeps training for nobody and keeps the CLI's
+stdout and stderr open, so a CI step reading them through a pipe never sees end of file.
+:func:`die_with_parent` ties a process to its parent: on Linux the kernel sends it SIGKILL when
+its parent dies (``prctl(PR_SET_PDEATHSIG)``), elsewhere a daemon thread polls the parent id.
+The fork server calls it as its very first preload (:data:`PARENT_WATCH`, before the seconds
+of torch imports), each worker in its initializer; so killing the CLI by any signal kills the
+server, and the server's death kills the workers, within milliseconds.
 """
 
 from __future__ import annotations
@@ -18,10 +27,26 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
-import sys
+
+from benchmark.parent_watch import die_with_parent, in_fork_server
+
+#: imported first by the fork server: ties it to its parent before any slow import
+PARENT_WATCH = "benchmark.parent_watch"
+__all__ = [
+    "CONVEX_PRELOAD",
+    "FAST_EXIT",
+    "PARENT_WATCH",
+    "WORKER_PRELOAD",
+    "die_with_parent",
+    "in_fork_server",
+    "preload_for",
+    "start_worker_server",
+    "worker_context",
+]
 
 #: modules a training worker needs; the fork server imports them once and forks workers
 WORKER_PRELOAD: tuple[str, ...] = (
+    PARENT_WATCH,
     "benchmark.train",
     "benchmark.optim",
     "benchmark.models",
@@ -33,6 +58,7 @@ WORKER_PRELOAD: tuple[str, ...] = (
 )
 #: what a convex worker needs (no models, datasets or scikit-learn: 1.5-2 s less start-up)
 CONVEX_PRELOAD: tuple[str, ...] = (
+    PARENT_WATCH,
     "benchmark.optim",
     "benchmark.tasks.convex",
     "torch._dynamo",
@@ -66,20 +92,6 @@ def start_worker_server(task: str = "train") -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
-
-
-def in_fork_server() -> bool:
-    """True when called (at any depth) from :func:`multiprocessing.forkserver.main`: in the
-    fork server process (while it imports its preload modules) and in the workers it forks."""
-    frame = sys._getframe()
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "main" and code.co_filename.endswith(
-            os.path.join("multiprocessing", "forkserver.py")
-        ):
-            return True
-        frame = frame.f_back
-    return False
 
 
 #: True in the fork server (and in the workers forked from it): the exit handler is installed

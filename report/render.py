@@ -1,7 +1,7 @@
 """Render a suite's report (Markdown + HTML) from the results store alone.
 
 The report states what was measured, on what, with uncertainty: the environment, the
-tuning budget actually used (none: registry defaults, until tuning exists), per-cell
+tuning budget actually used (registry defaults, or the tuned points), per-cell
 accuracy with bootstrap CIs, speed of convergence against the reference optimizer, failed
 runs, and any task sections (the convex counterexample). BAMSProd is labelled a
 reconstruction everywhere it appears.
@@ -9,6 +9,7 @@ reconstruction everywhere it appears.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import tempfile
@@ -68,13 +69,13 @@ def training_sections(runs: pd.DataFrame, metrics: pd.DataFrame, reference: str)
 
 _HTML = jinja2.Template(
     """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>bnnbench: {{ title }}</title>
+<html lang="en"><head><meta charset="utf-8"><title>bnnbench: {{ title|e }}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}
 table{border-collapse:collapse;margin:1em 0}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;
 text-align:right}th{background:#f4f4f4}img{max-width:100%}.note{color:#555}</style></head>
-<body><h1>bnnbench: {{ title }}</h1>
-{% for line in header %}<p class="note">{{ line }}</p>
-{% endfor %}{% for s in sections %}<h2>{{ s.title }}</h2>
+<body><h1>bnnbench: {{ title|e }}</h1>
+{% for line in header %}<p class="note">{{ line|e }}</p>
+{% endfor %}{% for s in sections %}<h2>{{ s.title|e }}</h2>
 {{ s.html }}
 {% endfor %}</body></html>
 """,
@@ -82,13 +83,36 @@ text-align:right}th{background:#f4f4f4}img{max-width:100%}.note{color:#555}</sty
 )
 
 
+def current_umask() -> int:
+    """The process's umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (a brief window, single call)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a report."""
+    """Write via a temporary file and rename, so a reader never sees half a report. The file
+    gets the mode a plain ``open(path, "w")`` would (0666 less the umask): ``mkstemp``
+    creates it 0600, which would hide a report from the group a results folder is shared
+    with."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def write_report(
@@ -104,9 +128,13 @@ def write_report(
     return md_path, html_path
 
 
-def report_header(suite: str, runs: pd.DataFrame, tuning_note: str) -> list[str]:
-    """Who/what/where lines: date, environment of the runs, tuning, reconstruction note."""
-    lines = [f"Suite '{suite}', rendered {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."]
+def report_header(
+    suite: str, runs: pd.DataFrame, tuning_note: str, description: str = ""
+) -> list[str]:
+    """Who/what/where lines: the suite's description, date, environment of the runs, tuning,
+    reconstruction note. Plain text: the HTML escapes every line."""
+    lines = [" ".join(description.split())] if description.strip() else []
+    lines.append(f"Suite '{suite}', rendered {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.")
     if not runs.empty and "environment" in runs:
         env = runs["environment"].iloc[0] or {}
         pk = env.get("packages", {})

@@ -6,9 +6,11 @@ Per cell (model x dataset x optimizer), over its seeds (final runs, ``split == "
   mean; diverged runs count with their last measured accuracy (never silently dropped), and
   failed runs are listed apart;
 - steps to target: the first evaluation step at which test accuracy reaches the target
-  (the reference optimizer's mean final test accuracy in that cell); a run that never
-  reaches it counts as its full budget and is marked; ``speedup`` = reference mean steps /
-  optimizer mean steps (> 1: faster than the reference);
+  (the mean final test accuracy of the reference optimizer's *completed* runs in that cell;
+  no target when none completed); a run that never reaches it counts as its full budget (the
+  cell's longest curve) and is marked; a diverged run never reaches it, whatever its curve
+  showed before it blew up; ``speedup`` = reference mean steps / optimizer mean steps (> 1:
+  faster than the reference);
 - mean wall time per run (training + evaluation).
 """
 
@@ -74,21 +76,34 @@ def convergence_table(runs: pd.DataFrame, metrics: pd.DataFrame, reference: str)
         return pd.DataFrame()
     test_acc = metrics[(metrics["split"] == "test") & (metrics["name"] == "accuracy")]
     curves = dict(tuple(test_acc.groupby("run_id")))
+    empty = test_acc.iloc[0:0]
     rows = []
     for (model, dataset), cell in finals.groupby(["model", "dataset"], sort=True):
         ref = cell[cell["optimizer"] == reference]
         if ref.empty:
             continue
-        target = float(ref["summary.final_test_accuracy"].astype(float).mean())
+        completed = ref[ref["status"] == "completed"]
+        target = (
+            float(completed["summary.final_test_accuracy"].astype(float).mean())
+            if not completed.empty
+            else math.nan
+        )
+        cell_curves = [curves.get(run_id, empty) for run_id in cell["run_id"]]
+        budget = max((float(c["step"].max()) for c in cell_curves if not c.empty), default=math.nan)
         ref_steps = math.nan
         per_opt = []
         for optimizer, group in cell.groupby("optimizer", sort=True):
             steps, reached = [], 0
-            for run_id in group["run_id"]:
-                s, ok = steps_to_target(curves.get(run_id, test_acc.iloc[0:0]), target)
+            for run_id, status in zip(group["run_id"], group["status"], strict=True):
+                if math.isnan(target):
+                    steps.append(math.nan)
+                    continue
+                s, ok = steps_to_target(curves.get(run_id, empty), target)
+                if status == "diverged" or not ok:
+                    s, ok = budget, False
                 steps.append(s)
                 reached += ok
-            mean_steps = float(np.nanmean(steps)) if steps else math.nan
+            mean_steps = float(np.nanmean(steps)) if not np.isnan(steps).all() else math.nan
             if optimizer == reference:
                 ref_steps = mean_steps
             per_opt.append((optimizer, mean_steps, reached, len(steps)))

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmark.execute import execute, threads_for
+from benchmark.execute import execute
 from benchmark.records import RunSpec
 from benchmark.store import Store
 from benchmark.suite import expand_final_runs, load_suite
@@ -127,13 +127,6 @@ def test_diverging_and_failing_runs_are_stored_and_the_suite_goes_on(tmp_path: P
     # a rerun retries the failed run only
     again = execute([diverging, failing, good], store, suite="s", workers=1, progress=False)
     assert (again.skipped, again.failed) == (2, 1)
-
-
-def test_threads_per_worker_never_oversubscribes() -> None:
-    cores = os.cpu_count() or 1
-    for workers in (1, 2, cores, 2 * cores):
-        assert workers * threads_for(workers) <= max(cores, workers)
-    assert threads_for(2, 3) == 3
 
 
 def test_dask_executor_without_scheduler_is_a_clear_error(tmp_path: Path) -> None:

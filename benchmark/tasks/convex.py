@@ -73,6 +73,7 @@ from torch import nn
 
 from benchmark.binary.layers import BinaryLayer
 from benchmark.binary.ste import sign
+from benchmark.determinism import torch_threads
 from benchmark.errors import BnnBenchError
 from benchmark.options import seed_list
 from benchmark.records import RunRecord, SpecBase, canonical_json
@@ -583,8 +584,9 @@ def run_convex_batch(
     optimizer = make_multipart_optimizer(first.optimizer, parts)
     if per_tensor:
         use_per_tensor_kernels(optimizer)
-    xs, final = _simulate(optimizer, [learner for learner, _ in parts], coefs, steps,
-                          first.lr_schedule)  # fmt: skip
+    with torch_threads(1):  # one-element tensors: the protocol's one thread (determinism.py)
+        xs, final = _simulate(optimizer, [learner for learner, _ in parts], coefs, steps,
+                              first.lr_schedule)  # fmt: skip
     seconds = time.perf_counter() - t0
     finished = time.time()
     records: dict[int, RunRecord] = {}
