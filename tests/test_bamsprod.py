@@ -461,6 +461,34 @@ def test_sparse_gradients_are_refused() -> None:
         opt.step()
 
 
+def test_complex_parameters_are_refused() -> None:
+    with pytest.raises(BnnBenchError, match="^BAMSProd: complex parameters"):
+        BAMSProd([torch.zeros(2, dtype=torch.complex64, requires_grad=True)])
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_mixed_dtypes_foreach_equals_per_tensor(binary: bool) -> None:
+    """float32 and float64 tensors in one group (one foreach bucket per dtype): the per-tensor
+    path's numbers, dtypes kept, no scratch buffer in the state."""
+    shapes = [(6, 10), (5, 4), (6,)]
+    runs = []
+    for foreach in (True, False):
+        params = make_params(seed=7, shapes=shapes)
+        params[1] = params[1].detach().double().requires_grad_()
+        opt = BAMSProd([{"params": params, "binary": binary}], lr=5e-3, foreach=foreach)
+        grads = [
+            [g.to(p.dtype) for p, g in zip(params, step, strict=True)]
+            for step in grad_stream(shapes, 20, seed=8)
+        ]
+        runs.append(run(opt, params, grads))
+        assert [p.dtype for p in params] == [torch.float32, torch.float64, torch.float32]
+        keys = {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"} | (
+            {"error"} if binary else set()
+        )
+        assert all(set(st) == keys for st in opt.state_dict()["state"].values())
+    assert_same_trajectory(runs[0], runs[1])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -103,6 +103,21 @@ def test_bop_matches_elementwise_reference_and_stays_binary(foreach: bool) -> No
     assert total_flips > 0
 
 
+def flip_run(
+    cls: type, init: list[torch.Tensor], grads: list[list[torch.Tensor]], **kwargs: object
+) -> tuple[list[torch.Tensor], list[int], torch.optim.Optimizer]:
+    """Weights from ``init`` through the gradient stream: final weights, flips per step, opt."""
+    ws = [x.clone().requires_grad_() for x in init]
+    opt = cls(ws, **kwargs)
+    flips = []
+    for gs in grads:
+        for w, g in zip(ws, gs, strict=True):
+            w.grad = g
+        opt.step()
+        flips.append(opt.last_flips)
+    return [w.detach() for w in ws], flips, opt
+
+
 def test_bop_foreach_equals_per_tensor() -> None:
     gen = torch.Generator().manual_seed(2)
     shapes = [(8, 3, 3, 3), (6, 10), (4,)]
@@ -114,15 +129,8 @@ def test_bop_foreach_equals_per_tensor() -> None:
         (Bop2ndOrder, {"gamma": 0.1, "threshold": 0.3}),
     ):
         for foreach in (True, False):
-            ws = [x.clone().requires_grad_() for x in init]
-            opt = cls(ws, foreach=foreach, **kwargs)
-            flips = []
-            for gs in grads:
-                for w, g in zip(ws, gs, strict=True):
-                    w.grad = g
-                opt.step()
-                flips.append(opt.last_flips)
-            finals.append(([w.detach() for w in ws], flips))
+            ws, flips, _ = flip_run(cls, init, grads, foreach=foreach, **kwargs)
+            finals.append((ws, flips))
     for a, b in (finals[0:2], finals[2:4]):
         assert a[1] == b[1]
         assert all(torch.equal(x, y) for x, y in zip(a[0], b[0], strict=True))
@@ -279,6 +287,40 @@ def test_sparse_gradients_are_refused(cls: type) -> None:
     emb(T([1])).sum().backward()
     with pytest.raises(BnnBenchError, match="sparse"):
         opt.step()
+
+
+@pytest.mark.parametrize("cls", [Bop, Bop2ndOrder])
+def test_sparse_gradient_message_says_what_to_do(cls: type) -> None:
+    emb = torch.nn.Embedding(5, 2, sparse=True)
+    opt = cls(emb.parameters())
+    emb(T([1])).sum().backward()
+    with pytest.raises(BnnBenchError, match=rf"^{cls.__name__} does not .*dense gradients"):
+        opt.step()
+
+
+@pytest.mark.parametrize("cls", [Bop, Bop2ndOrder])
+def test_complex_parameters_are_refused(cls: type) -> None:
+    with pytest.raises(BnnBenchError, match=rf"^{cls.__name__}: complex parameters"):
+        cls([torch.zeros(2, dtype=torch.complex64, requires_grad=True)])
+
+
+@pytest.mark.parametrize("cls", [Bop, Bop2ndOrder])
+def test_mixed_dtypes_foreach_equals_per_tensor(cls: type) -> None:
+    """One group of float32 and float64 tensors: the foreach path runs one bucket per dtype
+    and gives the per-tensor path's flips; dtypes and the documented state are kept."""
+    gen = torch.Generator().manual_seed(3)
+    init = [torch.randn(5, 4, generator=gen), torch.randn(7, generator=gen).double()]
+    init.append(torch.randn(3, 2, generator=gen))
+    grads = [[torch.randn(x.shape, generator=gen, dtype=x.dtype) for x in init] for _ in range(25)]
+    finals = []
+    for foreach in (True, False):
+        ws, flips, opt = flip_run(cls, init, grads, threshold=1e-3, gamma=0.2, foreach=foreach)
+        assert [w.dtype for w in ws] == [x.dtype for x in init]
+        moments = {"exp_avg"} if cls is Bop else {"exp_avg", "exp_avg_sq"}
+        assert all(set(st) == {"step", *moments} for st in opt.state_dict()["state"].values())
+        finals.append((ws, flips))
+    assert sum(finals[0][1]) > 0 and finals[0][1] == finals[1][1]
+    assert all(torch.equal(a, b) for a, b in zip(finals[0][0], finals[1][0], strict=True))
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,24 @@ def test_every_optimizer_lowers_the_loss_of_a_binary_mlp_at_its_defaults(name: s
     assert end < 0.9 * start, f"{name}: loss {start:.3f} -> {end:.3f}"
 
 
+def test_registry_entries_are_built_with_keywords_only() -> None:
+    spec = OPTIMIZERS["sgd"]
+    fields = (spec.name, spec.kind, spec.defaults, spec.search_space, spec.description)
+    with pytest.raises(TypeError):
+        OptimizerSpec(*fields, spec.factory)  # type: ignore[misc]
+    rebuilt = OptimizerSpec(
+        name=spec.name,
+        kind=spec.kind,
+        defaults=spec.defaults,
+        search_space=spec.search_space,
+        description=spec.description,
+        factory=spec.factory,
+        checks=spec.checks,
+        elementwise=spec.elementwise,
+    )
+    assert rebuilt == spec
+
+
 def test_adabound_family_uses_coupled_weight_decay_as_in_the_paper() -> None:
     for name, ams in (("adabound", False), ("amsbound", True)):
         opt = make_optimizer(name, binary_mlp(), weight_decay=1e-4)

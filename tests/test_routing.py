@@ -15,9 +15,16 @@ from benchmark.optim import (
     Bop,
     Bop2ndOrder,
     CaseOptimizer,
+    ReportsDiagnostics,
     make_multipart_optimizer,
     make_optimizer,
     optimizer_diagnostics,
+)
+from benchmark.optim.base import (
+    collect_groups,
+    device_dtype_buckets,
+    evaluate_closure,
+    scratch_buffers,
 )
 
 
@@ -223,6 +230,117 @@ def test_bamsprod_companion_reports_no_binary_diagnostics() -> None:
     assert all(g["binary"] is False for g in opt.real_optimizer.param_groups)
     train(model, opt, 2)
     assert set(optimizer_diagnostics(opt)) == {"flips", "flip_fraction"}
+
+
+class ReportingSGD(torch.optim.SGD):
+    """A plug-in that reports diagnostics by the protocol alone: a ``diagnostics()`` method."""
+
+    def diagnostics(self) -> dict[str, float | torch.Tensor]:
+        norm = torch.stack([p.detach().norm() for g in self.param_groups for p in g["params"]])
+        return {"weight_norm": norm.norm(), "groups": len(self.param_groups)}
+
+
+def test_diagnostics_protocol_reaches_any_optimizer_that_defines_it() -> None:
+    """No registration: defining ``diagnostics()`` is enough, tensors come back as floats."""
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+    opt = ReportingSGD([w], lr=0.1)
+    assert isinstance(opt, ReportsDiagnostics)
+    assert optimizer_diagnostics(opt) == {"weight_norm": 5.0, "groups": 1.0}
+    assert all(type(v) is float for v in optimizer_diagnostics(opt).values())
+    assert not isinstance(torch.optim.Adam([w]), ReportsDiagnostics)
+    assert optimizer_diagnostics(torch.optim.Adam([w])) == {}
+
+
+def test_optimizers_without_a_callable_diagnostics_report_nothing() -> None:
+    class NotAMethod(torch.optim.SGD):
+        diagnostics = {"stale": 1.0}
+
+    assert optimizer_diagnostics(NotAMethod([torch.zeros(1, requires_grad=True)], lr=0.1)) == {}
+
+
+@pytest.mark.parametrize("cls", [BAMSProd, Bop, Bop2ndOrder, CaseOptimizer])
+def test_own_optimizers_follow_the_diagnostics_protocol(cls: type) -> None:
+    assert issubclass(cls, ReportsDiagnostics)
+
+
+def test_composite_merges_the_protocol_diagnostics_binary_first() -> None:
+    """Through a CaseOptimizer: the union, a plug-in companion included; on a name clash the
+    binary optimizer's value wins."""
+    model = binary_mlp()
+    binary = binary_parameters(model)
+    real = [p for p in model.parameters() if id(p) not in ids(binary)]
+    opt = CaseOptimizer(Bop([{"params": binary, "binary": True}]), ReportingSGD(real, lr=0.01))
+    train(model, opt, 2)
+    diag = optimizer_diagnostics(opt)
+    assert list(diag) == ["flips", "flip_fraction", "weight_norm", "groups"]
+    assert diag["groups"] == 1.0
+    assert diag["weight_norm"] == pytest.approx(
+        float(torch.stack([p.detach().norm() for p in real]).norm())
+    )
+
+    class Clash(ReportingSGD):
+        def diagnostics(self) -> dict[str, float | torch.Tensor]:
+            return {"flips": -1.0}
+
+    clash = CaseOptimizer(Bop([{"params": binary, "binary": True}]), Clash(real, lr=0.01))
+    train(model, clash, 1)
+    assert optimizer_diagnostics(clash)["flips"] >= 0.0
+    assert optimizer_diagnostics(CaseOptimizer(None, Clash(real, lr=0.01))) == {"flips": -1.0}
+
+
+# ----------------------------------------------------------------------------- shared plumbing
+def test_evaluate_closure_enables_gradients_inside_no_grad() -> None:
+    w = torch.ones(2, requires_grad=True)
+
+    def closure() -> torch.Tensor:
+        assert torch.is_grad_enabled()
+        return (2 * w).sum()
+
+    with torch.no_grad():
+        loss = evaluate_closure(closure)
+        assert evaluate_closure(None) is None
+    assert loss.requires_grad and loss.item() == 4.0
+
+
+def test_device_dtype_buckets_split_by_dtype_in_order_of_first_appearance() -> None:
+    params = [torch.zeros(1), torch.zeros(2, dtype=torch.float64), torch.zeros(3), torch.zeros(4)]
+    params[3] = params[3].double()
+    grads = [p + 1 for p in params]
+    states = [{"i": i} for i in range(4)]
+    buckets = list(device_dtype_buckets(params, grads, states))
+    assert [[s["i"] for s in b[2]] for b in buckets] == [[0, 2], [1, 3]]
+    for bucket_params, bucket_grads, _ in buckets:
+        assert len({p.dtype for p in bucket_params}) == 1
+        assert all(g.shape == p.shape for p, g in zip(bucket_params, bucket_grads, strict=True))
+
+
+def test_collect_groups_skips_gradless_tensors_and_groups_and_inits_lazily() -> None:
+    a, b, c = (torch.randn(n, requires_grad=True) for n in (2, 3, 4))
+    opt = torch.optim.SGD([{"params": [a, b]}, {"params": [c]}], lr=0.1)
+    a.grad = torch.ones(2)
+    collected = list(collect_groups(opt, "Test", ("exp_avg", "exp_avg_sq")))
+    assert len(collected) == 1  # the second group has no gradient at all
+    group, params, grads, states = collected[0]
+    assert group is opt.param_groups[0] and params == [a] and grads[0] is a.grad
+    assert states[0] is opt.state[a] and len(opt.state[b]) == 0
+    assert list(states[0]) == ["step", "exp_avg", "exp_avg_sq"] and states[0]["step"] == 1
+    assert torch.equal(states[0]["exp_avg"], torch.zeros(2))
+    list(collect_groups(opt, "Test", ("exp_avg", "exp_avg_sq")))
+    assert opt.state[a]["step"] == 2
+
+
+def test_scratch_buffers_are_reused_outside_the_state_and_remade_on_change() -> None:
+    w = torch.zeros(2, 3, requires_grad=True)
+    opt = Bop([w])
+    w.grad = torch.ones(2, 3)
+    opt.step()  # the foreach path made w's buffer
+    (first,) = scratch_buffers(opt, [w])
+    assert first.shape == w.shape and first.is_contiguous()
+    assert scratch_buffers(opt, [w])[0] is first
+    assert set(opt.state_dict()["state"][0]) == {"step", "exp_avg"}
+    w.data = w.data.double()
+    (remade,) = scratch_buffers(opt, [w])
+    assert remade is not first and remade.dtype == torch.float64
 
 
 # ----------------------------------------------------------------------------- several parts

@@ -9,12 +9,16 @@
   hyper-parameters.
 - :data:`OPTIMIZERS`, :func:`get_optimizer_spec`, :func:`validate_hparams`,
   :func:`validate_search_space`, :func:`is_latent_free`: the registry.
-- :func:`optimizer_diagnostics`: per-step diagnostics (quantization error and range, flips).
+- :func:`optimizer_diagnostics`: per-step diagnostics (quantization error and range, flips) of
+  any optimizer that defines ``diagnostics()`` (the :class:`ReportsDiagnostics` protocol).
+- :mod:`benchmark.optim.base`: the plumbing the optimizers share (closure, state collection,
+  device/dtype buckets, scratch buffers, argument checks) and the diagnostics protocol.
 
 See ``docs/optimizers.md``.
 """
 
 from benchmark.optim.bamsprod import BAMSProd, default_bound
+from benchmark.optim.base import ReportsDiagnostics, optimizer_diagnostics
 from benchmark.optim.bop import Bop, Bop2ndOrder
 from benchmark.optim.registry import (
     OPTIMIZERS,
@@ -29,7 +33,6 @@ from benchmark.optim.routing import (
     CaseOptimizer,
     make_multipart_optimizer,
     make_optimizer,
-    optimizer_diagnostics,
 )
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "Bop2ndOrder",
     "CaseOptimizer",
     "OptimizerSpec",
+    "ReportsDiagnostics",
     "allowed_hparams",
     "default_bound",
     "get_optimizer_spec",

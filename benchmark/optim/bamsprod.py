@@ -43,19 +43,28 @@ Python floats (one ``tolist()`` per step) so that one clamp pass replaces two.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch.optim import Optimizer
 
 from benchmark.binary.metrics import QUANTIZATION_ERRORS, quantization_error
-from benchmark.errors import BnnBenchError, unknown_name
+from benchmark.errors import unknown_name
+from benchmark.optim.base import (
+    check_real_params,
+    collect_groups,
+    device_dtype_buckets,
+    evaluate_closure,
+    require,
+    scratch_buffers,
+)
 
 ErrorFn = Callable[[torch.Tensor], "float | torch.Tensor"]
 BoundFn = Callable[[int, torch.Tensor, float, float], "tuple[Any, Any]"]
 
 _QERR_EPS = 1e-12  # the epsilon of benchmark.binary.quantization_error("xnor_l1")
+_MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")  # the state tensors, zeros at first
 
 
 def default_bound(
@@ -68,32 +77,8 @@ def default_bound(
     return eta * (1.0 - e / (gamma * t + 1.0)), eta * (1.0 + e / (gamma * t))
 
 
-def scratch_buffer(optimizer: Optimizer, p: torch.Tensor) -> torch.Tensor:
-    """A reusable work buffer shaped like ``p``, cached on ``optimizer`` (not part of its state,
-    so not in ``state_dict()``); remade when ``p``'s shape, dtype or device changes."""
-    scratch = optimizer.__dict__.setdefault("_scratch_buffers", {})
-    buf = scratch.get(p)
-    if buf is None or buf.shape != p.shape or buf.dtype != p.dtype or buf.device != p.device:
-        buf = torch.empty_like(p, memory_format=torch.contiguous_format)
-        scratch[p] = buf
-    return buf
-
-
-def device_dtype_buckets(
-    params: list[torch.Tensor], grads: list[torch.Tensor], states: list[dict[str, Any]]
-) -> Iterator[tuple[list, list, list]]:
-    """``(params, grads, states)`` split by ``(device, dtype)`` of the param, in order of first
-    appearance: what one ``torch._foreach_*`` call can take."""
-    by_key: dict[tuple, list[int]] = {}
-    for i, p in enumerate(params):
-        by_key.setdefault((p.device, p.dtype), []).append(i)
-    for idx in by_key.values():
-        yield [params[i] for i in idx], [grads[i] for i in idx], [states[i] for i in idx]
-
-
 def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise BnnBenchError(f"BAMSProd: {message}")
+    require("BAMSProd", condition, message)
 
 
 def _channels(x: torch.Tensor) -> torch.Tensor:
@@ -212,9 +197,7 @@ class BAMSProd(Optimizer):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         group.setdefault("base_lr", group["lr"])
-        for p in group["params"]:
-            if torch.is_complex(p):
-                raise BnnBenchError("BAMSProd: complex parameters are not supported")
+        check_real_params("BAMSProd", group["params"])
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -230,29 +213,6 @@ class BAMSProd(Optimizer):
         """:math:`a_t = \\mathrm{lr}\\sqrt{1 - \\beta_2^t} / (1 - \\beta_1^t)`."""
         beta1, beta2 = group["betas"]
         return group["lr"] * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
-
-    def _collect(self, group: dict[str, Any]) -> tuple[list, list, list]:
-        """Params with a gradient, their gradients and states (initialised, step advanced)."""
-        params, grads, states = [], [], []
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            if p.grad.is_sparse:
-                raise BnnBenchError(
-                    "BAMSProd does not support sparse gradients; use dense gradients "
-                    "(e.g. nn.Embedding(sparse=False))"
-                )
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = 0
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["step"] += 1
-            params.append(p)
-            grads.append(p.grad)
-            states.append(state)
-        return params, grads, states
 
     def _needs_error(self, group: dict[str, Any], state: dict[str, Any]) -> bool:
         return (state["step"] - 1) % group["error_every"] == 0 or "error" not in state
@@ -300,15 +260,9 @@ class BAMSProd(Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> Any:
         """One optimisation step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate_closure(closure)
         self._diagnostics = []
-        for group in self.param_groups:
-            params, grads, states = self._collect(group)
-            if not params:
-                continue
+        for group, params, grads, states in collect_groups(self, "BAMSProd", _MOMENTS):
             if group["foreach"]:
                 for bucket in device_dtype_buckets(params, grads, states):
                     self._step_foreach(group, *bucket)
@@ -386,7 +340,7 @@ class BAMSProd(Optimizer):
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
         torch._foreach_maximum_(max_sqs, exp_avg_sqs)
 
-        bufs = [scratch_buffer(self, p) for p in params]
+        bufs = scratch_buffers(self, params)
         steps = [s["step"] for s in states]
         errors = None
         if binary:

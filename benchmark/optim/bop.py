@@ -45,14 +45,21 @@ import torch
 from torch.optim import Optimizer
 
 from benchmark.binary.ste import hard_sign
-from benchmark.errors import BnnBenchError
-from benchmark.optim.bamsprod import device_dtype_buckets, scratch_buffer
+from benchmark.optim.base import (
+    check_real_params,
+    collect_groups,
+    device_dtype_buckets,
+    evaluate_closure,
+    require,
+    scratch_buffers,
+)
 
 
 class _FlipOptimizer(Optimizer):
-    """Shared machinery: binarize on add, collect grads, scratch buffers, flip counting."""
+    """What Bop and Bop2ndOrder share: binarize on add, the step loop, flip counting."""
 
     _name = "Bop"
+    _moments: tuple[str, ...] = ("exp_avg",)  # the state tensors, zeros at first
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         super().__init__(params, defaults)
@@ -60,37 +67,16 @@ class _FlipOptimizer(Optimizer):
         self._updated = 0
 
     def _check(self, condition: bool, message: str) -> None:
-        if not condition:
-            raise BnnBenchError(f"{self._name}: {message}")
+        require(self._name, condition, message)
 
     @torch.no_grad()
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group and set its tensors to ``sign(W)`` (``sign(0) = +1``) in place."""
         super().add_param_group(param_group)
-        for p in self.param_groups[-1]["params"]:
-            if torch.is_complex(p):
-                raise BnnBenchError(f"{self._name}: complex parameters are not supported")
+        params = self.param_groups[-1]["params"]
+        check_real_params(self._name, params)
+        for p in params:
             p.copy_(hard_sign(p))
-
-    def _collect(self, group: dict[str, Any]) -> tuple[list, list, list]:
-        params, grads, states = [], [], []
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            if p.grad.is_sparse:
-                raise BnnBenchError(f"{self._name} does not support sparse gradients")
-            state = self.state[p]
-            if len(state) == 0:
-                self._init_state(p, state)
-            state["step"] += 1
-            params.append(p)
-            grads.append(p.grad)
-            states.append(state)
-        return params, grads, states
-
-    def _init_state(self, p: torch.Tensor, state: dict[str, Any]) -> None:
-        state["step"] = 0
-        state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
     @staticmethod
     def _flip_where(params: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
@@ -101,15 +87,9 @@ class _FlipOptimizer(Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> Any:
         """One step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate_closure(closure)
         self._flips, self._updated = [], 0
-        for group in self.param_groups:
-            params, grads, states = self._collect(group)
-            if not params:
-                continue
+        for group, params, grads, states in collect_groups(self, self._name, self._moments):
             self._updated += sum(p.numel() for p in params)
             if group["foreach"]:
                 for bucket in device_dtype_buckets(params, grads, states):
@@ -180,7 +160,7 @@ class Bop(_FlipOptimizer):
     def _step_foreach(self, group: dict, params: list, grads: list, states: list) -> torch.Tensor:
         exp_avgs = [s["exp_avg"] for s in states]
         torch._foreach_lerp_(exp_avgs, grads, group["gamma"] * group["lr"])
-        masks = [scratch_buffer(self, p) for p in params]
+        masks = scratch_buffers(self, params)
         for p, m, mask in zip(params, exp_avgs, masks, strict=True):
             torch.mul(p, m, out=mask).gt_(group["threshold"])
         return self._flip_where(params, masks)
@@ -202,6 +182,7 @@ class Bop2ndOrder(_FlipOptimizer):
     """
 
     _name = "Bop2ndOrder"
+    _moments = ("exp_avg", "exp_avg_sq")
 
     def __init__(
         self,
@@ -230,10 +211,6 @@ class Bop2ndOrder(_FlipOptimizer):
             "foreach": foreach,
         }
         super().__init__(params, defaults)
-
-    def _init_state(self, p: torch.Tensor, state: dict[str, Any]) -> None:
-        super()._init_state(p, state)
-        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
     @staticmethod
     def _corrections(group: dict, gamma: float, t: int) -> tuple[float, float]:
@@ -267,7 +244,7 @@ class Bop2ndOrder(_FlipOptimizer):
         torch._foreach_lerp_(exp_avgs, grads, gamma)
         torch._foreach_mul_(exp_avg_sqs, 1.0 - sigma)
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=sigma)
-        masks = [scratch_buffer(self, p) for p in params]
+        masks = scratch_buffers(self, params)
         if tau == 0.0:  # the denominator is positive: flip iff w * m > 0
             for p, m, mask in zip(params, exp_avgs, masks, strict=True):
                 torch.mul(p, m, out=mask).gt_(0.0)

@@ -44,9 +44,9 @@ Check = Callable[[Any], str | None]
 FP_PREFIX = "fp_"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OptimizerSpec:
-    """One registry entry.
+    """One registry entry, built with keyword arguments only.
 
     ``checks`` maps a hyper-parameter to a function returning an error text for a bad value
     (``None`` if fine); ``extra_hparams`` are accepted but neither defaulted nor tunable (e.g.
@@ -264,49 +264,62 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     spec.name: spec
     for spec in [
         OptimizerSpec(
-            "bamsprod",
-            "latent",
-            {**_BOUND_DEFAULTS, "error": "xnor_l1", "error_every": 1},
-            {"lr": LR_SPACE, "final_lr": FINAL_LR_SPACE},
-            "BAMSProd (reconstruction): AMSBound whose range width scales with the quantization error",
-            _bamsprod,
-            {**BOUND_CHECKS, "error": _bamsprod_error, "error_every": _integer(1), "bound": _bound},
+            name="bamsprod",
+            kind="latent",
+            defaults={**_BOUND_DEFAULTS, "error": "xnor_l1", "error_every": 1},
+            search_space={"lr": LR_SPACE, "final_lr": FINAL_LR_SPACE},
+            description=(
+                "BAMSProd (reconstruction): AMSBound whose range width scales with the "
+                "quantization error"
+            ),
+            factory=_bamsprod,
+            checks={
+                **BOUND_CHECKS,
+                "error": _bamsprod_error,
+                "error_every": _integer(1),
+                "bound": _bound,
+            },
             extra_hparams=("bound",),
             object_hparams=("error", "bound"),
             reads_binary_flag=True,
         ),
         OptimizerSpec(
-            "bop",
-            "latent-free",
-            {"threshold": 1e-8, "gamma": 1e-4, **_FP_DEFAULTS},
-            {
+            name="bop",
+            kind="latent-free",
+            defaults={"threshold": 1e-8, "gamma": 1e-4, **_FP_DEFAULTS},
+            search_space={
                 "threshold": {"low": 1e-10, "high": 1e-5, "log": True},
                 "gamma": {"low": 1e-6, "high": 1e-2, "log": True},
                 "fp_lr": FP_LR_SPACE,
             },
-            "Bop (Helwegen et al. 2019): flip w where w*m > threshold; real tensors to fp_optimizer",
-            _bop,
-            {"threshold": NONNEG, "gamma": RATE, **_FP_CHECKS},
+            description=(
+                "Bop (Helwegen et al. 2019): flip w where w*m > threshold; real tensors to "
+                "fp_optimizer"
+            ),
+            factory=_bop,
+            checks={"threshold": NONNEG, "gamma": RATE, **_FP_CHECKS},
         ),
         OptimizerSpec(
-            "bop2nd",
-            "latent-free",
-            {
+            name="bop2nd",
+            kind="latent-free",
+            defaults={
                 "threshold": 1e-6,
                 "gamma": 1e-6,
                 "sigma": 1e-2,
                 "bias_correction": False,
                 **_FP_DEFAULTS,
             },
-            {
+            search_space={
                 "threshold": {"low": 1e-8, "high": 1e-4, "log": True},
                 "gamma": {"low": 1e-8, "high": 1e-4, "log": True},
                 "sigma": {"low": 1e-4, "high": 1e-1, "log": True},
                 "fp_lr": FP_LR_SPACE,
             },
-            "Bop2ndOrder (Suarez-Ramirez et al. 2021): flip where w*m/(sqrt(v)+eps) > threshold",
-            _bop2nd,
-            {
+            description=(
+                "Bop2ndOrder (Suarez-Ramirez et al. 2021): flip where w*m/(sqrt(v)+eps) > threshold"
+            ),
+            factory=_bop2nd,
+            checks={
                 "threshold": NONNEG,
                 "gamma": RATE,
                 "sigma": RATE,
@@ -315,73 +328,80 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             },
         ),
         OptimizerSpec(
-            "adam",
-            "latent",
-            dict(_ADAM_DEFAULTS),
-            {"lr": LR_SPACE},
-            "Adam (Kingma & Ba 2015), torch.optim.Adam",
-            _adam(False, False),
-            ADAM_CHECKS,
+            name="adam",
+            kind="latent",
+            defaults=dict(_ADAM_DEFAULTS),
+            search_space={"lr": LR_SPACE},
+            description="Adam (Kingma & Ba 2015), torch.optim.Adam",
+            factory=_adam(amsgrad=False, decoupled=False),
+            checks=ADAM_CHECKS,
             elementwise=True,
         ),
         OptimizerSpec(
-            "amsgrad",
-            "latent",
-            dict(_ADAM_DEFAULTS),
-            {"lr": LR_SPACE},
-            "AMSGrad (Reddi et al. 2018), torch.optim.Adam(amsgrad=True)",
-            _adam(True, False),
-            ADAM_CHECKS,
+            name="amsgrad",
+            kind="latent",
+            defaults=dict(_ADAM_DEFAULTS),
+            search_space={"lr": LR_SPACE},
+            description="AMSGrad (Reddi et al. 2018), torch.optim.Adam(amsgrad=True)",
+            factory=_adam(amsgrad=True, decoupled=False),
+            checks=ADAM_CHECKS,
             elementwise=True,
         ),
         OptimizerSpec(
-            "adamw",
-            "latent",
-            {**_ADAM_DEFAULTS, "weight_decay": 1e-2},
-            {"lr": LR_SPACE, "weight_decay": {"low": 1e-5, "high": 1e-1, "log": True}},
-            "AdamW (Loshchilov & Hutter 2019), torch.optim.AdamW",
-            _adam(False, True),
-            ADAM_CHECKS,
+            name="adamw",
+            kind="latent",
+            defaults={**_ADAM_DEFAULTS, "weight_decay": 1e-2},
+            search_space={"lr": LR_SPACE, "weight_decay": {"low": 1e-5, "high": 1e-1, "log": True}},
+            description="AdamW (Loshchilov & Hutter 2019), torch.optim.AdamW",
+            factory=_adam(amsgrad=False, decoupled=True),
+            checks=ADAM_CHECKS,
             elementwise=True,
         ),
         OptimizerSpec(
-            "sgd",
-            "latent",
-            {"lr": 1e-2, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
-            {"lr": {"low": 1e-4, "high": 1.0, "log": True}, "momentum": {"low": 0.0, "high": 0.99}},
-            "SGD with (optionally Nesterov) momentum, torch.optim.SGD",
-            _sgd,
-            {"lr": NONNEG, "momentum": BETA, "nesterov": _boolean, "weight_decay": NONNEG},
+            name="sgd",
+            kind="latent",
+            defaults={"lr": 1e-2, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
+            search_space={
+                "lr": {"low": 1e-4, "high": 1.0, "log": True},
+                "momentum": {"low": 0.0, "high": 0.99},
+            },
+            description="SGD with (optionally Nesterov) momentum, torch.optim.SGD",
+            factory=_sgd,
+            checks={"lr": NONNEG, "momentum": BETA, "nesterov": _boolean, "weight_decay": NONNEG},
             elementwise=True,
         ),
         OptimizerSpec(
-            "adabound",
-            "latent",
-            dict(_BOUND_DEFAULTS),
-            {"lr": LR_SPACE, "final_lr": FINAL_LR_SPACE},
-            "AdaBound (Luo et al. 2019), pytorch_optimizer.AdaBound, coupled L2 as in the paper",
-            _adabound(False),
-            BOUND_CHECKS,
+            name="adabound",
+            kind="latent",
+            defaults=dict(_BOUND_DEFAULTS),
+            search_space={"lr": LR_SPACE, "final_lr": FINAL_LR_SPACE},
+            description=(
+                "AdaBound (Luo et al. 2019), pytorch_optimizer.AdaBound, coupled L2 as in the paper"
+            ),
+            factory=_adabound(ams_bound=False),
+            checks=BOUND_CHECKS,
             elementwise=True,
         ),
         OptimizerSpec(
-            "amsbound",
-            "latent",
-            dict(_BOUND_DEFAULTS),
-            {"lr": LR_SPACE, "final_lr": FINAL_LR_SPACE},
-            "AMSBound (Luo et al. 2019), pytorch_optimizer.AdaBound(ams_bound=True), coupled L2",
-            _adabound(True),
-            BOUND_CHECKS,
+            name="amsbound",
+            kind="latent",
+            defaults=dict(_BOUND_DEFAULTS),
+            search_space={"lr": LR_SPACE, "final_lr": FINAL_LR_SPACE},
+            description=(
+                "AMSBound (Luo et al. 2019), pytorch_optimizer.AdaBound(ams_bound=True), coupled L2"
+            ),
+            factory=_adabound(ams_bound=True),
+            checks=BOUND_CHECKS,
             elementwise=True,
         ),
         OptimizerSpec(
-            "radam",
-            "latent",
-            dict(_ADAM_DEFAULTS),
-            {"lr": LR_SPACE},
-            "RAdam (Liu et al. 2020), torch.optim.RAdam",
-            _radam,
-            ADAM_CHECKS,
+            name="radam",
+            kind="latent",
+            defaults=dict(_ADAM_DEFAULTS),
+            search_space={"lr": LR_SPACE},
+            description="RAdam (Liu et al. 2020), torch.optim.RAdam",
+            factory=_radam,
+            checks=ADAM_CHECKS,
             elementwise=True,
         ),
     ]

@@ -14,6 +14,9 @@ The model declares its binary latent weights (:func:`benchmark.binary.split_para
 :func:`make_multipart_optimizer` builds one optimizer object over several models that each
 have their own hyper-parameters (one ``step()`` updates all of them; the convex task runs every
 form of an optimizer this way).
+
+:func:`optimizer_diagnostics` (defined in :mod:`benchmark.optim.base`, the diagnostics protocol)
+is importable from here as before.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ from torch.optim import Optimizer
 
 from benchmark.binary.layers import split_parameters
 from benchmark.errors import BnnBenchError
-from benchmark.optim.bamsprod import BAMSProd
-from benchmark.optim.bop import _FlipOptimizer
+from benchmark.optim.base import evaluate_closure, optimizer_diagnostics
 from benchmark.optim.registry import (
     FP_PREFIX,
     OPTIMIZERS,
@@ -97,10 +99,7 @@ class CaseOptimizer(Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Evaluate ``closure`` once (with gradients enabled), then step every inner optimizer."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate_closure(closure)
         for o in self.optimizers:
             o.step()
         return loss
@@ -132,7 +131,9 @@ class CaseOptimizer(Optimizer):
         self.__dict__.update(state)
 
     def diagnostics(self) -> dict[str, float]:
-        """The inner optimizers' diagnostics, merged (binary optimizer first)."""
+        """The inner optimizers' diagnostics, merged (binary optimizer first on a name clash):
+        :func:`optimizer_diagnostics` of each, so any inner optimizer that defines
+        ``diagnostics()`` is reported."""
         merged: dict[str, float] = {}
         for o in self.optimizers:
             for key, value in optimizer_diagnostics(o).items():
@@ -252,12 +253,3 @@ def _coalesce(groups: list[dict[str, Any]], by_flag: bool) -> list[dict[str, Any
         else:
             merged.append({**group, "params": list(group["params"])})
     return merged
-
-
-def optimizer_diagnostics(optimizer: Optimizer) -> dict[str, float]:
-    """Diagnostics of the last step: BAMSProd's ``bamsprod_error``/``_lower``/``_upper`` (means
-    over binary tensors), Bop's ``flips``/``flip_fraction``, ``{}`` for other optimizers;
-    through a :class:`CaseOptimizer`, the union. Calls ``.item()``: not for the hot path."""
-    if isinstance(optimizer, BAMSProd | _FlipOptimizer | CaseOptimizer):
-        return optimizer.diagnostics()
-    return {}
