@@ -4,7 +4,8 @@ For every cell (model x dataset x optimizer) of a suite with ``tuning.trials = n
 
 1. **Points drawn up front.** The cell's search space (:func:`benchmark.suite.cell_search_space`)
    is mapped from the first ``n`` points of a scrambled Sobol sequence in :math:`[0, 1)^d`
-   (``scipy.stats.qmc.Sobol``, seeded by ``tuning.seed``; dimensions in sorted key order):
+   (``scipy.stats.qmc.Sobol``, seeded by ``tuning.seed``; dimensions in sorted key order) by
+   :class:`benchmark.search_space.Dimension`:
    a ``{low, high, log}`` range maps :math:`u` to :math:`\exp(\log l + u(\log h - \log l))`,
    a linear one to :math:`l + u(h - l)`, an integer one to
    :math:`\min(h, \lfloor l + u(h - l + 1) \rfloor)` (log-spaced likewise if ``log``), and
@@ -40,6 +41,7 @@ from typing import Any
 
 from benchmark.errors import BnnBenchError
 from benchmark.records import RunSpec, canonical_json
+from benchmark.search_space import Dimension
 from benchmark.suite import Cell, Suite, cell_search_space, cells, expand_tuning_trial
 
 TUNING_METRIC = "final_val_accuracy"
@@ -52,20 +54,9 @@ ROLE = "tuning"
 # Points
 # --------------------------------------------------------------------------------------
 def unit_to_value(u: float, rng: Mapping[str, Any]) -> Any:
-    """Map ``u`` in [0, 1) onto one range of a search space (see the module docstring)."""
-    if "choices" in rng:
-        choices = list(rng["choices"])
-        return choices[min(len(choices) - 1, int(math.floor(u * len(choices))))]
-    low, high, log = rng["low"], rng["high"], bool(rng.get("log", False))
-    if rng.get("int", False):
-        if log:
-            value = math.exp(math.log(low) + u * (math.log(high + 1) - math.log(low)))
-        else:
-            value = low + u * (high - low + 1)
-        return int(min(high, max(low, math.floor(value))))
-    if log:
-        return float(math.exp(math.log(low) + u * (math.log(high) - math.log(low))))
-    return float(low + u * (high - low))
+    """Map ``u`` in [0, 1) onto one range of a search space
+    (:meth:`benchmark.search_space.Dimension.value`)."""
+    return Dimension.parse(rng).value(u)
 
 
 def qmc_points(space: Mapping[str, Mapping[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
@@ -80,27 +71,14 @@ def qmc_points(space: Mapping[str, Mapping[str, Any]], n: int, seed: int) -> lis
     with warnings.catch_warnings():  # n need not be a power of two
         warnings.simplefilter("ignore", UserWarning)
         units = sobol.random(n)
-    return [{k: unit_to_value(float(u), space[k]) for k, u in zip(keys, row, strict=True)}
+    dims = [Dimension.parse(space[k]) for k in keys]
+    return [{k: d.value(float(u)) for k, d, u in zip(keys, dims, row, strict=True)}
             for row in units]  # fmt: skip
 
 
 def distributions(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Optuna distributions of ``space`` (the study records each trial's point with them)."""
-    import optuna
-
-    out: dict[str, Any] = {}
-    for key, rng in space.items():
-        if "choices" in rng:
-            out[key] = optuna.distributions.CategoricalDistribution(list(rng["choices"]))
-        elif rng.get("int", False):
-            out[key] = optuna.distributions.IntDistribution(
-                int(rng["low"]), int(rng["high"]), log=bool(rng.get("log", False))
-            )
-        else:
-            out[key] = optuna.distributions.FloatDistribution(
-                float(rng["low"]), float(rng["high"]), log=bool(rng.get("log", False))
-            )
-    return out
+    return {key: Dimension.parse(rng).distribution() for key, rng in space.items()}
 
 
 # --------------------------------------------------------------------------------------

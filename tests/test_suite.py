@@ -648,3 +648,49 @@ def test_convex_section_is_validated_by_the_task_model(tmp_path: Path) -> None:
     msg = error_of(tmp_path, CONVEX + "reference: bop\n")
     assert ": reference: 'bop' is not among convex.optimizers; allowed: adam, amsgrad" in msg
     assert load_text(tmp_path, CONVEX + "reference: adam\n").reference == "adam"
+
+
+@needs_registries
+def test_convex_section_is_typed_once_by_the_suite_schema(tmp_path: Path) -> None:
+    from benchmark.suite.convex_schema import DEFAULT_OPTIMIZERS, ConvexSection
+    from benchmark.tasks import convex as task
+
+    assert task.ConvexSection is ConvexSection  # the task re-exports the schema's names
+    assert task.DEFAULT_OPTIMIZERS is DEFAULT_OPTIMIZERS
+    assert Suite.model_fields["convex"].annotation == ConvexSection | None
+    suite = load_text(tmp_path, CONVEX)
+    assert type(suite.convex) is ConvexSection
+    assert [o.name for o in suite.convex.optimizers] == ["adam", "amsgrad"]
+    # validating an already validated section again is harmless: the same object
+    assert ConvexSection.model_validate(suite.convex) is suite.convex
+    # task: convex without a section: every default, typed as well
+    bare = load_text(tmp_path, "name: cx\ntask: convex\n", "bare.yaml")
+    assert bare.convex == ConvexSection()
+    assert load_text(tmp_path, BASE).convex is None
+    msg = error_of(tmp_path, CONVEX + "  seeds: [1, 1]\n")
+    assert msg.endswith(": convex.seeds: seeds must be distinct, got [1, 1]")
+
+
+_IMPORT_SCRIPT = """
+import sys
+import benchmark.suite as suite
+names = [*suite.__all__, "LIMITS", "GRID_PATH", "PLUGIN_PATTERN", "NAME_PATTERN",
+         "DEVICE_PATTERN", "DEVICES", "SCHEDULE_KEYS"]
+print([n for n in names if not hasattr(suite, n)], "torch" in sys.modules)
+"""
+
+
+def test_the_suite_package_keeps_its_names_and_imports_no_torch() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _IMPORT_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert out.stdout.split() == ["[]", "False"]
+    from benchmark.search_space import Dimension
+    from benchmark.suite import ParamRange
+
+    assert ParamRange is Dimension

@@ -38,6 +38,7 @@ from benchmark.errors import BnnBenchError, closest, unknown_name
 from benchmark.optim.bamsprod import BAMSProd
 from benchmark.optim.bop import Bop, Bop2ndOrder
 from benchmark.options import FINITE_RULE, is_finite_value
+from benchmark.search_space import Dimension, DimensionError
 
 Kind = Literal["latent", "latent-free"]
 Check = Callable[[Any], str | None]
@@ -582,53 +583,24 @@ def validate_search_space(
 def _validate_dimension(
     name: str, spec: OptimizerSpec, key: str, dist: Any, context: dict, where: str, prefix: str
 ) -> None:
+    """One range of a search space: its shape and bounds
+    (:class:`benchmark.search_space.Dimension`), then this optimizer's rules: a numeric key,
+    ``int`` as the default's type, each bound or choice a valid value."""
     _check_keys(name, spec, [key], context, where)
-    if not isinstance(dist, dict):
-        raise BnnBenchError(
-            f"{prefix}: '{key}' must be {{low, high[, log | int]}} or {{choices: [...]}}, got {dist!r}"
-        )
-    if "choices" in dist:
-        extra = set(dist) - {"choices"}
-        if extra:
-            raise BnnBenchError(
-                f"{prefix}: '{key}' has unknown fields {sorted(extra)} next to choices"
-            )
-        if not isinstance(dist["choices"], list) or not dist["choices"]:
-            raise BnnBenchError(f"{prefix}: '{key}': choices must be a non-empty list")
-        for choice in dist["choices"]:
+    try:
+        dim = Dimension.parse(dist)
+    except DimensionError as exc:
+        raise BnnBenchError(f"{prefix}: {exc.at(key)}") from None
+    if dim.choices is not None:
+        for choice in dim.choices:
             validate_hparams(name, {**context, key: choice}, where)
         return
-    extra = set(dist) - {"low", "high", "log", "int"}
-    if extra or "low" not in dist or "high" not in dist:
-        raise BnnBenchError(
-            f"{prefix}: '{key}' must have low and high (and optionally log, int); got {sorted(dist)}"
-        )
-    low, high = dist["low"], dist["high"]
-    is_int, is_log = dist.get("int", False), dist.get("log", False)
-    if not isinstance(is_int, bool) or not isinstance(is_log, bool):
-        raise BnnBenchError(f"{prefix}: '{key}': log and int must be true or false")
-    if not (_is_real(low) and _is_real(high)):
-        raise BnnBenchError(
-            f"{prefix}: '{key}': low and high must be numbers, got {low!r}, {high!r}"
-        )
-    for bound in (low, high):
-        if not is_finite_value(bound):
-            raise BnnBenchError(
-                f"{prefix}: '{key}': low and high must be finite, got {low!r}, {high!r}; "
-                f"allowed: {FINITE_RULE}"
-            )
-    if is_int and not (isinstance(low, int) and isinstance(high, int)):
-        raise BnnBenchError(f"{prefix}: '{key}': an int range needs integer low and high")
-    if not low < high:
-        raise BnnBenchError(f"{prefix}: '{key}': low={low!r} must be < high={high!r}")
-    if is_log and low <= 0:
-        raise BnnBenchError(f"{prefix}: '{key}': a log range needs low > 0, got low={low!r}")
     default = _default_of(name, spec, key, context, where)
     if isinstance(default, bool | str) or (default is None and key in spec.defaults):
         raise BnnBenchError(f"{prefix}: '{key}' is not numeric; use {{choices: [...]}}")
-    if isinstance(default, int) and not is_int:
+    if isinstance(default, int) and not dim.integer:
         raise BnnBenchError(f"{prefix}: '{key}' is an integer; add int: true")
-    if isinstance(default, float) and is_int:
+    if isinstance(default, float) and dim.integer:
         raise BnnBenchError(f"{prefix}: '{key}' is a float; drop int: true")
-    for bound in (low, high):
-        validate_hparams(name, {**context, key: float(bound) if not is_int else bound}, where)
+    for bound in (dim.low, dim.high):
+        validate_hparams(name, {**context, key: bound}, where)
