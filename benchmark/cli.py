@@ -326,7 +326,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from benchmark.errors import StoreMissing
     from benchmark.suite import load_suite
-    from report.section import markdown_table
+    from report.markup import markdown_table
     from report.summary import accuracy_table
 
     suite = load_suite(resolve_suite_path(args.suite))

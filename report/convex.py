@@ -14,7 +14,6 @@ From the tidy ``runs``/``metrics`` frames (:mod:`benchmark.frames`) of convex ru
 
 from __future__ import annotations
 
-import html
 import math
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from report.plotting import html_image, markdown_image, new_figure, palette, save_figure
-from report.section import Section, html_table, markdown_table
+from report.blocks import Block, Figure, Note, Paragraph, Section, Table
+from report.markup import assignments, number
+from report.plotting import new_figure, palette, save_figure
 
 FORMS = ("real", "binary", "stochastic")
 FORM_TITLES = {
@@ -57,30 +57,19 @@ def _ordered_labels(runs: pd.DataFrame) -> list[str]:
     return [getattr(r, col) for r in sorted(firsts.itertuples(index=False), key=key)]
 
 
-def _num(value: float, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
-
-
 def _spread(values: pd.Series, digits: int = 3) -> str:
-    """``mean`` for one value, ``mean [min, max]`` for several."""
+    """``mean`` for one value, ``mean [min, max]`` for several (``digits`` decimals)."""
     values = values.astype(float)
     if len(values) == 1:
-        return _num(float(values.iloc[0]), digits)
-    return (
-        f"{_num(values.mean(), digits)} [{_num(values.min(), digits)}, "
-        f"{_num(values.max(), digits)}]"
+        return number(values.iloc[0], digits, fixed=True)
+    low, mean, high = (
+        number(v, digits, fixed=True) for v in (values.min(), values.mean(), values.max())
     )
+    return f"{mean} [{low}, {high}]"
 
 
 def _hparams_text(value: Any) -> str:
-    if not isinstance(value, dict) or not value:
-        return "defaults"
-    parts = []
-    for key, v in value.items():
-        parts.append(f"{key}={v:.4g}" if isinstance(v, float) else f"{key}={v}")
-    return ", ".join(parts)
+    return assignments(value) if isinstance(value, dict) and value else "defaults"
 
 
 def verdict_text(converged: int, total: int) -> str:
@@ -227,7 +216,7 @@ def _unique(runs: pd.DataFrame, column: str) -> str:
     if column not in runs:
         return "n/a"
     values = sorted({v for v in runs[column] if v is not None and not _isnan(v)}, key=str)
-    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values) or "n/a"
+    return ", ".join(number(v, 6) for v in values) or "n/a"
 
 
 def _isnan(value: Any) -> bool:
@@ -275,31 +264,26 @@ def convex_section(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> 
     referenced relatively from both formats)."""
     out_dir = Path(out_dir)
     if runs.empty or "form" not in runs:
-        text = "No convex runs in the store."
-        return Section(TITLE, f"_{text}_", f"<p><em>{text}</em></p>", [])
+        return Section(TITLE, [Note("No convex runs in the store.")])
     runs = runs[runs["task"] == "convex"] if "task" in runs else runs
     table = convex_table(runs)
     drawn = [
         (regret_figure(runs, metrics, out_dir / "convex_avg_regret.png"), REGRET_ALT),
         (trajectory_figure(runs, metrics, out_dir / "convex_trajectories.png"), TRAJECTORY_ALT),
     ]
-    images = [(path, alt) for path, alt in drawn if path is not None]
+    blocks: list[Block] = [
+        Paragraph(INTRO),
+        Paragraph(_settings(runs)),
+        Paragraph(_criterion(runs)),
+    ]
     failed = runs[runs["status"] == "failed"]
-    failed_note = ""
     if not failed.empty:
         col = _label_column(runs)
         names = ", ".join(
             f"{r[col]}/{r['form']}/seed{r['seed']}: {r.get('message', '')}"
             for _, r in failed.iterrows()
         )
-        failed_note = f"Failed runs (not in the table): {names}."
-    paragraphs = [INTRO, _settings(runs), _criterion(runs)] + ([failed_note] if failed_note else [])
-    markdown = "\n\n".join(
-        paragraphs
-        + [markdown_table(table)]
-        + [markdown_image(path, out_dir, alt) for path, alt in images]
-    )
-    html_parts = [f"<p>{html.escape(p)}</p>" for p in paragraphs]
-    html_parts.append(html_table(table))
-    html_parts += [f"<p>{html_image(path, out_dir, alt)}</p>" for path, alt in images]
-    return Section(TITLE, markdown, "\n".join(html_parts), [path for path, _ in images])
+        blocks.append(Paragraph(f"Failed runs (not in the table): {names}."))
+    blocks.append(Table(table))
+    blocks += [Figure(path, alt) for path, alt in drawn if path is not None]
+    return Section(TITLE, blocks)

@@ -1,10 +1,8 @@
 """Small helpers for report figures: matplotlib on the Agg backend, seaborn styling, PNG files
-referenced by relative paths from Markdown and HTML."""
+(which the sections reference as :class:`report.blocks.Figure` blocks)."""
 
 from __future__ import annotations
 
-import html
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,17 +39,3 @@ def palette(labels: Sequence[str]) -> dict[str, Any]:
     """A fixed colour per label (so one optimizer keeps its colour across figures)."""
     colors = sns.color_palette("tab10", n_colors=max(len(labels), 1))
     return {label: colors[i % len(colors)] for i, label in enumerate(labels)}
-
-
-def relative(path: Path, base: Path) -> str:
-    """``path`` relative to ``base`` with forward slashes (for Markdown and HTML links)."""
-    return Path(os.path.relpath(Path(path).resolve(), Path(base).resolve())).as_posix()
-
-
-def markdown_image(path: Path, base: Path, alt: str) -> str:
-    return f"![{alt}]({relative(path, base)})"
-
-
-def html_image(path: Path, base: Path, alt: str) -> str:
-    src = html.escape(relative(path, base), quote=True)
-    return f'<img src="{src}" alt="{html.escape(alt, quote=True)}">'

@@ -1,10 +1,7 @@
-"""Render a suite's report (Markdown + HTML) from the results store alone.
-
-The report states what was measured, on what, with uncertainty: the environment, the
-tuning budget actually used (registry defaults, or the tuned points), per-cell
-accuracy with bootstrap CIs, speed of convergence against the reference optimizer, failed
-runs, and any task sections (the convex counterexample). BAMSProd is labelled a
-reconstruction everywhere it appears.
+"""Write a suite's report: the header lines (what was measured, on what, when) and the
+page, in Markdown and HTML, written atomically. The sections come from :mod:`report.training`,
+:mod:`report.tuning` and :mod:`report.convex`; their markup from :mod:`report.markup`.
+BAMSProd is labelled a reconstruction in every report's header.
 """
 
 from __future__ import annotations
@@ -15,71 +12,17 @@ import os
 import tempfile
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 
-from report.section import Section, html_table, markdown_table
-from report.summary import accuracy_table, convergence_table, final_runs
+from report.blocks import Section
+from report.markup import render_page
+from report.training import training_sections
+
+__all__ = ["report_header", "training_sections", "write_report"]
 
 RECONSTRUCTION_NOTE = (
     "BAMSProd here is a documented reconstruction from the paper's published abstract "
     "(arXiv:2009.13799); the paper's full algorithm is not available. See docs/optimizers.md."
-)
-
-
-def table_section(title: str, intro: str, frame: pd.DataFrame) -> Section:
-    return Section(
-        title,
-        f"{intro}\n\n{markdown_table(frame)}",
-        f"<p>{jinja2.utils.markupsafe.escape(intro)}</p>\n{html_table(frame)}",
-    )
-
-
-def training_sections(runs: pd.DataFrame, metrics: pd.DataFrame, reference: str) -> list[Section]:
-    """The accuracy, convergence and failure sections for training suites."""
-    finals = final_runs(runs)
-    if finals.empty:
-        return []
-    sections = [
-        table_section(
-            "Final test accuracy",
-            "Per cell over seeds: mean, standard deviation and 95% bootstrap CI of the mean "
-            "(n/a with a single seed). Diverged runs count with their last accuracy.",
-            accuracy_table(runs),
-        )
-    ]
-    conv = convergence_table(runs, metrics, reference)
-    if not conv.empty:
-        sections.append(
-            table_section(
-                "Speed of convergence",
-                f"Steps until test accuracy first reaches the target (the mean final test "
-                f"accuracy of the reference optimizer '{reference}' in the cell); a run that "
-                f"never reaches it counts as its full budget. speedup = reference steps / "
-                f"optimizer steps.",
-                conv,
-            )
-        )
-    failed = finals[finals["status"] == "failed"]
-    if not failed.empty:
-        cols = [c for c in ("model", "dataset", "optimizer", "seed", "message") if c in failed]
-        sections.append(table_section("Failed runs", "Runs that raised an error.", failed[cols]))
-    return sections
-
-
-_HTML = jinja2.Template(
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>bnnbench: {{ title|e }}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}
-table{border-collapse:collapse;margin:1em 0}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;
-text-align:right}th{background:#f4f4f4}img{max-width:100%}.note{color:#555}</style></head>
-<body><h1>bnnbench: {{ title|e }}</h1>
-{% for line in header %}<p class="note">{{ line|e }}</p>
-{% endfor %}{% for s in sections %}<h2>{{ s.title|e }}</h2>
-{{ s.html }}
-{% endfor %}</body></html>
-""",
-    autoescape=False,
 )
 
 
@@ -119,12 +62,10 @@ def write_report(
     title: str, header: list[str], sections: list[Section], out_dir: Path
 ) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``out_dir``; return their paths."""
-    md = [f"# bnnbench: {title}", "", *[f"_{line}_  " for line in header], ""]
-    for s in sections:
-        md += [f"## {s.title}", "", s.markdown, ""]
+    page = render_page(title, header, sections, out_dir)
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    _atomic_write(md_path, "\n".join(md))
-    _atomic_write(html_path, _HTML.render(title=title, header=header, sections=sections))
+    _atomic_write(md_path, page.markdown)
+    _atomic_write(html_path, page.html)
     return md_path, html_path
 
 

@@ -12,22 +12,21 @@ From the tidy runs frame of a suite's tuning trials (role ``"tuning"``, ``split 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pandas as pd
 
 from benchmark.tune import TuningResult
-from report.render import table_section
-from report.section import Section, html_table, markdown_table
+from report.blocks import Paragraph, Section, Table
+from report.markup import assignments
 
 CELL = ["model", "dataset", "optimizer"]
 TITLE = "Tuning"
-
-
-def _point(point: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(point.items())
-    )
+INTRO = (
+    "Every optimizer of a cell got the same trials (seeded Sobol points of its search space, "
+    "drawn up front) of the same epochs, scored on the validation split; a diverged trial "
+    "scores 0. The final runs use each cell's best point. Tuning seconds: training + "
+    "evaluation time of all the cell's trials."
+)
 
 
 def tuning_table(trials: pd.DataFrame, result: TuningResult) -> pd.DataFrame:
@@ -43,7 +42,7 @@ def tuning_table(trials: pd.DataFrame, result: TuningResult) -> pd.DataFrame:
                 "diverged": int((group["status"] == "diverged").sum()),
                 "failed": int((group["status"] == "failed").sum()),
                 "best val acc": result.best_score.get(cell, math.nan),
-                "best point": _point(result.best_params.get(cell, {})),
+                "best point": assignments(dict(sorted(result.best_params.get(cell, {}).items()))),
                 "tuning seconds": float((group["train_seconds"] + group["eval_seconds"]).sum()),
             }
         )
@@ -53,19 +52,17 @@ def tuning_table(trials: pd.DataFrame, result: TuningResult) -> pd.DataFrame:
 def tuning_section(trials: pd.DataFrame, result: TuningResult) -> Section:
     """The tuning section: the per-cell table and each optimizer's total tuning compute."""
     if trials.empty:
-        return table_section(TITLE, "No tuning trials in the store yet.", pd.DataFrame())
+        return Section(
+            TITLE, [Paragraph("No tuning trials in the store yet."), Table(pd.DataFrame())]
+        )
     table = tuning_table(trials, result)
     cost = table.groupby("optimizer", sort=True)["tuning seconds"].sum().reset_index()
-    intro = (
-        "Every optimizer of a cell got the same trials (seeded Sobol points of its search space, "
-        "drawn up front) of the same epochs, scored on the validation split; a diverged trial "
-        "scores 0. The final runs use each cell's best point. Tuning seconds: training + "
-        "evaluation time of all the cell's trials."
-    )
-    section = table_section(TITLE, intro, table)
-    totals = "Tuning compute per optimizer, over all cells:"
     return Section(
         TITLE,
-        f"{section.markdown}\n\n{totals}\n\n{markdown_table(cost)}",
-        f"{section.html}\n<p>{totals}</p>\n{html_table(cost)}",
+        [
+            Paragraph(INTRO),
+            Table(table),
+            Paragraph("Tuning compute per optimizer, over all cells:"),
+            Table(cost),
+        ],
     )

@@ -10,6 +10,7 @@ import pytest
 from benchmark.frames import records_to_frames
 from benchmark.records import RunRecord
 from benchmark.tasks.convex import ConvexSection, convex_batches, expand_convex, run_convex_batch
+from report.blocks import Figure, Note, Paragraph, Section, Table
 from report.convex import (
     CONVERGES,
     DOES_NOT,
@@ -17,7 +18,7 @@ from report.convex import (
     convex_table,
     verdict_text,
 )
-from report.section import Section
+from report.markup import render_section
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -87,27 +88,29 @@ def test_section_writes_figures_and_references_them_relatively(
     out = tmp_path / "report"
     section = convex_section(runs, metrics, out)
     assert isinstance(section, Section) and section.title == "Convex counterexample"
+    assert [type(b) for b in section.blocks] == [Paragraph] * 3 + [Table] + [Figure] * 2
+    markdown, html = render_section(section, out)
     names = sorted(p.name for p in section.figures)
     assert names == ["convex_avg_regret.png", "convex_trajectories.png"]
     for path in section.figures:
         assert path.parent == out and path.read_bytes()[:8] == PNG_MAGIC
-        assert f"]({path.name})" in section.markdown
-        assert f'<img src="{path.name}"' in section.html
-    for text in (section.markdown, section.html):
+        assert f"]({path.name})" in markdown
+        assert f'<img src="{path.name}"' in html
+    for text in (markdown, html):
         assert "R_T/T &lt;= 0.05" in text or "R_T/T <= 0.05" in text
         assert "<= -1 + 0.5" in text or "&lt;= -1 + 0.5" in text
         assert CONVERGES in text and DOES_NOT in text
-    assert "| adam | real |" in section.markdown
-    assert "<table" in section.html and "<td>bop</td>" in section.html
-    assert "T = 3000 steps" in section.markdown and "2 seeds" in section.markdown
+    assert "| adam | real |" in markdown
+    assert "<table" in html and "<td>bop</td>" in html
+    assert "T = 3000 steps" in markdown and "2 seeds" in markdown
 
 
 def test_failed_runs_are_listed_apart(records: list[RunRecord], tmp_path: Path) -> None:
     spec = dict(records[0].spec)
     failed = RunRecord("f" * 16, "convex", {**spec, "seed": 7}, "failed", message="boom")
     runs, metrics = records_to_frames([*records, failed])
-    section = convex_section(runs, metrics, tmp_path)
-    assert "Failed runs" in section.markdown and "boom" in section.markdown
+    text = render_section(convex_section(runs, metrics, tmp_path), tmp_path).markdown
+    assert "Failed runs" in text and "boom" in text
     table = convex_table(runs)
     first = table.iloc[0]
     assert first["runs"] == 1  # the failed run is not counted
@@ -116,5 +119,5 @@ def test_failed_runs_are_listed_apart(records: list[RunRecord], tmp_path: Path) 
 def test_no_runs_gives_a_short_note(tmp_path: Path) -> None:
     runs, metrics = records_to_frames([])
     section = convex_section(runs, metrics, tmp_path)
-    assert section.figures == [] and "No convex runs" in section.markdown
+    assert section.figures == [] and section.blocks == [Note("No convex runs in the store.")]
     assert not list(tmp_path.iterdir())

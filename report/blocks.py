@@ -1,0 +1,63 @@
+"""What a report section is made of: a title and a list of blocks, plain data with no markup.
+
+Every section (training, tuning, convex) is built from these blocks only; how a block looks in
+Markdown and in HTML is decided once, in :mod:`report.markup`. Texts are plain text (see the
+rule there): a section never writes Markdown emphasis or HTML tags itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph of plain text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Note:
+    """A short remark set in italics (e.g. "No convex runs in the store.")."""
+
+    text: str
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """A table: one row per frame row, numbers through the one formatter; an empty frame is
+    shown as the note "(no rows)"."""
+
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Figure:
+    """An image file (written by the section), referenced relatively from the report."""
+
+    path: Path
+    alt: str
+
+
+Block = Paragraph | Note | Table | Figure
+
+
+@dataclass
+class Section:
+    """One titled part of a report; ``figures`` are the files its figure blocks reference."""
+
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for block in self.blocks:
+            if not isinstance(block, Block):
+                raise TypeError(f"a section holds blocks, not {type(block).__name__}")
+
+    @property
+    def figures(self) -> list[Path]:
+        return [block.path for block in self.blocks if isinstance(block, Figure)]

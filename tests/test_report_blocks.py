@@ -1,0 +1,264 @@
+"""Report blocks (report.blocks) and their one rendering (report.markup): each block's Markdown
+and HTML, the escaping rule, the number formatter, and sections built from blocks only."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import report
+from benchmark.tune import TuningResult
+from report.blocks import Figure, Note, Paragraph, Section, Table
+from report.convex import convex_section
+from report.markup import assignments, number, render_block, render_page, render_section
+from report.render import report_header, training_sections, write_report
+from report.tuning import tuning_section
+
+EVIL = "<script>&\"'"
+EVIL_HTML = "&lt;script&gt;&amp;&#34;&#39;"
+FRAME = pd.DataFrame({"name": ["adam", "sgd"], "seeds": [2, 1], "acc": [0.123456, math.nan]})
+
+
+# ----------------------------------------------------------------------------- blocks
+def test_paragraph_and_note() -> None:
+    assert render_block(Paragraph("R_T/T <= 0.05, x_1 = 1")) == (
+        "R_T/T <= 0.05, x_1 = 1",
+        "<p>R_T/T &lt;= 0.05, x_1 = 1</p>",
+    )
+    assert render_block(Note("No runs.")) == ("_No runs._", "<p><em>No runs.</em></p>")
+
+
+def test_table() -> None:
+    markdown, html = render_block(Table(FRAME))
+    assert markdown == (
+        "| name | seeds | acc |\n|---|---|---|\n| adam | 2 | 0.1235 |\n| sgd | 1 | n/a |"
+    )
+    assert html == (
+        '<table class="dataframe">\n'
+        "  <thead>\n"
+        '    <tr style="text-align: right;">\n'
+        "      <th>name</th>\n"
+        "      <th>seeds</th>\n"
+        "      <th>acc</th>\n"
+        "    </tr>\n"
+        "  </thead>\n"
+        "  <tbody>\n"
+        "    <tr>\n"
+        "      <td>adam</td>\n"
+        "      <td>2</td>\n"
+        "      <td>0.1235</td>\n"
+        "    </tr>\n"
+        "    <tr>\n"
+        "      <td>sgd</td>\n"
+        "      <td>1</td>\n"
+        "      <td>n/a</td>\n"
+        "    </tr>\n"
+        "  </tbody>\n"
+        "</table>"
+    )
+
+
+def test_an_empty_table_is_a_note() -> None:
+    assert render_block(Table(pd.DataFrame())) == ("_(no rows)_", "<p><em>(no rows)</em></p>")
+
+
+def test_a_table_cell_is_one_line() -> None:
+    markdown, html = render_block(Table(pd.DataFrame({"message": ["  Error:\n  boom \t"]})))
+    assert markdown.splitlines()[-1] == "| Error: boom |"
+    assert "      <td>Error: boom</td>\n" in html
+
+
+def test_figure_is_linked_relative_to_the_report(tmp_path: Path) -> None:
+    figure = Figure(tmp_path / "figs" / "regret.png", "average regret")
+    assert render_block(figure, tmp_path) == (
+        "![average regret](figs/regret.png)",
+        '<p><img src="figs/regret.png" alt="average regret"></p>',
+    )
+
+
+def test_section_and_page(tmp_path: Path) -> None:
+    section = Section("Results", [Paragraph("Intro."), Note("None failed.")])
+    assert render_section(section, tmp_path) == (
+        "Intro.\n\n_None failed._",
+        "<p>Intro.</p>\n<p><em>None failed.</em></p>",
+    )
+    markdown, html = render_page("s", ["one", "two"], [section], tmp_path)
+    assert markdown == (
+        "# bnnbench: s\n\n_one_  \n_two_  \n\n## Results\n\nIntro.\n\n_None failed._\n"
+    )
+    assert html.startswith("<!doctype html>\n")
+    assert html.endswith(
+        '<body><h1>bnnbench: s</h1>\n<p class="note">one</p>\n<p class="note">two</p>\n'
+        "<h2>Results</h2>\n<p>Intro.</p>\n<p><em>None failed.</em></p>\n</body></html>"
+    )
+
+
+def test_a_section_holds_blocks_only() -> None:
+    with pytest.raises(TypeError, match="not str"):
+        Section("Raw", ["<p>hand-written</p>"])  # type: ignore[list-item]
+    figure = Figure(Path("a.png"), "a")
+    assert Section("F", [Paragraph("x"), figure]).figures == [Path("a.png")]
+
+
+# ----------------------------------------------------------------------------- escaping
+def test_every_text_is_escaped_in_html_and_verbatim_in_markdown(tmp_path: Path) -> None:
+    table = pd.DataFrame({EVIL: [EVIL, 1.5]})
+    section = Section(
+        EVIL, [Paragraph(EVIL), Note(EVIL), Table(table), Figure(tmp_path / "f.png", EVIL)]
+    )
+    md_path, html_path = write_report(EVIL, [EVIL], [section], tmp_path)
+    md, html = md_path.read_text(), html_path.read_text()
+    assert "<script>" not in html and "&amp;&#34;" in html
+    # page title (HTML: twice), header line, section title, paragraph, note, column, cell, alt
+    assert html.count(EVIL_HTML) == 9
+    assert md.count(EVIL) == 8 and "&lt;" not in md and "&amp;" not in md
+
+
+def test_markdown_characters_are_not_interpreted_in_html() -> None:
+    assert render_block(Paragraph("_a_ *b* `c`")) == ("_a_ *b* `c`", "<p>_a_ *b* `c`</p>")
+
+
+# ----------------------------------------------------------------------------- numbers
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (math.nan, "n/a"),
+        (np.float64("nan"), "n/a"),
+        (None, "n/a"),
+        (math.inf, "inf"),
+        (-math.inf, "-inf"),
+        (3, "3"),
+        (np.int64(12345678), "12345678"),
+        (True, "True"),
+        (2.0, "2"),
+        (0.123456, "0.1235"),
+        (1234.5678, "1235"),
+        (1234567.0, "1.235e+06"),
+        (0.00012345, "0.0001234"),
+        (np.float32(0.5), "0.5"),
+        ("2/3", "2/3"),
+    ],
+)
+def test_number(value: object, text: str) -> None:
+    assert number(value) == text
+
+
+def test_number_fixed_and_digits() -> None:
+    assert number(0.5, 3, fixed=True) == "0.500"
+    assert number(-1.0, 3, fixed=True) == "-1.000"
+    assert number(0.0, 3, fixed=True) == "0.000"
+    assert number(0.000123456, 3, fixed=True) == "0.000123"  # small: significant digits
+    assert number(math.nan, 3, fixed=True) == "n/a"
+    assert number(math.inf, 3, fixed=True) == "inf"
+    assert number(0.1 + 0.2, 6) == "0.3"
+
+
+def test_tables_and_text_share_the_formatter() -> None:
+    assert (
+        assignments({"lr": 0.123456, "steps": 3, "beta2": 0.1}) == "lr=0.1235, steps=3, beta2=0.1"
+    )
+    cell = pd.DataFrame({"lr": [0.123456]})
+    markdown, html = render_block(Table(cell))
+    assert "| 0.1235 |" in markdown and "<td>0.1235</td>" in html
+
+
+# ----------------------------------------------------------------------------- sections
+def _train_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = [
+        ("b0", "bop", "completed", 0.8, ""),
+        ("a0", "adam", "completed", 0.9, ""),
+        ("a1", "adam", "failed", math.nan, "RuntimeError: <boom>"),
+    ]
+    runs = pd.DataFrame(
+        [
+            {
+                "run_id": r,
+                "task": "train",
+                "split": "test",
+                "model": "mlp",
+                "dataset": "digits",
+                "optimizer": o,
+                "seed": i,
+                "status": s,
+                "summary.final_test_accuracy": a,
+                "train_seconds": 1.0,
+                "eval_seconds": 0.5,
+                "message": m,
+            }
+            for i, (r, o, s, a, m) in enumerate(rows)
+        ]  # fmt: skip
+    )
+    metrics = pd.DataFrame(
+        [
+            {"run_id": r, "step": step, "split": "test", "name": "accuracy", "value": v}
+            for r, values in (("b0", [0.5, 0.8]), ("a0", [0.85, 0.9]))
+            for step, v in zip((10, 20), values, strict=True)
+        ]
+    )
+    return runs, metrics
+
+
+def _tuning_trials() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "model": "mlp",
+                "dataset": "digits",
+                "optimizer": o,
+                "split": "val",
+                "status": s,
+                "train_seconds": 2.0,
+                "eval_seconds": 1.0,
+            }
+            for o, s in (("adam", "completed"), ("adam", "diverged"), ("bop", "completed"))
+        ]  # fmt: skip
+    )
+
+
+def test_every_section_of_a_small_report_is_built_from_blocks(tmp_path: Path) -> None:
+    runs, metrics = _train_frames()
+    sections = training_sections(runs, metrics, "bop")
+    assert [s.title for s in sections] == [
+        "Final test accuracy",
+        "Speed of convergence",
+        "Failed runs",
+    ]
+    result = TuningResult({"mlp/digits/adam": {"lr": 0.00123456}}, {"mlp/digits/adam": 0.9})
+    sections.append(tuning_section(_tuning_trials(), result))
+    sections.append(tuning_section(pd.DataFrame(), TuningResult()))
+    sections.append(convex_section(pd.DataFrame(), pd.DataFrame(), tmp_path))
+    for section in sections:
+        assert isinstance(section, Section) and section.blocks
+        assert all(isinstance(b, Paragraph | Note | Table | Figure) for b in section.blocks)
+    header = report_header("tiny", runs, "tuning: none", "A <tiny> suite.")
+    md_path, html_path = write_report("tiny", header, sections, tmp_path)
+    md, html = md_path.read_text(), html_path.read_text()
+    assert "| mlp | digits | adam | 2 | RuntimeError: <boom> |" in md
+    assert "<td>RuntimeError: &lt;boom&gt;</td>" in html
+    assert "lr=0.001235" in md and "<td>lr=0.001235</td>" in html
+    assert "_No convex runs in the store._" in md and "A &lt;tiny&gt; suite." in html
+
+
+def test_no_markup_outside_the_renderer() -> None:
+    """Only report/markup.py writes HTML tags or Markdown emphasis; sections build blocks."""
+    tag = re.compile(r"</?(p|em|table|thead|tbody|tr|td|th|img|h\d|a|br|div|span|html)[\s>/]")
+    offenders = []
+    for path in sorted(Path(report.__file__).parent.glob("*.py")):
+        if path.name == "markup.py":
+            continue
+        text = path.read_text()
+        offenders += [f"{path.name}: {m.group(0)}" for m in tag.finditer(text)]
+        offenders += [f"{path.name}: {m.group(0)}" for m in re.finditer(r'f?"_\{?[^"]*_"', text)]
+    assert offenders == []
+
+
+def test_the_entry_points_keep_their_import_paths() -> None:
+    import report.training
+    from report import render
+
+    assert render.training_sections is report.training.training_sections
