@@ -1,5 +1,13 @@
 """bnnbench: an optimizer benchmark suite for binary neural networks.
 
+The Python API (what ``bnnbench run``, ``report`` and ``show`` call)::
+
+    from benchmark import run_suite, load_results, build_report
+
+    result = run_suite("smoke", workers=2)     # tune -> final runs -> report; resumes
+    res = load_results("smoke")                # tidy frames: runs, metrics, values, trials
+    build_report("smoke", out_dir="out/")      # rebuild the report from the store alone
+
 The library lives in sub-packages with one job each:
 
 - :mod:`benchmark.binary`: sign quantizers with straight-through estimators, binary layers,
@@ -7,12 +15,44 @@ The library lives in sub-packages with one job each:
 - :mod:`benchmark.optim`: BAMSProd (a documented reconstruction), Bop, Bop2ndOrder,
   parameter routing and the optimizer registry.
 - :mod:`benchmark.models`, :mod:`benchmark.data`: the workloads.
-- :mod:`benchmark.tasks`: non-dataset tasks (the convex counterexample).
-- :mod:`benchmark.suite`, :mod:`benchmark.train`, :mod:`benchmark.store`,
-  :mod:`benchmark.execute`, :mod:`benchmark.cli`: the harness.
+- :mod:`benchmark.tasks`: what a task is (training, the convex counterexample).
+- :mod:`benchmark.suite`, :mod:`benchmark.pipeline`, :mod:`benchmark.results`,
+  :mod:`benchmark.train`, :mod:`benchmark.store`, :mod:`benchmark.execute`: the harness;
+  :mod:`benchmark.cli` only parses, calls them and prints.
+
+The API names are imported on first use, so ``import benchmark`` stays cheap (no torch).
 """
+
+from typing import Any
 
 from benchmark.errors import BnnBenchError
 
 __version__ = "0.1.0"
-__all__ = ["BnnBenchError", "__version__"]
+__all__ = [
+    "BnnBenchError",
+    "Event",
+    "Results",
+    "SuiteResult",
+    "__version__",
+    "build_report",
+    "load_results",
+    "run_suite",
+]
+
+_LAZY = {
+    "run_suite": "benchmark.pipeline",
+    "build_report": "benchmark.pipeline",
+    "SuiteResult": "benchmark.pipeline",
+    "Event": "benchmark.pipeline",
+    "load_results": "benchmark.results",
+    "Results": "benchmark.results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'benchmark' has no attribute '{name}'")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -12,9 +12,7 @@ from collections.abc import Iterable
 
 
 class BnnBenchError(Exception):
-    """A user-caused error with a one-line, actionable message."""
-
-    exit_code = 2
+    """A user-caused error with a one-line, actionable message (the CLI exits 2)."""
 
 
 class StoreMissing(BnnBenchError):

@@ -36,6 +36,7 @@ from benchmark.errors import BnnBenchError, WorkerCrashed
 from benchmark.parent_watch import die_with_parent
 from benchmark.records import RunRecord
 from benchmark.store import Store
+from benchmark.tasks.registry import get_task
 from benchmark.workers import worker_context
 
 
@@ -57,27 +58,12 @@ class ExecutionReport:
         return self.completed + self.diverged + self.failed
 
 
-def run_spec(spec: Any, data_root: str | None = None, download: bool = False) -> RunRecord:
-    """Run one spec of any task kind; an exception becomes a ``failed`` record."""
-    started = time.time()
-    try:
-        if getattr(spec, "task", "train") == "convex":
-            from benchmark.tasks.convex import run_convex
-
-            return run_convex(spec)
-        from benchmark.train import train
-
-        return train(spec, data_root=data_root, download=download)
-    except Exception as exc:  # noqa: BLE001 - any run error is recorded, the suite goes on
-        return failed_record(spec, exc, started)
-
-
 def failed_record(spec: Any, exc: BaseException, started: float) -> RunRecord:
     """The ``failed`` record of a run that raised ``exc`` (its last traceback line kept)."""
     last = traceback.format_exception_only(type(exc), exc)[-1].strip()
     return RunRecord(
         spec.run_id,
-        getattr(spec, "task", "train"),
+        spec.task,
         {**spec.to_dict(), "label": spec.label()},
         "failed",
         started_at=started,
@@ -87,35 +73,27 @@ def failed_record(spec: Any, exc: BaseException, started: float) -> RunRecord:
 
 
 def plan_units(specs: Sequence[Any]) -> list[list[Any]]:
-    """Group specs into units of work, one unit per worker call: a training run alone, in suite
-    order; convex runs that can share one optimizer object together (the convex task's
-    per-step cost is Python overhead, so one object driving many instances is several times
-    cheaper), the costliest batches first (longest-processing-time order: the few long
-    batches then spread over the workers instead of one starting last)."""
-    convex = [s for s in specs if getattr(s, "task", "train") == "convex"]
-    units: list[list[Any]] = [[s] for s in specs if getattr(s, "task", "train") != "convex"]
-    if convex:
-        from benchmark.tasks.convex import batch_cost, convex_batches
-
-        units += sorted(convex_batches(convex), key=batch_cost, reverse=True)
-    return units
+    """Group specs into units of work, one unit per worker call, each task planning its own
+    (:meth:`benchmark.tasks.base.Task.plan_units`), tasks in order of first appearance."""
+    by_task: dict[str, list[Any]] = {}
+    for spec in specs:
+        by_task.setdefault(spec.task, []).append(spec)
+    return [unit for name, group in by_task.items() for unit in get_task(name).plan_units(group)]
 
 
 def run_unit(
     specs: Sequence[Any], data_root: str | None = None, download: bool = False
 ) -> list[RunRecord]:
-    """Run one unit (see :func:`plan_units`). If a convex batch raises, its runs are retried
-    in groups of equal hyper-parameters (one bad part must not fail the others), and a group
-    that still raises gives one failed record per run."""
-    if len(specs) == 1:
-        return [run_spec(specs[0], data_root, download)]
-    from benchmark.tasks.convex import run_convex_batch, split_by_hparams
-
+    """Run one unit through its task (in whatever process calls it) and return one record per
+    spec. An exception is recorded, never raised: a unit that raises is retried in the parts
+    :meth:`~benchmark.tasks.base.Task.split_unit` gives, and what still raises becomes one
+    ``failed`` record per run."""
+    task = get_task(specs[0].task)
     started = time.time()
     try:
-        return run_convex_batch(specs)
-    except Exception as exc:  # noqa: BLE001 - recorded, the suite goes on
-        parts = split_by_hparams(specs)
+        return task.run_unit(specs, data_root, download)
+    except Exception as exc:  # noqa: BLE001 - any run error is recorded, the suite goes on
+        parts = task.split_unit(specs) if len(specs) > 1 else [list(specs)]
         if len(parts) == 1:
             return [failed_record(spec, exc, started) for spec in specs]
         records = {r.run_id: r for part in parts for r in run_unit(part, data_root, download)}
@@ -187,7 +165,9 @@ def execute(
     """Run every spec not already finished in ``store``; store each record as it arrives.
 
     ``workers`` is the local pool's size (default: one per core; 1 runs in this process).
-    Each run trains with its spec's thread count, wherever it executes."""
+    Each run trains with its spec's thread count, wherever it executes. ``progress`` shows a
+    progress bar on stderr; ``on_record`` is called with each record once it is stored (the
+    CLI prints a line per run from it: this function prints nothing else)."""
     if workers is not None and workers < 1:
         raise BnnBenchError(f"workers must be >= 1, got {workers}")
     report = ExecutionReport(total=len(specs))
@@ -216,8 +196,6 @@ def execute(
         setattr(report, record.status, getattr(report, record.status) + 1)
         report.records.append(record)
         bar.update(1)
-        if progress:
-            bar.write(describe(record), file=sys.stderr)
         if on_record is not None:
             on_record(record)
 
@@ -247,8 +225,7 @@ def _run_pool(
     data_root: str | None,
     download: bool,
 ) -> None:
-    convex_only = all(getattr(unit[0], "task", "train") == "convex" for unit in units)
-    context = worker_context("convex" if convex_only else "train")
+    context = worker_context({unit[0].task for unit in units})
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(units)),
         mp_context=context,

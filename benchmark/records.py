@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 RunStatus = Literal["completed", "diverged", "failed"]
-RUN_STATUSES: tuple[str, ...] = ("completed", "diverged", "failed")
 
 
 def canonical_json(obj: Any) -> str:
@@ -117,7 +115,3 @@ class RunRecord:
     def add(self, step: int, epoch: float, split: str, name: str, value: float) -> None:
         """Append one metric row (non-finite values are kept as NaN/inf, never dropped)."""
         self.metrics.append(MetricRow(step, float(epoch), split, name, float(value)))
-
-
-def is_finite(x: float) -> bool:
-    return math.isfinite(x)

@@ -47,7 +47,6 @@ from benchmark.suite import Cell, Suite, cell_search_space, cells, expand_tuning
 TUNING_METRIC = "final_val_accuracy"
 WORST = 0.0
 """The score of a diverged trial: the worst possible validation accuracy."""
-ROLE = "tuning"
 
 
 # --------------------------------------------------------------------------------------
@@ -268,7 +267,6 @@ def trial_specs(tunings: Sequence[CellTuning]) -> list[RunSpec]:
 
 
 __all__ = [
-    "ROLE",
     "TUNING_METRIC",
     "WORST",
     "CellTuning",

@@ -4,7 +4,7 @@ Torch-free on purpose: the CLI starts the fork server (:func:`start_worker_serve
 imports torch itself, so the server's imports (about 4 s of one core) overlap with the CLI's
 own imports, suite loading and preflight on another core.
 
-The server process imports :data:`WORKER_PRELOAD` (this module last). When this module is
+The server process imports :func:`preload_for` (each task's modules, this module last). When this module is
 imported *inside the fork server*, it registers an ``atexit`` handler that ends the server with
 ``os._exit(0)`` when its parent is gone: otherwise the server tears down torch, torch._dynamo
 and scikit-learn module by module (1-2 s) while still holding the parent's stdout and stderr,
@@ -27,16 +27,16 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+from collections.abc import Iterable
 
 from benchmark.parent_watch import die_with_parent, in_fork_server
+from benchmark.tasks.registry import preload_for as task_preload
 
 #: imported first by the fork server: ties it to its parent before any slow import
 PARENT_WATCH = "benchmark.parent_watch"
 __all__ = [
-    "CONVEX_PRELOAD",
     "FAST_EXIT",
     "PARENT_WATCH",
-    "WORKER_PRELOAD",
     "die_with_parent",
     "in_fork_server",
     "preload_for",
@@ -44,34 +44,15 @@ __all__ = [
     "worker_context",
 ]
 
-#: modules a training worker needs; the fork server imports them once and forks workers
-WORKER_PRELOAD: tuple[str, ...] = (
-    PARENT_WATCH,
-    "benchmark.train",
-    "benchmark.optim",
-    "benchmark.models",
-    "benchmark.data",
-    "benchmark.tasks.convex",
-    "sklearn.datasets",  # the digits loader; 2 s of import otherwise paid by every worker
-    "torch._dynamo",  # imported by torch.optim's first step; 0.6 s otherwise paid per worker
-    __name__,  # last: its exit handler then runs first (see the module docstring)
-)
-#: what a convex worker needs (no models, datasets or scikit-learn: 1.5-2 s less start-up)
-CONVEX_PRELOAD: tuple[str, ...] = (
-    PARENT_WATCH,
-    "benchmark.optim",
-    "benchmark.tasks.convex",
-    "torch._dynamo",
-    __name__,
-)
+
+def preload_for(tasks: Iterable[str] = ("train",)) -> tuple[str, ...]:
+    """The fork server's preload list for suites of ``tasks``: the parent watch first (before
+    any slow import), each task's own modules (:data:`benchmark.tasks.registry.TASKS`), and
+    this module last (its exit handler then runs first; see the module docstring)."""
+    return (PARENT_WATCH, *task_preload(set(tasks)), __name__)
 
 
-def preload_for(task: str) -> tuple[str, ...]:
-    """The fork server's preload list for a suite of ``task`` (``"train"`` or ``"convex"``)."""
-    return CONVEX_PRELOAD if task == "convex" else WORKER_PRELOAD
-
-
-def worker_context(task: str = "train") -> multiprocessing.context.BaseContext:
+def worker_context(tasks: Iterable[str] = ("train",)) -> multiprocessing.context.BaseContext:
     """``forkserver`` where available (Linux, macOS): a clean server process imports torch and
     bnnbench once and forks each worker from it, so workers start in milliseconds and never
     inherit the parent's torch thread pools (unlike ``fork``). Elsewhere ``spawn``. The
@@ -79,15 +60,15 @@ def worker_context(task: str = "train") -> multiprocessing.context.BaseContext:
     keeps its own (a worker then imports what it misses)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(preload_for(task)))
+        context.set_forkserver_preload(list(preload_for(tasks)))
         return context
     return multiprocessing.get_context("spawn")
 
 
-def start_worker_server(task: str = "train") -> None:
+def start_worker_server(tasks: Iterable[str] = ("train",)) -> None:
     """Start the fork server now, so its imports overlap with the caller's own set-up; a no-op
     where workers are spawned, or when the server already runs."""
-    context = worker_context(task)
+    context = worker_context(tasks)
     if context.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 

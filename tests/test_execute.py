@@ -227,10 +227,14 @@ def test_workers_fork_from_a_preloaded_server_that_exits_fast() -> None:
     its os._exit handler (see benchmark/workers.py); this process did not."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from benchmark.workers import FAST_EXIT, WORKER_PRELOAD, worker_context
+    from benchmark.workers import FAST_EXIT, PARENT_WATCH, preload_for, worker_context
 
     assert not FAST_EXIT
-    assert WORKER_PRELOAD[-1] == "benchmark.workers"
+    for tasks in (["train"], ["convex"], ["train", "convex"]):
+        preload = preload_for(tasks)
+        assert preload[0] == PARENT_WATCH and preload[-1] == "benchmark.workers"
+    assert "benchmark.train" in preload_for(["train"])
+    assert "benchmark.train" not in preload_for(["convex"])  # convex workers start lighter
     context = worker_context()
     if context.get_start_method() != "forkserver":
         pytest.skip("no fork server on this platform")

@@ -24,6 +24,7 @@ from benchmark.execute import execute, oversubscription
 from benchmark.records import RunSpec
 from benchmark.store import Store
 from benchmark.suite import LIMITS, expand_final_runs, load_suite
+from benchmark.tasks.train_task import TrainingTask
 from benchmark.train import divergence_limit, train
 from report.summary import convergence_table
 from tests.conftest import REPO, write_suite
@@ -479,7 +480,7 @@ def test_a_rerun_with_nothing_to_do_skips_preflight_and_the_pool(
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("called on a rerun with nothing to do")
 
-    monkeypatch.setattr(cli, "preflight", forbidden)
+    monkeypatch.setattr(TrainingTask, "preflight", forbidden)
     monkeypatch.setattr("benchmark.execute._run_pool", forbidden)
     code = cli.main(["run", str(suite), "--quiet", "--workers", "2", "--results-dir", str(results)])
     assert code == 0

@@ -63,10 +63,6 @@ def _check_limits(suite: Suite, where: str) -> None:
         _check_limit(where, path, value, "epochs" if path == "tuning.epochs" else path)
     if suite.clip_latent is not None:
         _check_finite(where, "clip_latent", suite.clip_latent)
-    if suite.task == "train":
-        n_cells = len(suite.models) * len(suite.datasets) * len(suite.optimizers)
-        per_cell = len(suite.seeds) + suite.tuning.trials
-        _check_runs(where, GRID_PATH, n_cells * per_cell, f"{n_cells} cells x {per_cell} runs")
 
 
 def _check_runs(where: str, path: str, runs: int, how: str) -> None:
@@ -95,24 +91,46 @@ def _check(suite: Suite, where: str) -> None:
             f"allowed: {', '.join(DEVICES)}",
         )
     _check_limits(suite, where)
+    from benchmark.tasks.registry import get_task
+
+    get_task(suite.task).check_suite(suite, where)
+
+
+def check_training_suite(suite: Suite, where: str) -> None:
+    """The rules of a ``task: train`` suite (:meth:`TrainingTask.check_suite`): its run count,
+    its grid against the registries, its optimizers, reference and protocol."""
+    n_cells = len(suite.models) * len(suite.datasets) * len(suite.optimizers)
+    per_cell = len(suite.seeds) + suite.tuning.trials
+    _check_runs(where, GRID_PATH, n_cells * per_cell, f"{n_cells} cells x {per_cell} runs")
     _check_grid(suite, where)
     _check_optimizers(suite, where)
+    names = suite.optimizer_names
+    if suite.reference not in names:
+        raise _fail(
+            where,
+            "reference",
+            f"'{suite.reference}' is not among the suite's optimizers"
+            f"{closest(suite.reference, names)}; set reference to one of: {', '.join(names)}",
+        )
     _check_protocol(suite, where)
-    if suite.task == "convex":
-        _check_convex(suite, where)
+
+
+def check_convex_suite(suite: Suite, where: str) -> None:
+    """The rules of a ``task: convex`` suite (:meth:`ConvexTask.check_suite`): no training
+    grid keys (they live under ``convex:``), the protocol keys, and the convex section."""
+    for key in ("models", "datasets", "optimizers", "seeds"):
+        if key in suite.model_fields_set:
+            where_instead = f"; list them under convex.{key}" if key[0] in "os" else ""
+            raise _fail(where, key, f"not used by task '{suite.task}'{where_instead}")
+    _check_optimizers(suite, where)
+    _check_protocol(suite, where)
+    _check_convex(suite, where)
 
 
 def _check_grid(suite: Suite, where: str) -> None:
-    if suite.task == "train":
-        for key in ("models", "datasets"):
-            if not getattr(suite, key):
-                raise _fail(where, key, f"the grid is empty: list at least one {key[:-1]}")
-    else:
-        for key in ("models", "datasets", "optimizers", "seeds"):
-            if key in suite.model_fields_set:
-                where_instead = f"; list them under convex.{key}" if key[0] in "os" else ""
-                raise _fail(where, key, f"not used by task 'convex'{where_instead}")
-        return
+    for key in ("models", "datasets"):
+        if not getattr(suite, key):
+            raise _fail(where, key, f"the grid is empty: list at least one {key[:-1]}")
     if not suite.optimizers:
         raise _fail(where, "optimizers", "the grid is empty: list at least one optimizer")
     if not suite.seeds:
@@ -120,25 +138,24 @@ def _check_grid(suite: Suite, where: str) -> None:
     if len(set(suite.seeds)) != len(suite.seeds):
         dup = next(s for s in suite.seeds if suite.seeds.count(s) > 1)
         raise _fail(where, "seeds", f"seed {dup} appears twice; seeds must be distinct")
-    if suite.task == "train":
-        from benchmark.data import DATASETS
-        from benchmark.models import MODELS
+    from benchmark.data import DATASETS
+    from benchmark.models import MODELS
 
-        for key, entries, registry in (
-            ("models", suite.models, MODELS),
-            ("datasets", suite.datasets, DATASETS),
-        ):
-            _check_names(where, key, [e.name for e in entries], registry, key[:-1])
-        for i, model in enumerate(suite.models):
-            if "binary" in model.options:
-                raise _fail(
-                    where, f"models[{i}].options.binary", "use the entry's 'binary' key instead"
-                )
-            _check_option_keys(where, f"models[{i}]", model.options, MODELS[model.name].options)
-        for i, data in enumerate(suite.datasets):
-            allowed = DATASETS[data.name].all_options()
-            _check_option_keys(where, f"datasets[{i}]", data.options, allowed)
-        _check_inputs(suite, where)
+    for key, entries, registry in (
+        ("models", suite.models, MODELS),
+        ("datasets", suite.datasets, DATASETS),
+    ):
+        _check_names(where, key, [e.name for e in entries], registry, key[:-1])
+    for i, model in enumerate(suite.models):
+        if "binary" in model.options:
+            raise _fail(
+                where, f"models[{i}].options.binary", "use the entry's 'binary' key instead"
+            )
+        _check_option_keys(where, f"models[{i}]", model.options, MODELS[model.name].options)
+    for i, data in enumerate(suite.datasets):
+        allowed = DATASETS[data.name].all_options()
+        _check_option_keys(where, f"datasets[{i}]", data.options, allowed)
+    _check_inputs(suite, where)
 
 
 def _check_inputs(suite: Suite, where: str) -> None:
@@ -282,14 +299,6 @@ def _set_keys(model: BaseModel) -> set[str]:
 
 
 def _check_protocol(suite: Suite, where: str) -> None:
-    names = suite.optimizer_names
-    if suite.task == "train" and suite.reference not in names:
-        raise _fail(
-            where,
-            "reference",
-            f"'{suite.reference}' is not among the suite's optimizers"
-            f"{closest(suite.reference, names)}; set reference to one of: {', '.join(names)}",
-        )
     target = suite.target
     if target.kind == "value":
         if target.value is None:

@@ -32,7 +32,9 @@ class Cell:
 
 
 def _require_train(suite: Suite) -> None:
-    if suite.task != "train":
+    from benchmark.tasks.registry import get_task
+
+    if not get_task(suite.task).grid:
         raise BnnBenchError(
             f"suite '{suite.name}': task '{suite.task}' has no model x dataset grid; its runs "
             f"are built by benchmark.tasks.{suite.task}"

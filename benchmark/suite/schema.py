@@ -184,7 +184,7 @@ class Suite(_Strict):
 
     name: str
     description: str = ""
-    task: Literal["train", "convex"] = "train"
+    task: str = "train"
     models: list[ModelEntry] = Field(default_factory=list)
     datasets: list[DatasetEntry] = Field(default_factory=list)
     optimizers: list[OptimizerEntry] = Field(default_factory=list)
@@ -212,14 +212,30 @@ class Suite(_Strict):
         """``seeds: 3`` means ``seeds: [0, 1, 2]``."""
         return seed_list(value)
 
+    @field_validator("task")
+    @classmethod
+    def _registered_task(cls, value: str) -> str:
+        from benchmark.errors import closest
+        from benchmark.tasks.registry import TASKS
+
+        if value not in TASKS:
+            raise ValueError(f"unknown task{closest(value, TASKS)}; allowed: {', '.join(TASKS)}")
+        return value
+
     @field_validator("convex", mode="before")
     @classmethod
     def _convex_with_its_task(cls, value: Any, info: ValidationInfo) -> Any:
-        """The section belongs to ``task: convex`` (all defaults if left out)."""
+        """The section belongs to the task whose ``section`` it is (all defaults if left
+        out)."""
         task = info.data.get("task")
-        if task == "train" and value is not None:
-            raise ValueError("only allowed with task: convex (this suite has task: train)")
-        return {} if task == "convex" and value is None else value
+        if task is None:  # the task itself was refused; that error is reported
+            return value
+        from benchmark.tasks.registry import get_task
+
+        owner = get_task(task).section == "convex"
+        if not owner and value is not None:
+            raise ValueError(f"only allowed with task: convex (this suite has task: {task})")
+        return {} if owner and value is None else value
 
     @property
     def path(self) -> Path | None:

@@ -56,6 +56,11 @@ per-tensor kernels (:func:`use_per_tensor_kernels`). Each run's numbers equal it
 tested against autograd through :func:`benchmark.binary.sign`), iterates and gradients read
 and written through numpy views, regret computed afterwards, vectorised over time.
 Everything is float64.
+
+**Size.** About 500 lines, kept in one module on purpose: the problem's math, its learners
+and the batched simulation share one invariant (each run of a batch gives its solo run's
+numbers), which is easier to check, and test, in one place. The suite section's schema lives
+in ``benchmark/suite/convex_schema.py`` and the Task wrapper in ``convex_task.py``.
 """
 
 from __future__ import annotations
@@ -91,7 +96,6 @@ from benchmark.suite.convex_schema import (
 ESTIMATOR = "clipped"
 TAIL_FRACTION = 0.1
 """The verdict's tail: the last 10% of steps; its early point is T / 10."""
-METRIC_NAMES: tuple[str, ...] = ("x", "played", "avg_regret")
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,354 @@
+"""The whole pipeline of a suite, as Python calls: tune -> final runs -> report.
+
+``bnnbench run`` is :func:`run_suite` plus printing; ``bnnbench report`` is
+:func:`build_report`. A notebook makes the same calls::
+
+    from benchmark import run_suite, load_results
+
+    result = run_suite("smoke", results_dir="results", workers=2)
+    result.exit_code, result.report          # 0, ReportPaths(markdown=..., html=...)
+    load_results("smoke").runs               # the tidy runs frame
+
+Nothing here prints. Progress goes to ``on_event`` (each :class:`Event`: a line the CLI
+prints, with its kind), or, without one, to the ``bnnbench`` logger at INFO level; a tqdm
+progress bar on stderr shows the runs of each phase unless ``progress=False``.
+
+Order of work, and what is checked before anything is created or deleted (the same as the
+CLI's, docs/architecture.md): the suite is validated; the report folder is proved writable;
+a new store is preceded by the task's preflight of every run (dataset files, model/dataset
+fit, hyper-parameters), an existing one is checked (integrity) and locked for this suite, and
+only the runs still to do are preflighted; only then does ``fresh`` delete anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from benchmark.errors import BnnBenchError, StoreMissing
+from benchmark.execute import ExecutionReport, describe, execute, oversubscription
+from benchmark.records import RunRecord
+from benchmark.results import FINAL, TUNING, current_runs
+from benchmark.store import Store
+from benchmark.tasks.registry import get_task
+
+logger = logging.getLogger("bnnbench")
+
+EventKind = Literal["info", "warning", "run", "phase", "tuned", "report"]
+#: exit codes of a finished pipeline (the CLI's too)
+EXIT_OK, EXIT_FAILED_RUNS, EXIT_INTERRUPTED = 0, 1, 130
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing worth saying while a suite runs: ``message`` is one line; ``record`` is set
+    for ``kind == "run"`` (a run was just stored)."""
+
+    kind: EventKind
+    message: str
+    record: RunRecord | None = None
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where a report was written."""
+
+    markdown: Path
+    html: Path
+
+
+@dataclass
+class SuiteResult:
+    """What :func:`run_suite` did: the executed phases (``"tuning"``, ``"final"``), the tuning
+    outcome, the report, and whether it was interrupted."""
+
+    suite: Any
+    store_url: str
+    phases: dict[str, ExecutionReport] = field(default_factory=dict)
+    tuning: Any = None
+    report: ReportPaths | None = None
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        """Runs that raised an error (diverged runs are results, not failures)."""
+        return sum(phase.failed for phase in self.phases.values())
+
+    @property
+    def exit_code(self) -> int:
+        """0 all stored; 1 some runs failed; 130 interrupted (rerun to resume)."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED_RUNS if self.failed else EXIT_OK
+
+
+def _log_event(event: Event) -> None:
+    level = logging.WARNING if event.kind == "warning" else logging.INFO
+    logger.log(level, event.message)
+
+
+def check_writable_dir(path: Path, what: str, hint: str) -> None:
+    """Prove a file can be created in ``path`` (before any run spends its compute on a report
+    it cannot write), or raise a one-line :class:`BnnBenchError`. Leaves nothing behind:
+    folders it had to create for the probe are removed again."""
+    created: list[Path] = []
+    try:
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".bnnbench-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BnnBenchError(f"{what} '{path}' is not writable ({reason}); {hint}") from None
+    finally:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _store_exists(url: str) -> bool:
+    """Whether the store at ``url`` exists already (opened read-only: nothing is created)."""
+    try:
+        Store(url, read_only=True).close()
+    except StoreMissing:
+        return False
+    return True
+
+
+def load_suite_like(suite_or_path: Any) -> Any:
+    """A validated suite from a :class:`~benchmark.suite.Suite`, a path or a shipped name."""
+    from benchmark.suite import Suite, load_suite
+    from benchmark.suite_files import resolve_suite_path
+
+    if isinstance(suite_or_path, Suite):
+        return suite_or_path
+    return load_suite(resolve_suite_path(suite_or_path))
+
+
+def with_overrides(suite: Any, *, device: str | None = None, threads: int | None = None) -> Any:
+    """``suite`` with another device and/or torch thread count per run (both are part of
+    every run's spec, so they change run ids)."""
+    update: dict[str, Any] = {}
+    if device:
+        update["device"] = device
+    if threads:
+        update["executor"] = suite.executor.model_copy(update={"threads_per_worker": threads})
+    return suite.model_copy(update=update) if update else suite
+
+
+def _unfinished(specs: Sequence[Any], store: Store) -> list[Any]:
+    done = store.finished_ids(spec.run_id for spec in specs)
+    return [spec for spec in specs if spec.run_id not in done]
+
+
+def tuning_lines(result: Any) -> list[str]:
+    """One line per tuned cell: its best point, score and trial counts."""
+    lines = []
+    for key, counts in result.counts.items():
+        done = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+        if key in result.best_params:
+            point = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(result.best_params[key].items()))
+            lines.append(
+                f"tuned {key}: {point} (val acc {result.best_score[key]:.4f}; trials: {done})"
+            )
+        else:
+            lines.append(f"tuned {key}: no trial finished ({done}); final runs use the defaults")
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def run_suite(
+    suite_or_path: Any,
+    *,
+    results_dir: str | Path = "results",
+    store: str | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    executor: str | None = None,
+    scheduler: str | None = None,
+    device: str | None = None,
+    data_root: str | None = None,
+    download: bool = False,
+    fresh: bool = False,
+    report: bool = True,
+    progress: bool = True,
+    on_event: Callable[[Event], None] | None = None,
+) -> SuiteResult:
+    """Run a suite end to end, exactly as ``bnnbench run``: tune (if the suite tunes), run the
+    final runs, write the report. Resumes by default (stored runs are skipped); ``fresh``
+    forgets the suite's stored runs and studies first. ``workers``, ``threads``, ``executor``,
+    ``scheduler``, ``device`` and ``data_root`` override the suite's settings. Raises
+    :class:`BnnBenchError` for what the user can fix (nothing is created or deleted then)."""
+    from benchmark.suite import cells, suite_database_url
+
+    emit = on_event or _log_event
+    suite = with_overrides(load_suite_like(suite_or_path), device=device, threads=threads)
+    task = get_task(suite.task)
+    if workers is not None and workers < 1:
+        raise BnnBenchError(f"workers must be >= 1, got {workers}")
+    workers = workers or suite.executor.workers or os.cpu_count() or 1
+    executor = executor or suite.executor.kind
+    data_root = data_root or suite.data_root
+    threads = suite.executor.threads_per_worker
+    out_dir = Path(results_dir) / suite.name
+    if report:
+        hint = "choose another results folder (--results-dir), or skip the report (--no-report)"
+        check_writable_dir(out_dir, "report folder", hint)
+    tuned = task.tunes(suite)
+    first = task.final_specs(suite)
+    if tuned:
+        from benchmark.tune import planned_trials
+
+        first = [spec for _, cell_trials in planned_trials(suite) for *_, spec in cell_trials]
+    url = store or suite_database_url(suite, results_dir)
+    new_store = not _store_exists(url)
+    if new_store:
+        task.preflight(first, data_root, download)  # before the store is created
+    db = Store(url)
+    result = SuiteResult(suite, db.display_url)
+    with db.suite_lock(suite.name):
+        finals = task.final_specs(suite)
+        trials = suite.tuning.trials * len(cells(suite)) if tuned else 0
+        counted = (
+            f"{trials} tuning trials + {len(finals)} final runs" if tuned else f"{len(finals)} runs"
+        )
+        where = f" ({suite.path})" if suite.path else ""
+        emit(Event("info", f"suite '{suite.name}'{where}: {counted}, store {db.display_url}"))
+        emit(
+            Event(
+                "info",
+                f"executor: {executor}, {workers} worker(s) x {threads} torch thread(s), "
+                f"device {suite.device}",
+            )
+        )
+        if executor == "local" and (warning := oversubscription(workers, threads)):
+            emit(Event("warning", warning))
+        if note := task.tuning_note(suite):
+            emit(Event("info", note))
+        # what would make every run fail is found before anything is deleted or run
+        todo = [] if new_store else first if fresh else _unfinished(first, db)
+        if todo:
+            task.preflight(todo, data_root, download)
+        if fresh:
+            removed = db.delete_suite(suite.name)
+            emit(Event("info", f"--fresh: forgot {removed} stored runs of suite '{suite.name}'"))
+            if tuned:
+                from benchmark.tune import delete_studies
+
+                deleted = delete_studies(suite.name, db.url)
+                emit(Event("info", f"--fresh: deleted {deleted} tuning studies"))
+
+        def phase(specs: list[Any], role: str, title: str) -> ExecutionReport:
+            done = execute(
+                specs,
+                db,
+                suite=suite.name,
+                role=role,
+                workers=workers,
+                executor=executor,
+                scheduler=scheduler or suite.executor.scheduler,
+                data_root=data_root,
+                download=download,
+                progress=progress,
+                on_record=lambda r: emit(Event("run", describe(r), r)),
+            )
+            result.phases[role] = done
+            emit(
+                Event(
+                    "phase",
+                    f"{title}done in {done.seconds:.1f} s: {done.completed} completed, "
+                    f"{done.diverged} diverged, {done.failed} failed, {done.skipped} already "
+                    "stored (resumed)",
+                )
+            )
+            if done.interrupted:
+                result.interrupted = True
+                emit(
+                    Event(
+                        "info",
+                        f"interrupted: {done.stored} runs stored this time; rerun the same "
+                        "command to resume",
+                    )
+                )
+            return done
+
+        if tuned:
+            from benchmark.tune import open_studies, tell_and_select, trial_specs
+
+            tunings = open_studies(suite, db.url)
+            trial_list = trial_specs(tunings)
+            if phase(trial_list, TUNING, "tuning: ").interrupted:
+                return result
+            result.tuning = tell_and_select(tunings, db.outcomes(s.run_id for s in trial_list))
+            for line in tuning_lines(result.tuning):
+                emit(Event("tuned", line))
+            finals = task.final_specs(suite, result.tuning.best_params)
+            if todo := _unfinished(finals, db):
+                task.preflight(todo, data_root, download)
+        if phase(finals, FINAL, "final runs: " if tuned else "").interrupted:
+            return result
+        if report:
+            result.report = _write_report(suite, db, out_dir)
+            emit(Event("report", f"report: {result.report.markdown}\n        {result.report.html}"))
+        emit(Event("info", f"results: {db.display_url}"))
+    return result
+
+
+def build_report(
+    suite_or_path: Any,
+    *,
+    results_dir: str | Path = "results",
+    store: str | None = None,
+    out_dir: str | Path | None = None,
+) -> ReportPaths:
+    """(Re)build a suite's report from its store alone (opened read-only) into ``out_dir``
+    (default ``<results_dir>/<suite>``). Raises :class:`BnnBenchError` when there is no
+    store or the folder is not writable."""
+    from benchmark.suite import suite_database_url
+
+    suite = load_suite_like(suite_or_path)
+    target = Path(out_dir) if out_dir is not None else Path(results_dir) / suite.name
+    check_writable_dir(target, "report folder", "choose another output folder (--out)")
+    db = Store(store or suite_database_url(suite, results_dir), read_only=True)
+    return _write_report(suite, db, target)
+
+
+def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
+    """The report of the runs ``suite`` asks for now, from ``db``."""
+    from report.render import report_header, write_report
+
+    task = get_task(suite.task)
+    current = current_runs(suite, db)
+    linked = db.runs_frame(suite.name, role=FINAL)
+    runs = linked[linked["run_id"].isin(current.final_ids)] if not linked.empty else linked
+    # only the curves the sections read, not every per-layer diagnostic
+    metrics = db.metrics_frame(list(runs["run_id"]), names=task.report_metrics)
+    trials = None
+    if current.tuning is not None:
+        trials = db.runs_frame(suite.name, role=TUNING)
+        trials = trials[trials["run_id"].isin(current.trial_ids)] if not trials.empty else trials
+    sections = task.report_sections(
+        suite, runs, metrics, out_dir=out_dir, trials=trials, tuning=current.tuning
+    )
+    note = task.tuning_note(suite) or ""
+    stale = len(linked) - len(runs)
+    if stale:
+        note += (
+            f". Not reported: {stale} stored runs that an earlier version of this suite file "
+            "asked for."
+        )
+    header = report_header(suite.name, runs, note, suite.description)
+    md, html = write_report(suite.name, header, sections, out_dir)
+    return ReportPaths(md, html)

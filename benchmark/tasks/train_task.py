@@ -1,0 +1,108 @@
+"""The training benchmark as a :class:`~benchmark.tasks.base.Task`: models x datasets x
+optimizers x seeds, optionally tuned (:mod:`benchmark.tune`), each run a call of
+:func:`benchmark.train.train`. Torch-free at import; the engine is imported when a run or a
+preflight needs it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmark.records import RunRecord
+from benchmark.tasks.base import Task
+
+
+class TrainingTask(Task):
+    """``task: train`` (the default)."""
+
+    name = "train"
+    report_metrics = ("accuracy",)
+    grid = True
+
+    def check_suite(self, suite: Any, where: str) -> None:
+        from benchmark.suite.checks import check_training_suite
+
+        check_training_suite(suite, where)
+
+    def tunes(self, suite: Any) -> bool:
+        return suite.tuning.trials > 0
+
+    def final_specs(
+        self, suite: Any, best_params: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> list[Any]:
+        from benchmark.suite import expand_final_runs
+
+        return expand_final_runs(suite, best_params)
+
+    def summary_line(self, suite: Any) -> str:
+        return f"final runs: {suite.n_final_runs}"
+
+    def tuning_note(self, suite: Any) -> str:
+        t = suite.tuning
+        if t.trials:
+            return (
+                f"tuning: {t.trials} trials per cell, the same for every optimizer: seeded Sobol "
+                f"points (seed {t.seed}) of each cell's search space, {suite.tuning_epochs} "
+                "epochs each, scored on the validation split (diverged = accuracy 0); final "
+                "runs use each cell's best point (docs/protocol.md)"
+            )
+        return "tuning: none (trials: 0); final runs use registry defaults + the suite's overrides"
+
+    def preflight(self, specs: Sequence[Any], data_root: str | None, download: bool) -> None:
+        """Load each dataset, build each model and optimizer once: the device, missing dataset
+        files, a model that does not accept a dataset's inputs and bad hyper-parameters are
+        one clear error before any run, not a suite full of failed runs."""
+        from benchmark.optim import make_optimizer
+        from benchmark.train import build_spec_model, load_spec_dataset, resolve_device
+
+        checked: set[tuple[str, ...]] = set()
+        for spec in specs:
+            key = (
+                spec.device,
+                spec.dataset,
+                repr(spec.dataset_options),
+                spec.model,
+                repr(spec.model_options),
+                spec.optimizer,
+                repr(sorted(spec.hparams.items())),
+            )
+            if key in checked:
+                continue
+            checked.add(key)
+            resolve_device(spec.device)
+            dataset = load_spec_dataset(spec, data_root, download)
+            model = build_spec_model(spec, dataset)
+            make_optimizer(spec.optimizer, model, **spec.hparams)
+
+    def run_unit(
+        self, unit: Sequence[Any], data_root: str | None = None, download: bool = False
+    ) -> list[RunRecord]:
+        from benchmark.train import train
+
+        return [train(spec, data_root=data_root, download=download) for spec in unit]
+
+    def summary_table(self, runs: Any) -> Any:
+        """Per cell: seeds, statuses, final test accuracy mean/std/CI (report/summary.py)."""
+        from report.summary import accuracy_table
+
+        return accuracy_table(runs)
+
+    def report_sections(
+        self,
+        suite: Any,
+        runs: Any,
+        metrics: Any,
+        *,
+        out_dir: Path,
+        trials: Any = None,
+        tuning: Any = None,
+    ) -> list[Any]:
+        from report.render import training_sections
+
+        sections = list(training_sections(runs, metrics, suite.reference))
+        if tuning is not None:
+            from report.tuning import tuning_section
+
+            sections.append(tuning_section(trials, tuning))
+        return sections
