@@ -1,0 +1,153 @@
+"""The per-suite run lock behind :meth:`benchmark.store.Store.suite_lock` (which documents
+what it guarantees): :func:`hold` picks the mechanism, ``flock`` on a file beside a SQLite
+database (:func:`file_lock`) or a PostgreSQL session advisory lock (:func:`advisory_lock`),
+and raises :class:`SuiteBusy` at once when another process holds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from benchmark.errors import BnnBenchError, SuiteBusy
+from benchmark.store.errors import guard
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so suite_lock does not lock there (docs/results.md)
+    fcntl = None  # type: ignore[assignment]
+
+
+def lock_file(database: Path, suite: str) -> Path:
+    """The file :func:`file_lock` locks for ``suite`` beside the SQLite file ``database``,
+    named after the suite (characters unsafe in file names replaced, plus a short hash of
+    the name when any were, so that two suites never share a file)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", suite)[:64]
+    if safe != suite:
+        safe += "-" + hashlib.sha256(suite.encode()).hexdigest()[:8]
+    return database.with_name(f"{database.name}.{safe}.lock")
+
+
+@contextmanager
+def hold(suite: str, engine: Engine, database: Path | None, display: str) -> Iterator[None]:
+    """Hold the run lock of ``suite`` in the store ``display`` (opened for writing as
+    ``engine``; ``database`` its SQLite file, if any) for the ``with`` body."""
+    if engine.url.get_backend_name() == "postgresql":
+        with advisory_lock(suite, engine, display):
+            yield
+    elif database is not None and fcntl is not None:
+        with file_lock(suite, lock_file(database, suite), display):
+            yield
+    else:
+        yield
+
+
+def busy(suite: str, display: str, held: str) -> SuiteBusy:
+    """The error for a ``suite`` already running against the store ``display``."""
+    return SuiteBusy(
+        f"suite '{suite}' is already running against store {display} ({held}); "
+        "wait for it to finish, or stop it"
+    )
+
+
+@contextmanager
+def file_lock(suite: str, path: Path, display: str) -> Iterator[None]:
+    """``flock`` on ``path`` (holder's pid and host written into it for the message).
+
+    The file is never deleted: deleting a flock file lets a third process lock a new file of
+    the same name while the second still holds the old one. Processes forked inside the
+    body inherit the descriptor: if the holder is killed, the lock stays until they exit too
+    (they are still running the suite).
+    """
+    assert fcntl is not None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise BnnBenchError(
+            f"cannot lock suite '{suite}': cannot open lock file {path} ({exc.strerror})"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 256, 0).decode(errors="replace").split()
+        os.close(fd)
+        who = "another process"
+        if holder and holder[0].isdigit():
+            who = f"process {holder[0]}" + (f" on {holder[1]}" if len(holder) > 1 else "")
+        raise busy(suite, display, f"lock {path} held by {who}") from None
+    except OSError as exc:  # e.g. ENOLCK: a network file system without locks
+        os.close(fd)
+        raise BnnBenchError(
+            f"cannot lock suite '{suite}': lock file {path}: {exc.strerror}"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        yield
+    finally:
+        try:
+            os.ftruncate(fd, 0)  # a stale pid would mislead whoever reads it next
+            fcntl.flock(fd, fcntl.LOCK_UN)  # also for copies of fd in forked children
+        finally:
+            os.close(fd)
+
+
+def advisory_key(suite: str) -> int:
+    """A signed 64-bit PostgreSQL advisory-lock key for ``suite`` (prefixed so that it cannot
+    collide with keys other software derives from the bare name)."""
+    digest = hashlib.sha256(f"bnnbench suite lock:{suite}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def advisory_lock(suite: str, engine: Engine, display: str) -> Iterator[None]:
+    """A PostgreSQL session advisory lock (``pg_try_advisory_lock``, key
+    :func:`advisory_key`) on a connection of ``engine`` held open for the ``with`` body."""
+    key = advisory_key(suite)
+    doing = f"lock suite '{suite}' in"
+    with guard(display, doing):
+        # autocommit: a session lock, without keeping a transaction open for hours
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    locked = False
+    try:
+        with guard(display, doing):
+            locked = bool(
+                conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            )
+        if not locked:
+            holder = _advisory_holder(conn, key)
+            who = f", backend pid {holder}" if holder is not None else ""
+            raise busy(suite, display, f"advisory lock {key} held by another session{who}")
+        yield
+    finally:
+        try:
+            if locked:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        except DBAPIError:
+            pass  # connection lost: the server dropped the session's locks with it
+        finally:
+            conn.close()
+
+
+def _advisory_holder(conn: sa.Connection, key: int) -> int | None:
+    """The server pid holding advisory lock ``key`` (pg_locks splits a bigint key into
+    classid = high 32 bits, objid = low 32 bits, objsubid = 1), best effort."""
+    query = sa.text(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
+    )
+    try:
+        found = conn.execute(query, {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF})
+        return found.scalar()
+    except DBAPIError:
+        return None

@@ -1,0 +1,160 @@
+"""SQLite specifics: which file a URL names, opening it without creating or changing it,
+the integrity check, the -wal/-shm tidy-up after a read-only read, and the writer's pragmas.
+
+Read-only opening (docs/results.md, "Read-only opening changes nothing") goes through a
+SQLite URI (``file:PATH?mode=ro``), falling back to ``immutable=1`` only where ``mode=ro``
+cannot work; the engines use NullPool so that every connection closes when the
+:class:`~benchmark.store.Store` method that opened it returns.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from benchmark.errors import BnnBenchError
+from benchmark.store.errors import damaged, line, sqlite_errorname
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names; None for other backends and for in-memory databases."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    name = url.database or ""
+    if str(url.query.get("uri", "")).lower() in ("true", "1"):
+        if url.query.get("mode") == "memory":
+            return None
+        if name.startswith("file:"):
+            name = unquote(name[len("file:") :])
+            if name.startswith("//"):  # file://host/path: sqlite accepts only "" and localhost
+                name = "/" + name[2:].partition("/")[2]
+    if name in ("", ":memory:"):
+        return None
+    return Path(name)
+
+
+def sqlite_uri(url: URL, path: Path, **params: str) -> URL:
+    """``url`` rewritten as a SQLite URI (``file:PATH?mode=...``) so that ``mode=ro`` and
+    ``immutable=1`` apply; the path is absolute and percent-quoted (``?``, ``#``, ``%`` in
+    folder names would otherwise be read as URI syntax)."""
+    query = {k: v for k, v in url.query.items() if k not in ("uri", "mode", "immutable")}
+    query.update(params, uri="true")
+    return url.set(database="file:" + quote(os.path.abspath(path)), query=query)
+
+
+def sidecars(path: Path) -> tuple[Path, Path]:
+    """The -wal and -shm files of the database ``path``."""
+    return Path(f"{path}-wal"), Path(f"{path}-shm")
+
+
+def sqlite_engine(url: URL, path: Path, **uri_params: str) -> Engine:
+    """An engine on the SQLite file ``path`` through a URI (``mode=ro``/``rw``: never creates it).
+
+    NullPool: each method's connection is closed when the method returns, which is what
+    lets a read-only store tidy the -wal/-shm files its read made (see :func:`tidy_sidecars`).
+    """
+    return sa.create_engine(
+        sqlite_uri(url, path, **uri_params), connect_args={"timeout": 60}, poolclass=NullPool
+    )
+
+
+def read_only_engine(url: URL, path: Path, display: str) -> tuple[Engine, bool]:
+    """An engine reading ``path`` (the store ``display``), and whether it is ``immutable=1``.
+
+    ``mode=ro``; ``immutable=1`` only where ``mode=ro`` cannot work. Reading a WAL-mode
+    database needs its -shm file, which sqlite creates beside the database. In a folder the
+    user cannot write (a read-only share, another user's results) with no -shm there,
+    ``mode=ro`` fails; no -shm also means no process has the database open, so
+    ``immutable=1`` (no locks, no -shm) reads it as it is. It is the fallback, not the
+    default, because immutable ignores a writer that starts later (here only someone who can
+    write the folder): a read overlapping that writer's checkpoint could see old and new
+    pages mixed. NullPool keeps that window to one method call.
+    """
+    engine = sqlite_engine(url, path, mode="ro")
+    wal, shm = sidecars(path)
+    try:
+        with tidy_sidecars(path), engine.connect() as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
+        return engine, False
+    except DBAPIError as exc:
+        cannot_share = sqlite_errorname(exc).startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))
+        if not cannot_share or shm.exists():
+            raise
+    engine.dispose()
+    if wal.exists() and wal.stat().st_size > 0:
+        # immutable would silently skip the runs that are only in the log
+        raise BnnBenchError(
+            f"cannot open results store '{display}' read-only: {wal} holds writes "
+            f"not yet copied into the database and {path.parent} is not writable; "
+            "open it once with write access (e.g. bnnbench show as its owner), then retry"
+        )
+    return sqlite_engine(url, path, mode="ro", immutable="1"), True
+
+
+def quick_check(conn: sa.Connection, display: str, path: Path | None) -> None:
+    """``PRAGMA quick_check(1)``: every page's b-tree structure, stopping at the first
+    problem (cost linear in the file size; docs/results.md gives a measurement); a problem
+    raises the damaged-store error for ``display`` (the file ``path``).
+
+    quick_check rather than integrity_check: it finds what garbage in a page causes
+    (broken b-tree pages, cell pointers, free list) at a quarter of the cost, skipping
+    only the cross-check of index entries against their rows."""
+    rows = [str(r) for r in conn.exec_driver_sql("PRAGMA quick_check(1)").scalars()]
+    if rows != ["ok"]:
+        problem = rows[0].replace("*** in database main ***", "") if rows else "no answer"
+        raise damaged(display, path, line(problem, 120))
+
+
+@contextmanager
+def tidy_sidecars(path: Path | None) -> Iterator[None]:
+    """Remove the -wal/-shm files a read-only connection to ``path`` created, once it is
+    closed; ``path`` is None where there is nothing to tidy (a store opened for writing, an
+    ``immutable=1`` one, no SQLite file).
+
+    A ``mode=ro`` connection to a WAL database creates them when the folder is writable,
+    but cannot delete them on close (that needs write access to the database). If they
+    did not exist before, a short read-write connection is opened and closed: sqlite
+    then checkpoints (there is nothing to copy: we wrote nothing) and deletes them, but
+    only if it is the last connection, so a writer that started meanwhile keeps them.
+    The database file itself is not written.
+    """
+    tidy = path is not None and not any(p.exists() for p in sidecars(path))
+    try:
+        yield
+    finally:
+        if tidy and path is not None and any(p.exists() for p in sidecars(path)):
+            _remove_sidecars(path)
+
+
+def _remove_sidecars(path: Path) -> None:
+    if not os.access(path, os.W_OK):
+        return  # sqlite could not delete them either; they are harmless (docs/results.md)
+    uri = "file:" + quote(os.path.abspath(path)) + "?mode=rw"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=1)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass  # best effort: the files stay, exactly as after a crashed reader
+
+
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Connection settings of a store opened for writing (never of a read-only one: setting
+    WAL mode writes the file header, and a reader must not change the database)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
