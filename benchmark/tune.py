@@ -35,7 +35,8 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,11 +96,13 @@ def study_name(suite: Suite, cell: Cell) -> str:
 
 @dataclass
 class CellTuning:
-    """One cell's study and its trials: ``(trial number, point, run spec)`` in order."""
+    """One cell's study and its trials: ``(trial number, point, run spec)`` in order; ``url``
+    is the store holding the study (for error messages, shown with its password hidden)."""
 
     cell: Cell
     study: Any
     trials: list[tuple[int, dict[str, Any], RunSpec]] = field(default_factory=list)
+    url: str = ""
 
 
 def open_studies(suite: Suite, storage_url: str) -> list[CellTuning]:
@@ -110,32 +113,41 @@ def open_studies(suite: Suite, storage_url: str) -> list[CellTuning]:
     storage = _storage(storage_url)
     out = []
     for cell, trials in planned_trials(suite):
-        study = optuna.create_study(
-            storage=storage,
-            study_name=study_name(suite, cell),
-            direction="maximize",
-            load_if_exists=True,
-        )
-        dists = distributions(cell_search_space(cell))
-        known = {t.number: t for t in study.get_trials(deepcopy=False)}
-        for i, point, spec in trials:
-            if i in known and not _same_point(known[i].params, point):
-                raise BnnBenchError(
-                    f"tuning: trial {i} of study '{study.study_name}' holds {known[i].params}, "
-                    f"not the point drawn now ({point}; another scipy version?); rerun with "
-                    "--fresh to start the studies over"
-                )
-            if i not in known:
-                study.enqueue_trial(point, skip_if_exists=False)
-                trial = study.ask(dists)
-                if trial.number != i:
-                    raise BnnBenchError(
-                        f"tuning: study '{study.study_name}' is out of order (trial {trial.number}"
-                        f" where {i} was expected); rerun with --fresh"
-                    )
-                trial.set_user_attr("run_id", spec.run_id)
-        out.append(CellTuning(cell, study, list(trials)))
+        with storage_errors(storage_url, "open tuning studies in"):
+            study = optuna.create_study(
+                storage=storage,
+                study_name=study_name(suite, cell),
+                direction="maximize",
+                load_if_exists=True,
+            )
+            _ask_planned(study, cell, trials)
+        out.append(CellTuning(cell, study, list(trials), storage_url))
     return out
+
+
+def _ask_planned(
+    study: Any, cell: Cell, trials: Sequence[tuple[int, dict[str, Any], RunSpec]]
+) -> None:
+    """Enqueue and ask the trials ``study`` does not hold yet; refuse one that holds another
+    point, or a study whose trial numbers do not follow the plan."""
+    dists = distributions(cell_search_space(cell))
+    known = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for i, point, spec in trials:
+        if i in known and not _same_point(known[i].params, point):
+            raise BnnBenchError(
+                f"tuning: trial {i} of study '{study.study_name}' holds {known[i].params}, "
+                f"not the point drawn now ({point}; another scipy version?); rerun with "
+                "--fresh to start the studies over"
+            )
+        if i not in known:
+            study.enqueue_trial(point, skip_if_exists=False)
+            trial = study.ask(dists)
+            if trial.number != i:
+                raise BnnBenchError(
+                    f"tuning: study '{study.study_name}' is out of order (trial {trial.number}"
+                    f" where {i} was expected); rerun with --fresh"
+                )
+            trial.set_user_attr("run_id", spec.run_id)
 
 
 def _same_point(stored: Mapping[str, Any], point: Mapping[str, Any]) -> bool:
@@ -151,14 +163,54 @@ def _same_point(stored: Mapping[str, Any], point: Mapping[str, Any]) -> bool:
 
 
 def _storage(url: str) -> Any:
+    """Optuna's storage on the store ``url``, opened with the store's engine settings
+    (:func:`benchmark.store.server_options`: connect timeout, pre-ping on PostgreSQL)."""
     import optuna
-    import sqlalchemy.exc
+    import sqlalchemy as sa
+
+    from benchmark.store import server_options
+    from benchmark.store.errors import display_url, line, mask
+    from benchmark.store.locking import creating_tables
+
+    with storage_errors(url, "open tuning studies in"):
+        try:
+            options = server_options(sa.engine.make_url(url))
+            # Optuna creates its tables on first use: one process at a time (creating_tables)
+            lock = sa.create_engine(url, **options)
+            try:
+                with creating_tables(lock):
+                    return optuna.storages.RDBStorage(url, engine_kwargs=options)
+            finally:
+                lock.dispose()
+        except (ValueError, RuntimeError, ImportError) as exc:
+            # a bad URL, tables of another Optuna version, no driver: the cause, on one line
+            cause = exc.__cause__ if isinstance(exc, ImportError) and exc.__cause__ else exc
+            raise BnnBenchError(
+                f"tuning: cannot open tuning studies in results store '{display_url(url)}': "
+                f"{mask(line(cause))}"
+            ) from None
+
+
+@contextmanager
+def storage_errors(url: str, doing: str) -> Iterator[None]:
+    """Database errors met through Optuna -> one line naming the store (password hidden),
+    like the store's own (:func:`benchmark.store.errors.guard`). Optuna wraps most of them in
+    ``StorageInternalError`` ("An exception is raised during the commit ... invalid data"),
+    which hides the cause: a lost connection reads like bad data; the driver's message is
+    shown instead."""
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from benchmark.store.errors import display_url, mask, one_line
 
     try:
-        return optuna.storages.RDBStorage(url)
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
+        yield
+    except BnnBenchError:
+        raise
+    except (SQLAlchemyError, StorageInternalError) as exc:
+        cause = exc.__cause__ if isinstance(exc, StorageInternalError) and exc.__cause__ else exc
         raise BnnBenchError(
-            f"tuning: cannot open Optuna storage {url}: {type(exc).__name__}: {exc}"
+            f"tuning: cannot {doing} results store '{display_url(url)}': {mask(one_line(cause))}"
         ) from None
 
 
@@ -167,13 +219,14 @@ def delete_studies(suite_name: str, storage_url: str) -> int:
     import optuna
 
     storage = _storage(storage_url)
-    names = [
-        s.study_name
-        for s in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
-        if s.study_name.startswith(f"{suite_name}/")
-    ]
-    for name in names:
-        optuna.delete_study(study_name=name, storage=storage)
+    with storage_errors(storage_url, "delete tuning studies from"):
+        names = [
+            s.study_name
+            for s in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
+            if s.study_name.startswith(f"{suite_name}/")
+        ]
+        for name in names:
+            optuna.delete_study(study_name=name, storage=storage)
     return len(names)
 
 
@@ -249,15 +302,16 @@ def tell_and_select(
 
     for tuning in tunings:
         study = tuning.study
-        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
-        for number, _, spec in tuning.trials:
-            if states.get(number) != TrialState.RUNNING:
-                continue
-            score = trial_score(outcomes.get(spec.run_id))
-            if score is None:
-                study.tell(number, state=TrialState.FAIL)
-            else:
-                study.tell(number, score)
+        with storage_errors(tuning.url, "tell tuning trials to"):
+            states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+            for number, _, spec in tuning.trials:
+                if states.get(number) != TrialState.RUNNING:
+                    continue
+                score = trial_score(outcomes.get(spec.run_id))
+                if score is None:
+                    study.tell(number, state=TrialState.FAIL)
+                else:
+                    study.tell(number, score)
     return select([(t.cell, t.trials) for t in tunings], outcomes)
 
 

@@ -467,3 +467,20 @@ def test_shipped_suites_validate_through_the_cli(capsys: pytest.CaptureFixture[s
         if suite.task == "train":
             assert all(0 <= s <= SEED_MAX for s in suite.seeds)
             assert len(expand_final_runs(suite)) == suite.n_final_runs
+
+
+def test_a_suite_name_fits_the_stores_column(tmp_path: Path) -> None:
+    """suite_runs.suite is VARCHAR(128): PostgreSQL enforces it, so a longer name would fail
+    at the first write, after a run had trained."""
+    ok = BASE.replace("name: t\n", f"name: {'n' * 128}\n")
+    assert len(load_suite(write(tmp_path, ok, "ok.yaml")).name) == 128
+    msg = error_of(tmp_path, BASE.replace("name: t\n", f"name: {'n' * 129}\n"))
+    assert ": name: " in msg and "at most 128 characters" in msg
+
+
+def test_a_bad_store_url_is_one_line_without_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = cli_error(tmp_path, BASE + "store: postgresql+psycopg://u:s3cret@h:notaport/x\n", capsys)
+    assert ": store: not a database URL, got " in line and "s3cret" not in line
+    assert "u:***@h:notaport" in line

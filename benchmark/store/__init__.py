@@ -31,11 +31,15 @@ The package, along its seams:
 - :mod:`~benchmark.store.errors`: :func:`display_url` and database errors -> one line;
 - :mod:`~benchmark.store.sqlite`: SQLite's URIs, integrity check, read-only opening, -wal/-shm
   tidy-up and pragmas;
-- :mod:`~benchmark.store.locking`: the per-suite run lock (flock file, advisory lock).
+- :mod:`~benchmark.store.postgres`: :func:`server_options` (connect timeout, pre-ping) and
+  the privileges a writer needs, checked at opening;
+- :mod:`~benchmark.store.locking`: the per-suite run lock (flock file, advisory lock), and
+  table creation one process at a time on PostgreSQL.
 """
 
 from benchmark.store.errors import display_url
 from benchmark.store.locking import advisory_key as _advisory_key
+from benchmark.store.postgres import server_options
 from benchmark.store.schema import (
     FINAL_STATUSES,
     SCHEMA_TABLES,
@@ -59,5 +63,6 @@ __all__ = [
     "metadata_obj",
     "metrics_table",
     "runs_table",
+    "server_options",
     "suite_runs_table",
 ]

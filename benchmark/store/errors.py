@@ -21,18 +21,32 @@ from benchmark.errors import BnnBenchError
 
 # ``scheme://user:secret@`` in text that is not a parseable URL (so render_as_string cannot help)
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@]*@")
+# ``?password=secret`` / ``&sslpassword=secret``: libpq's query parameters (psycopg passes them on)
+_PASSWORD_PARAMETER = re.compile(r"([?&][A-Za-z_]*password=)[^&\s]*", re.IGNORECASE)
+# a whole URL's ``scheme://user:secret@``, the secret running to the *last* '@' before the
+# query: an unquoted '@' in a password must not leave its tail visible (``u:***@tail@host``)
+_URL_CREDENTIALS = re.compile(r"^([\w+.-]+://[^:/@?]*:)[^?]*@(?=[^@?]*(?:\?|$))")
 
 
 def mask(text: str) -> str:
-    """``text`` with the password of any ``scheme://user:secret@`` in it replaced by ``***``."""
-    return _PASSWORD_IN_URL.sub(r"\1***@", text)
+    """``text`` with the password of any ``scheme://user:secret@`` in it, and the value of any
+    ``password=`` query parameter, replaced by ``***``."""
+    return _PASSWORD_PARAMETER.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1***@", text))
 
 
 def display_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``: safe for messages, logs and reports."""
+    """``url`` with any password replaced by ``***`` (the one after ``user:`` and that of a
+    ``password=`` query parameter): safe for messages, logs and reports."""
+    url = _URL_CREDENTIALS.sub(r"\1***@", url, count=1)
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        hidden = {k: "***" for k in parsed.query if "password" in k.lower()}
+        if hidden:
+            parsed = parsed.update_query_dict(hidden)
+        return parsed.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
     except (ArgumentError, ValueError):
+        if "://" not in url and "@" in url:  # ``scheme//user:secret@host``? all before the '@'
+            return "***@" + url.rpartition("@")[2]
         return mask(url)
 
 

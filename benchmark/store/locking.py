@@ -1,7 +1,9 @@
 """The per-suite run lock behind :meth:`benchmark.store.Store.suite_lock` (which documents
 what it guarantees): :func:`hold` picks the mechanism, ``flock`` on a file beside a SQLite
 database (:func:`file_lock`) or a PostgreSQL session advisory lock (:func:`advisory_lock`),
-and raises :class:`SuiteBusy` at once when another process holds it.
+and raises :class:`SuiteBusy` at once when another process holds it. On PostgreSQL,
+:func:`creating_tables` also makes processes that open a new database at once create its
+tables one after the other.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 import re
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -104,8 +106,37 @@ def file_lock(suite: str, path: Path, display: str) -> Iterator[None]:
 def advisory_key(suite: str) -> int:
     """A signed 64-bit PostgreSQL advisory-lock key for ``suite`` (prefixed so that it cannot
     collide with keys other software derives from the bare name)."""
-    digest = hashlib.sha256(f"bnnbench suite lock:{suite}".encode()).digest()
+    return _key(f"bnnbench suite lock:{suite}")
+
+
+def _key(text: str) -> int:
+    digest = hashlib.sha256(text.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+#: the advisory-lock key that serialises creating tables (:func:`creating_tables`)
+SCHEMA_KEY = _key("bnnbench create tables")
+
+
+@contextmanager
+def creating_tables(engine: Engine) -> Iterator[None]:
+    """Hold a PostgreSQL session advisory lock (key :data:`SCHEMA_KEY`, waiting for it) for
+    the ``with`` body, which creates tables if missing: bnnbench's, or Optuna's. Without it,
+    two processes opening a new database at once both find a table missing, both create it,
+    and one fails (``duplicate key value violates unique constraint
+    "pg_type_typname_nsp_index"``). A no-op on other backends (SQLite serialises writers
+    itself). Database errors propagate: the caller's error guard turns them into one line."""
+    if engine.url.get_backend_name() != "postgresql":
+        yield
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_KEY})
+        try:
+            yield
+        finally:
+            # connection lost: the server dropped the session's locks with it
+            with suppress(DBAPIError):
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_KEY})
 
 
 @contextmanager

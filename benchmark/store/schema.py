@@ -97,7 +97,9 @@ def _dumps(obj: Any) -> str:
 
 
 def run_values(record: RunRecord) -> dict[str, Any]:
-    """The ``runs`` row of ``record``, with this process's environment and the time now."""
+    """The ``runs`` row of ``record``: its environment as captured where it ran
+    (:func:`benchmark.environment.run_environment`; this process's when it has none), and the
+    time now."""
     return {
         "run_id": record.run_id,
         "task": record.task,

@@ -24,6 +24,7 @@ from benchmark.frames import METRIC_COLUMNS, RUN_COLUMNS, run_row
 from benchmark.records import RunRecord
 from benchmark.store import locking
 from benchmark.store.errors import display_url, guard, line, mask
+from benchmark.store.postgres import check_writer, server_options
 from benchmark.store.schema import (
     FINAL_STATUSES,
     SCHEMA_TABLES,
@@ -101,18 +102,23 @@ class Store:
                         quick_check(conn, self.display_url, self._path)
                 finally:
                     check.dispose()
-        elif self._parsed.get_backend_name() == "postgresql":
-            connect_args["connect_timeout"] = 10
+        options = server_options(self._parsed)
+        connect_args.update(options.pop("connect_args", {}))
         with self._guard("open", opening=True):
-            engine = sa.create_engine(self._parsed, connect_args=connect_args)
+            engine = sa.create_engine(self._parsed, connect_args=connect_args, **options)
             if self._parsed.get_backend_name() == "sqlite":
                 sa.event.listen(engine, "connect", sqlite_pragmas)
-            metadata_obj.create_all(engine)
-            with engine.begin() as conn:
-                if check_schema_version(conn, self.display_url) is None:
-                    conn.execute(
-                        info_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
-                    )
+            with locking.creating_tables(engine):
+                metadata_obj.create_all(engine)
+                with engine.begin() as conn:
+                    if check_schema_version(conn, self.display_url) is None:
+                        conn.execute(
+                            info_table.insert().values(
+                                key="schema_version", value=str(SCHEMA_VERSION)
+                            )
+                        )
+                    if self._parsed.get_backend_name() == "postgresql":
+                        check_writer(conn, sorted(SCHEMA_TABLES), self.display_url)
         return engine
 
     def _open_read_only(self) -> Engine:
@@ -127,15 +133,13 @@ class Store:
                     self._parsed, self._path, self.display_url
                 )
         else:
-            connect_args: dict[str, Any] = {}
-            options: dict[str, Any] = {}
+            execution: dict[str, Any] = {}
             if backend == "postgresql":
                 # every transaction READ ONLY, enforced by the server (and no create_all)
-                connect_args["connect_timeout"] = 10
-                options["postgresql_readonly"] = True
+                execution["postgresql_readonly"] = True
             with self._guard("open", opening=True):
                 self.engine = sa.create_engine(
-                    self._parsed, connect_args=connect_args, execution_options=options
+                    self._parsed, execution_options=execution, **server_options(self._parsed)
                 )
         with self._connection("open", opening=True) as conn:
             if self._path is not None:

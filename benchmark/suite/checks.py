@@ -81,7 +81,7 @@ def _check(suite: Suite, where: str) -> None:
             where,
             "name",
             f"{_show(suite.name)} is not a valid suite name; allowed: letters, digits, '_', "
-            "'-', '.' (it names the results folder)",
+            "'-', '.', at most 128 characters (it names the results folder)",
         )
     if not DEVICE_PATTERN.match(suite.device):
         raise _fail(
@@ -343,11 +343,13 @@ def _check_protocol(suite: Suite, where: str) -> None:
 
         try:
             make_url(suite.store)
-        except ArgumentError:
+        except (ArgumentError, ValueError):
+            from benchmark.store.errors import display_url
+
             raise _fail(
                 where,
                 "store",
-                f"not a database URL, got {_show(suite.store)}; "
+                f"not a database URL, got {_show(display_url(suite.store))}; "
                 "e.g. sqlite:///results/x.db or postgresql+psycopg://host/db",
             ) from None
 

@@ -25,7 +25,7 @@ from benchmark.suite.limits import Seed
 
 PLUGIN_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 """An optimizer given by import path, ``"package.module:Class"``."""
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # suite_runs.suite: 128 chars
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d+|mps)$")
 DEVICES = ("cpu", "cuda", "cuda:N", "mps")
 SCHEDULE_KEYS = {"step": ("step_size", "gamma"), "cosine": ("min_factor",)}
