@@ -14,6 +14,7 @@ Three rules, each in one place:
 
 from __future__ import annotations
 
+import base64
 import math
 import numbers
 import os
@@ -108,8 +109,14 @@ class Rendered(NamedTuple):
     html: str
 
 
-def render_block(block: Block, base: Path = Path(".")) -> Rendered:
-    """One block in Markdown and in HTML; figures are linked relative to ``base``."""
+def data_uri(path: Path) -> str:
+    """A PNG file as a ``data:`` URI, so the HTML page carries its figures itself."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def render_block(block: Block, base: Path = Path("."), *, embed: bool = False) -> Rendered:
+    """One block in Markdown and in HTML; figures are linked relative to ``base`` (in HTML:
+    embedded as ``data:`` URIs with ``embed``, so the page needs no other file)."""
     match block:
         case Paragraph(text):
             return Rendered(text, f"<p>{escape(text)}</p>")
@@ -119,25 +126,29 @@ def render_block(block: Block, base: Path = Path(".")) -> Rendered:
             return Rendered(markdown_table(frame), html_table(frame))
         case Figure(path, alt):
             src = relative(path, base)
+            html_src = data_uri(path) if embed else src
             return Rendered(
-                f"![{alt}]({src})", f'<p><img src="{escape(src)}" alt="{escape(alt)}"></p>'
+                f"![{alt}]({src})", f'<p><img src="{escape(html_src)}" alt="{escape(alt)}"></p>'
             )
     raise TypeError(f"not a report block: {block!r}")
 
 
-def render_section(section: Section, base: Path) -> Rendered:
+def render_section(section: Section, base: Path, *, embed: bool = False) -> Rendered:
     """A section's blocks (not its title): in Markdown separated by blank lines, in HTML one
     per line."""
-    blocks = [render_block(block, base) for block in section.blocks]
+    blocks = [render_block(block, base, embed=embed) for block in section.blocks]
     return Rendered("\n\n".join(b.markdown for b in blocks), "\n".join(b.html for b in blocks))
 
 
 _PAGE = jinja2.Template(
     """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>bnnbench: {{ title }}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>bnnbench: {{ title }}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}
-table{border-collapse:collapse;margin:1em 0}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;
-text-align:right}th{background:#f4f4f4}img{max-width:100%}.note{color:#555}</style></head>
+table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;
+text-align:right}th{background:#f4f4f4}img{max-width:100%;height:auto}.note{color:#555}
+p{overflow-wrap:anywhere}</style></head>
 <body><h1>bnnbench: {{ title }}</h1>
 {% for line in header %}<p class="note">{{ line }}</p>
 {% endfor %}{% for name, body in sections %}<h2>{{ name }}</h2>
@@ -148,9 +159,12 @@ text-align:right}th{background:#f4f4f4}img{max-width:100%}.note{color:#555}</sty
 )
 
 
-def render_page(title: str, header: list[str], sections: list[Section], base: Path) -> Rendered:
-    """The whole report: the title, the header lines (italic notes), then each section."""
-    bodies = [(s.title, render_section(s, base)) for s in sections]
+def render_page(
+    title: str, header: list[str], sections: list[Section], base: Path, *, embed: bool = False
+) -> Rendered:
+    """The whole report: the title, the header lines (italic notes), then each section;
+    ``embed`` puts the figures into the HTML itself."""
+    bodies = [(s.title, render_section(s, base, embed=embed)) for s in sections]
     md = [f"# bnnbench: {title}", "", *[f"_{line}_  " for line in header], ""]
     for name, body in bodies:
         md += [f"## {name}", "", body.markdown, ""]

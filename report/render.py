@@ -1,15 +1,24 @@
-"""Write a suite's report: the header lines (what was measured, on what, when) and the
-page, in Markdown and HTML, written atomically. The sections come from :mod:`report.training`,
+"""Write a suite's report folder, every file atomically (a reader never sees half a file):
+
+- ``index.html``: one self-contained page (figures embedded as data URIs; no request of any
+  kind), readable on a laptop and a phone;
+- ``REPORT.md`` with ``figures/*.png``: GitHub-flavoured Markdown (fits a CI job summary);
+- ``summary.json``: the numbers, machine-readable (:mod:`report.summary_json`);
+- ``runs.csv``, ``metrics.csv``: the tidy frames the report was built from.
+
+The header lines say what was measured, on what, when; BAMSProd is labelled a reconstruction
+in every report's header. The sections come from :mod:`report.training`,
 :mod:`report.tuning` and :mod:`report.convex`; their markup from :mod:`report.markup`.
-BAMSProd is labelled a reconstruction in every report's header.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +27,7 @@ from report.blocks import Section
 from report.markup import render_page
 from report.training import training_sections
 
-__all__ = ["report_header", "training_sections", "write_report"]
+__all__ = ["ReportFiles", "report_header", "training_sections", "write_report"]
 
 RECONSTRUCTION_NOTE = (
     "BAMSProd here is a documented reconstruction from the paper's published abstract "
@@ -58,15 +67,54 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class ReportFiles:
+    """The files of a report folder."""
+
+    folder: Path
+    markdown: Path
+    html: Path
+    summary: Path | None = None
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    """A frame as CSV, dict and list cells as JSON (so a reader can parse them back)."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, dict | list)).any():
+            out[column] = out[column].map(
+                lambda v: json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v
+            )
+    return out.to_csv(index=False)
+
+
 def write_report(
-    title: str, header: list[str], sections: list[Section], out_dir: Path
-) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into ``out_dir``; return their paths."""
-    page = render_page(title, header, sections, out_dir)
-    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    _atomic_write(md_path, page.markdown)
-    _atomic_write(html_path, page.html)
-    return md_path, html_path
+    title: str,
+    header: list[str],
+    sections: list[Section],
+    out_dir: Path,
+    *,
+    summary: dict | None = None,
+    runs: pd.DataFrame | None = None,
+    metrics: pd.DataFrame | None = None,
+) -> ReportFiles:
+    """Write the report folder ``out_dir`` (see the module docstring); return its files."""
+    from report.summary_json import dumps
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = render_page(title, header, sections, out_dir).markdown
+    html = render_page(title, header, sections, out_dir, embed=True).html
+    files = ReportFiles(out_dir, out_dir / "REPORT.md", out_dir / "index.html")
+    _atomic_write(files.markdown, markdown)
+    _atomic_write(files.html, html)
+    if runs is not None:
+        _atomic_write(out_dir / "runs.csv", _csv(runs))
+    if metrics is not None:
+        _atomic_write(out_dir / "metrics.csv", _csv(metrics))
+    if summary is not None:
+        _atomic_write(out_dir / "summary.json", dumps(summary))
+        files = ReportFiles(out_dir, files.markdown, files.html, out_dir / "summary.json")
+    return files
 
 
 def report_header(

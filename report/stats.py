@@ -29,7 +29,7 @@ EXACT_MAX_N = 16
 N_PERM = 20000
 
 PAIRED_RULE = (
-    "An optimizer is better (worse) than the reference when an exact sign-flip permutation test "
+    "Rule: one optimizer is better (worse) than another when an exact sign-flip permutation test "
     "of the seed-paired differences (Monte Carlo with 20,000 sign patterns beyond 16 seeds), "
     "Holm-corrected across all comparisons of this report, gives p < 0.05 and the mean "
     "difference is positive (negative); otherwise the two are indistinguishable."

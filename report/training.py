@@ -1,43 +1,404 @@
-"""The sections of a training suite's report: final accuracy, speed of convergence, failed
-runs (the tables come from :mod:`report.summary`)."""
+"""The sections of a training suite's report, in the order a reader asks: the headline, the
+paper's claims, accuracy, speed of convergence, across cells, inside the binary network,
+tuning, diverged and failed runs, the environment. Every number comes from one
+:class:`~report.analysis.Analysis` (so the page and ``summary.json`` agree); figures from
+:mod:`report.figures`."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+from statistics import median
+from typing import Any
+
 import pandas as pd
 
-from report.blocks import Paragraph, Section, Table
-from report.summary import accuracy_table, convergence_table, final_runs
+from report import figures, stats
+from report.analysis import Analysis, analyse, expected_max_curves
+from report.blocks import Block, Figure, Note, Paragraph, Section, Table
+from report.markup import number
+from report.summary import final_runs
 
-ACCURACY_INTRO = (
-    "Per cell over seeds: mean, standard deviation and 95% bootstrap CI of the mean "
-    "(n/a with a single seed). Diverged runs count with their last accuracy."
+RECONSTRUCTION = (
+    "BAMSProd is this project's documented reconstruction of the paper's optimizer from its "
+    "abstract (docs/optimizers.md), not the authors' code: the claims are tested against it."
 )
-FAILED_COLUMNS = ("model", "dataset", "optimizer", "seed", "message")
+FAILED_COLUMNS = ("model", "dataset", "optimizer", "seed", "status", "message")
 
 
-def convergence_intro(reference: str) -> str:
-    return (
-        "Steps until test accuracy first reaches the target (the mean final test accuracy of "
-        f"the reference optimizer '{reference}' in the cell); a run that never reaches it "
-        "counts as its full budget. speedup = reference steps / optimizer steps."
+def _ci(low: float, high: float) -> str:
+    return "n/a" if math.isnan(low) or math.isnan(high) else f"[{number(low)}, {number(high)}]"
+
+
+def _figure(path: Path | None, alt: str) -> list[Block]:
+    return [Figure(path, alt)] if path is not None else []
+
+
+# ----------------------------------------------------------------------------- headline
+def headline_rows(analysis: Analysis) -> pd.DataFrame:
+    """Per baseline: in how many cells BAMSProd is better / indistinguishable / worse (the
+    paired rule), and the median over cells of its speedup (baseline steps / BAMSProd's)."""
+    rows = []
+    by_other: dict[str, list[Any]] = {}
+    for comparison in analysis.comparisons:
+        by_other.setdefault(comparison.other, []).append(comparison)
+    for other, comparisons in sorted(by_other.items()):
+        verdicts = [c.verdict for c in comparisons]
+        speedups = [c.speedup["value"] for c in comparisons if not math.isnan(c.speedup["value"])]
+        rows.append(
+            {
+                "baseline": other,
+                "cells": len(comparisons),
+                "better": verdicts.count("better"),
+                "indistinguishable": verdicts.count("indistinguishable"),
+                "worse": verdicts.count("worse"),
+                "median speedup": median(speedups) if speedups else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def best_rows(analysis: Analysis) -> pd.DataFrame:
+    rows = []
+    for cell in analysis.cells:
+        best = cell.best
+        mean = cell.optimizers[best].accuracy["mean"] if best else math.nan
+        rows.append({"model": cell.model, "dataset": cell.dataset, "best": best or "n/a",
+                     "test acc": mean})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def headline_section(analysis: Analysis) -> Section:
+    table = headline_rows(analysis)
+    n_cells = len(analysis.cells)
+    if table.empty:
+        text = (
+            f"{n_cells} cell(s); BAMSProd is not in this suite (or has no finished run), so "
+            "there is no comparison against it. Best optimizer per cell below."
+        )
+        return Section("Headline", [Paragraph(text), Table(best_rows(analysis))])
+    better = int(table["better"].sum())
+    worse = int(table["worse"].sum())
+    total = int(table["cells"].sum())
+    n = sorted(analysis.min_p)
+    text = (
+        f"Over {n_cells} cell(s), BAMSProd was compared with {len(table)} optimizer(s) on the "
+        f"same seeds in final test accuracy: better in {better}, worse in {worse} and "
+        f"indistinguishable in {total - better - worse} of {total} comparisons. "
+        f"{stats.PAIRED_RULE} "
+        f"With {', '.join(map(str, n))} seed(s) per comparison the smallest attainable p is "
+        f"{', '.join(number(analysis.min_p[k]) for k in n)}, so a difference this test cannot "
+        "detect reads as indistinguishable. Median speedup: the baseline's steps-to-target / "
+        "BAMSProd's (> 1: BAMSProd faster)."
+    )
+    return Section(
+        "Headline",
+        [
+            Paragraph(text),
+            Table(table),
+            Paragraph("Best optimizer per cell (highest mean final test accuracy):"),
+            Table(best_rows(analysis)),
+        ],
     )
 
 
-def training_sections(runs: pd.DataFrame, metrics: pd.DataFrame, reference: str) -> list[Section]:
-    """The accuracy, convergence and failure sections (none without final runs)."""
+# ----------------------------------------------------------------------------- claims
+def claims_table(analysis: Analysis) -> pd.DataFrame:
+    rows = []
+    for claim in analysis.claims:
+        rows.append(
+            {
+                "claim": "1.2x faster than Bop" if claim.claim == "speed" else "+3.7 points vs Bop",
+                "cell": "pooled" if claim.model == "all" else f"{claim.model}/{claim.dataset}",
+                "seeds": claim.n,
+                "measured": claim.value,
+                "95% CI": _ci(claim.ci_low, claim.ci_high),
+                "claimed": claim.claimed,
+                "verdict": claim.verdict,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def claims_section(analysis: Analysis) -> Section:
+    intro = (
+        "The paper claims about 1.2x faster convergence and about 3.7% higher accuracy than "
+        "Bop. Measured here: speedup = Bop's steps-to-target / BAMSProd's (ratio of means over "
+        "the seeds both ran, paired bootstrap CI); accuracy = BAMSProd's final test accuracy "
+        "minus Bop's (mean of seed-paired differences, paired bootstrap CI); pooled: every "
+        f"(cell, seed) pair together. Rule: {stats.CLAIM_RULE} {RECONSTRUCTION}"
+    )
+    if not analysis.claims:
+        note = Note("No cell has both BAMSProd and Bop: the claims are not tested here.")
+        return Section("The paper's claims", [Paragraph(intro), note])
+    return Section("The paper's claims", [Paragraph(intro), Table(claims_table(analysis))])
+
+
+# ----------------------------------------------------------------------------- accuracy
+def accuracy_rows(analysis: Analysis) -> pd.DataFrame:
+    rows = []
+    for cell in analysis.cells:
+        for name, r in cell.optimizers.items():
+            rows.append(
+                {
+                    "model": cell.model,
+                    "dataset": cell.dataset,
+                    "optimizer": name,
+                    "seeds": len(r.runs) + r.failed,
+                    "diverged": sum(p.status == "diverged" for p in r.runs),
+                    "failed": r.failed,
+                    "test_acc_mean": r.accuracy["mean"],
+                    "test_acc_std": r.accuracy["std"],
+                    "ci_low": r.accuracy["ci_low"],
+                    "ci_high": r.accuracy["ci_high"],
+                    "seconds": r.seconds_per_run,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def comparison_rows(analysis: Analysis) -> pd.DataFrame:
+    rows = []
+    for c in analysis.comparisons:
+        r = c.result
+        rows.append(
+            {
+                "model": c.model,
+                "dataset": c.dataset,
+                "vs": c.other,
+                "seeds": r.n,
+                "difference": r.difference,
+                "95% CI": _ci(r.ci_low, r.ci_high),
+                "p": r.p_value,
+                "p (Holm)": c.p_holm,
+                "W/T/L": f"{r.wins}/{r.ties}/{r.losses}",
+                "verdict": c.verdict,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def accuracy_section(analysis: Analysis) -> Section:
+    blocks: list[Block] = [
+        Paragraph(
+            "Final test accuracy per cell over seeds: mean, standard deviation and 95% "
+            "bootstrap CI of the mean (n/a with a single seed). Diverged runs count with "
+            "their last accuracy; failed runs are counted, not averaged."
+        ),
+        Table(accuracy_rows(analysis)),
+    ]
+    if analysis.comparisons:
+        blocks += [
+            Paragraph(
+                "BAMSProd against each optimizer on the same seeds: difference = BAMSProd - "
+                "other in final test accuracy (paired bootstrap CI), exact sign-flip "
+                f"permutation p, Holm-corrected over the {len(analysis.comparisons)} "
+                f"comparisons of this report; W/T/L = seeds where BAMSProd won/tied/lost. "
+                f"{stats.PAIRED_RULE}"
+            ),
+            Table(comparison_rows(analysis)),
+        ]
+    return Section("Final test accuracy", blocks)
+
+
+# ----------------------------------------------------------------------------- speed
+def speed_rows(analysis: Analysis) -> pd.DataFrame:
+    rows = []
+    for cell in analysis.cells:
+        for name, r in cell.optimizers.items():
+            s, e, t = r.steps_to_target, r.epochs_to_target, r.seconds_to_target
+            rows.append(
+                {
+                    "model": cell.model,
+                    "dataset": cell.dataset,
+                    "optimizer": name,
+                    "target": cell.target,
+                    "steps": s["mean"],
+                    "steps CI": _ci(s["ci_low"], s["ci_high"]),
+                    "epochs": e["mean"],
+                    "seconds": t["mean"],
+                    "seconds CI": _ci(t["ci_low"], t["ci_high"]),
+                    "reached": f"{r.reached}/{len(r.runs)}",
+                    "speedup": r.speedup.get("value", math.nan),
+                    "speedup CI": _ci(
+                        r.speedup.get("ci_low", math.nan), r.speedup.get("ci_high", math.nan)
+                    ),  # fmt: skip
+                    "AUC": r.auc,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def speed_section(
+    analysis: Analysis, runs: pd.DataFrame, values: pd.DataFrame, out: Path
+) -> Section:
+    ref = analysis.reference
+    intro = (
+        "Test accuracy during training, mean over seeds with a 95% bootstrap band, against "
+        "optimizer steps and against training wall seconds (BAMSProd and the reference "
+        f"'{ref}' drawn thicker; one colour per optimizer in every figure). The target of a "
+        f"cell is the mean final test accuracy of '{ref}''s completed runs; steps-, epochs- "
+        "and seconds-to-target count until a run first reaches it; a run that never does, and "
+        "every diverged run, counts as the cell's full budget. speedup = the reference's "
+        "steps / the optimizer's (seed-paired). AUC: area under the accuracy curve over the "
+        "step budget (1 = perfect from the first step)."
+    )
+    blocks: list[Block] = [Paragraph(intro)]
+    blocks += _figure(
+        figures.learning_curves(runs, values, out, x="step", reference=ref),
+        "test accuracy against optimizer steps, per cell",
+    )
+    blocks += _figure(
+        figures.learning_curves(runs, values, out, x="seconds", reference=ref),
+        "test accuracy against training seconds, per cell",
+    )
+    blocks.append(Table(speed_rows(analysis)))
+    return Section("Speed of convergence", blocks)
+
+
+# ----------------------------------------------------------------------------- across cells
+def profiles_section(analysis: Analysis, out: Path) -> Section:
+    intro = (
+        "Performance profiles (Dolan and Moré, 2002) across cells: for each optimizer, the "
+        "fraction of cells where its cost is within a factor tau of the best optimizer's. "
+        "Costs: final test error (1 - mean accuracy) and mean steps-to-target (infinite when "
+        "a seed never reached the target). Higher and further left is better."
+    )
+    blocks: list[Block] = [Paragraph(intro)]
+    for name, label in (("final_error", "final test error"), ("steps_to_target", "steps")):
+        profile = analysis.profiles.get(name)
+        if profile is not None:
+            path = figures.performance_profile_figure(
+                profile, out, name=f"profile_{name}", xlabel=f"tau ({label} / best)"
+            )
+            blocks += _figure(path, f"performance profile of {label}")
+    if len(blocks) == 1:
+        blocks.append(Note("Not enough cells for a profile."))
+    return Section("Across cells", blocks)
+
+
+# ----------------------------------------------------------------------------- BNN
+def bnn_section(runs: pd.DataFrame, values: pd.DataFrame, out: Path) -> Section:
+    intro = (
+        "Inside the binary network, per optimizer (mean over seeds and over binary layers, "
+        "weighted by size): the flip rate (fraction of binary weights whose sign changed since "
+        "the previous evaluation), the quantization error of the latent weights (xnor_l1) and "
+        "the fraction of latent weights saturated at the clip bound; and BAMSProd's step-size "
+        "range (lower, upper bound of its clamp) over training."
+    )
+    blocks: list[Block] = [Paragraph(intro)]
+    blocks += _figure(figures.diagnostics_figure(runs, values, out), "BNN diagnostics")
+    blocks += _figure(figures.bamsprod_range_figure(runs, values, out), "BAMSProd's range")
+    if len(blocks) == 1:
+        blocks.append(Note("No diagnostics stored (diagnostics: false)."))
+    return Section("Inside the binary network", blocks)
+
+
+# ----------------------------------------------------------------------------- tuning
+def tuning_extras(trials: pd.DataFrame, log_params: tuple[str, ...], out: Path) -> list[Block]:
+    """Expected best validation accuracy after k trials (Dodge et al. 2019, exact from the
+    trials) and the sensitivity plot."""
+    if trials is None or trials.empty:
+        return []
+    done = trials[trials["status"] != "missing"]
+    curves = expected_max_curves(done)
+    blocks: list[Block] = [
+        Paragraph(
+            "Expected best validation accuracy after k of the N trials (Dodge et al. 2019: "
+            "computed exactly from the trials, as if k were drawn with replacement), and "
+            "validation accuracy against each tuned parameter (the best trial marked)."
+        )
+    ]
+    blocks += _figure(figures.expected_max_figure(curves, out), "expected best of k trials")
+    blocks += _figure(
+        figures.sensitivity_figure(done, out, log_params=log_params), "tuning sensitivity"
+    )
+    return blocks
+
+
+# ----------------------------------------------------------------------------- runs, env
+def problems_section(runs: pd.DataFrame) -> Section | None:
+    bad = runs[runs["status"].isin(["failed", "diverged"])] if not runs.empty else runs
+    if bad.empty:
+        return None
+    cols = [c for c in FAILED_COLUMNS if c in bad]
+    intro = Paragraph(
+        "Runs that diverged (stored with their curve so far, counted with their last "
+        "accuracy) or failed (raised an error; rerunning the suite retries them)."
+    )
+    return Section("Diverged and failed runs", [intro, Table(bad[cols])])
+
+
+def environment_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """What the runs executed on: one row per distinct (host, CPU, GPU, torch, git commit)."""
+    if runs.empty or "environment" not in runs:
+        return pd.DataFrame()
+    seen: dict[tuple, int] = {}
+    for env in runs["environment"]:
+        env = env or {}
+        pk = env.get("packages", {})
+        key = (env.get("hostname"), env.get("cpu"), env.get("cpu_count"), env.get("gpu"),
+               pk.get("torch"), env.get("python"), env.get("git_commit"))  # fmt: skip
+        seen[key] = seen.get(key, 0) + 1
+    cols = ["host", "cpu", "cores", "gpu", "torch", "python", "git commit", "runs"]
+    return pd.DataFrame([(*k, n) for k, n in seen.items()], columns=cols)
+
+
+def environment_section(runs: pd.DataFrame) -> Section:
+    return Section(
+        "Environment",
+        [
+            Paragraph("Where the runs executed (captured by the process that ran each run):"),
+            Table(environment_rows(runs)),
+        ],  # fmt: skip
+    )
+
+
+def training_sections(
+    runs: pd.DataFrame,
+    metrics: pd.DataFrame,
+    reference: str,
+    out_dir: Path | None = None,
+    *,
+    analysis: Analysis | None = None,
+    fixed_target: float | None = None,
+) -> list[Section]:
+    """Every section of a training report but tuning (inserted by the caller before the
+    diverged/failed and environment sections: see :func:`assemble`)."""
+    return assemble(runs, metrics, reference, out_dir or Path("."), analysis=analysis,
+                    fixed_target=fixed_target)  # fmt: skip
+
+
+def assemble(
+    runs: pd.DataFrame,
+    values: pd.DataFrame,
+    reference: str,
+    out_dir: Path,
+    *,
+    analysis: Analysis | None = None,
+    fixed_target: float | None = None,
+    tuning: Section | None = None,
+    trials: pd.DataFrame | None = None,
+    log_params: tuple[str, ...] = (),
+) -> list[Section]:
+    """The report's sections in order (see the module docstring)."""
     finals = final_runs(runs)
     if finals.empty:
-        return []
+        return [Section("Results", [Note("No final runs in the store yet.")])]
+    analysis = analysis or analyse(finals, values, reference, fixed_target)
     sections = [
-        Section("Final test accuracy", [Paragraph(ACCURACY_INTRO), Table(accuracy_table(runs))])
+        headline_section(analysis),
+        claims_section(analysis),
+        accuracy_section(analysis),
+        speed_section(analysis, finals, values, out_dir),
+        profiles_section(analysis, out_dir),
+        bnn_section(finals, values, out_dir),
     ]
-    conv = convergence_table(runs, metrics, reference)
-    if not conv.empty:
-        intro = Paragraph(convergence_intro(reference))
-        sections.append(Section("Speed of convergence", [intro, Table(conv)]))
-    failed = finals[finals["status"] == "failed"]
-    if not failed.empty:
-        cols = [c for c in FAILED_COLUMNS if c in failed]
-        intro = Paragraph("Runs that raised an error.")
-        sections.append(Section("Failed runs", [intro, Table(failed[cols])]))
+    if tuning is not None:
+        tuning.blocks.extend(tuning_extras(trials, log_params, out_dir))
+        sections.append(tuning)
+    problems = problems_section(finals)
+    if problems is not None:
+        sections.append(problems)
+    sections.append(environment_section(finals))
     return sections

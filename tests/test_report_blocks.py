@@ -107,12 +107,16 @@ def test_a_section_holds_blocks_only() -> None:
 
 # ----------------------------------------------------------------------------- escaping
 def test_every_text_is_escaped_in_html_and_verbatim_in_markdown(tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (2, 2)).save(tmp_path / "f.png")
     table = pd.DataFrame({EVIL: [EVIL, 1.5]})
     section = Section(
         EVIL, [Paragraph(EVIL), Note(EVIL), Table(table), Figure(tmp_path / "f.png", EVIL)]
     )
-    md_path, html_path = write_report(EVIL, [EVIL], [section], tmp_path)
-    md, html = md_path.read_text(), html_path.read_text()
+    files = write_report(EVIL, [EVIL], [section], tmp_path)
+    md, html = files.markdown.read_text(), files.html.read_text()
+    assert 'src="data:image/png;base64,' in html and "](f.png)" in md  # embedded / linked
     assert "<script>" not in html and "&amp;&#34;" in html
     # page title (HTML: twice), header line, section title, paragraph, note, column, cell, alt
     assert html.count(EVIL_HTML) == 9
@@ -195,7 +199,14 @@ def _train_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     metrics = pd.DataFrame(
         [
-            {"run_id": r, "step": step, "split": "test", "name": "accuracy", "value": v}
+            {
+                "run_id": r,
+                "step": step,
+                "epoch": step / 10,
+                "split": "test",
+                "name": "accuracy",
+                "value": v,
+            }
             for r, values in (("b0", [0.5, 0.8]), ("a0", [0.85, 0.9]))
             for step, v in zip((10, 20), values, strict=True)
         ]
@@ -222,11 +233,16 @@ def _tuning_trials() -> pd.DataFrame:
 
 def test_every_section_of_a_small_report_is_built_from_blocks(tmp_path: Path) -> None:
     runs, metrics = _train_frames()
-    sections = training_sections(runs, metrics, "bop")
+    sections = training_sections(runs, metrics, "bop", tmp_path)
     assert [s.title for s in sections] == [
+        "Headline",
+        "The paper's claims",
         "Final test accuracy",
         "Speed of convergence",
-        "Failed runs",
+        "Across cells",
+        "Inside the binary network",
+        "Diverged and failed runs",
+        "Environment",
     ]
     result = TuningResult({"mlp/digits/adam": {"lr": 0.00123456}}, {"mlp/digits/adam": 0.9})
     sections.append(tuning_section(_tuning_trials(), result))
@@ -236,9 +252,9 @@ def test_every_section_of_a_small_report_is_built_from_blocks(tmp_path: Path) ->
         assert isinstance(section, Section) and section.blocks
         assert all(isinstance(b, Paragraph | Note | Table | Figure) for b in section.blocks)
     header = report_header("tiny", runs, "tuning: none", "A <tiny> suite.")
-    md_path, html_path = write_report("tiny", header, sections, tmp_path)
-    md, html = md_path.read_text(), html_path.read_text()
-    assert "| mlp | digits | adam | 2 | RuntimeError: <boom> |" in md
+    files = write_report("tiny", header, sections, tmp_path)
+    md, html = files.markdown.read_text(), files.html.read_text()
+    assert "| mlp | digits | adam | 2 | failed | RuntimeError: <boom> |" in md
     assert "<td>RuntimeError: &lt;boom&gt;</td>" in html
     assert "lr=0.001235" in md and "<td>lr=0.001235</td>" in html
     assert "_No convex runs in the store._" in md and "A &lt;tiny&gt; suite." in html

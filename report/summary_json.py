@@ -1,0 +1,177 @@
+"""``summary.json``: the report's numbers, machine-readable (the nightly gate reads it).
+
+Built from the same :class:`~report.analysis.Analysis` as the page, so the two agree.
+Versioned by :data:`SCHEMA_VERSION`; the JSON Schema is ``report/summary.schema.json`` and
+docs/results.md describes every field. Non-finite numbers (NaN, inf: "no value") are written
+as ``null``; store URLs never carry a password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from report.analysis import Analysis
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("summary.schema.json")
+
+
+def clean(value: Any) -> Any:
+    """``value`` with every non-finite float as None and numpy scalars as Python ones."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _interval(d: dict[str, float]) -> dict[str, Any]:
+    return {k: d.get(k) for k in ("n", "mean", "std", "ci_low", "ci_high")}
+
+
+def training_part(
+    analysis: Analysis, tuning: Any = None, trials: pd.DataFrame | None = None
+) -> dict:
+    """The training-specific fields: cells, comparisons, claims, tuning."""
+    cells = []
+    for cell in analysis.cells:
+        optimizers = {}
+        for name, r in cell.optimizers.items():
+            optimizers[name] = {
+                "seeds": len(r.runs) + r.failed,
+                "completed": sum(p.status == "completed" for p in r.runs),
+                "diverged": sum(p.status == "diverged" for p in r.runs),
+                "failed": r.failed,
+                "accuracy": _interval(r.accuracy),
+                "steps_to_target": {**_interval(r.steps_to_target), "reached": r.reached},
+                "epochs_to_target": _interval(r.epochs_to_target),
+                "seconds_to_target": _interval(r.seconds_to_target),
+                "speedup_vs_reference": r.speedup or None,
+                "auc": r.auc,
+                "seconds_per_run": r.seconds_per_run,
+                "runs": [asdict(p) for p in r.runs],
+            }
+        cells.append(
+            {
+                "model": cell.model,
+                "dataset": cell.dataset,
+                "target": cell.target,
+                "budget_steps": cell.budget,
+                "best": cell.best,
+                "optimizers": optimizers,
+            }
+        )
+    comparisons = [
+        {
+            "model": c.model,
+            "dataset": c.dataset,
+            "optimizer": "bamsprod",
+            "vs": c.other,
+            **asdict(c.result),
+            "p_holm": c.p_holm,
+            "verdict": c.verdict,
+            "speedup": c.speedup,
+        }
+        for c in analysis.comparisons
+    ]
+    part: dict[str, Any] = {
+        "reference": analysis.reference,
+        "cells": cells,
+        "comparisons": comparisons,
+        "claims": [asdict(c) for c in analysis.claims],
+    }
+    if tuning is not None:
+        part["tuning"] = tuning_part(tuning, trials)
+    return part
+
+
+def tuning_part(tuning: Any, trials: pd.DataFrame | None) -> dict[str, Any]:
+    """Per cell: the best point and score, the trial counts; per optimizer: tuning seconds."""
+    seconds: dict[str, float] = {}
+    if trials is not None and not trials.empty and "seconds" in trials:
+        seconds = trials.groupby("optimizer")["seconds"].sum().to_dict()
+    return {
+        "cells": {
+            key: {
+                "best_params": tuning.best_params.get(key),
+                "best_score": tuning.best_score.get(key),
+                "trials": counts,
+            }
+            for key, counts in tuning.counts.items()
+        },
+        "seconds_per_optimizer": seconds,
+    }
+
+
+def environment_part(runs: pd.DataFrame) -> dict[str, Any]:
+    """The environment of the first run and the distinct hosts and git commits of all."""
+    if runs.empty or "environment" not in runs:
+        return {"hosts": [], "git_commits": []}
+    envs = [e or {} for e in runs["environment"]]
+    first = envs[0]
+    return {
+        "python": first.get("python"),
+        "platform": first.get("platform"),
+        "packages": first.get("packages", {}),
+        "cpu": first.get("cpu"),
+        "cpu_count": first.get("cpu_count"),
+        "gpu": first.get("gpu"),
+        "cuda": first.get("cuda"),
+        "hosts": sorted({str(e.get("hostname")) for e in envs}),
+        "git_commits": sorted({str(e.get("git_commit")) for e in envs}),
+    }
+
+
+def build_summary(
+    *,
+    suite: Any,
+    store_url: str,
+    runs: pd.DataFrame,
+    task_part: dict[str, Any],
+    notes: list[str],
+) -> dict[str, Any]:
+    """The whole document (see docs/results.md, "summary.json")."""
+    statuses = runs["status"].value_counts().to_dict() if not runs.empty else {}
+    spec = {
+        key: getattr(suite, key)
+        for key in ("epochs", "batch_size", "evals_per_epoch", "clip_latent", "device")
+        if hasattr(suite, key)
+    }
+    spec["seeds"] = list(getattr(suite, "seeds", []) or [])
+    spec["tuning_trials"] = getattr(getattr(suite, "tuning", None), "trials", 0)
+    return clean(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "suite": {
+                "name": suite.name,
+                "description": suite.description,
+                "task": suite.task,
+                "spec": spec,
+            },
+            "store": store_url,
+            "runs": {"total": int(len(runs)), "by_status": statuses},
+            "environment": environment_part(runs),
+            "notes": notes,
+            "task": task_part,
+        }
+    )
+
+
+def dumps(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
