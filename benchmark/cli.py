@@ -141,7 +141,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         store=args.store,
         out_dir=args.out,
     )
-    _print(f"report: {paths.markdown}\n        {paths.html}")
+    _print(f"report: {paths.html}")
     return 0
 
 
@@ -232,7 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
         "run's spec, since the thread count changes the numbers",
     )
     run.add_argument("--executor", choices=("local", "dask"), help="override the suite's executor")
-    run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    run.add_argument(
+        "--scheduler",
+        help="Dask scheduler address, e.g. tcp://host:8786 (with --executor dask; without it: "
+        "a local Dask cluster of --workers processes)",
+    )
     run.add_argument("--device", help="override the suite's device (cpu, cuda, cuda:N, mps)")
     run.add_argument(
         "--data-root",
@@ -267,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="(re)build a suite's report from its store")
     rep.add_argument("suite")
-    rep.add_argument("--out", help="output folder (default: <results-dir>/<suite>)")
+    rep.add_argument("--out", help="report folder (default: <results-dir>/<suite>/report)")
     store_options(rep)
     rep.set_defaults(func=cmd_report)
     return parser

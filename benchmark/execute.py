@@ -10,7 +10,11 @@ Local pool: N worker processes (default: the number of cores). Workers start fro
 ``forkserver`` that has imported torch and bnnbench once (``spawn`` where no fork server
 exists): safe with torch's thread pools, and fast. Each worker dies with its parent
 (:func:`benchmark.parent_watch.die_with_parent`), so a killed command leaves no process behind.
-Dask: the same runs submitted to a ``distributed`` scheduler (``executor.kind: dask``).
+Dask (``executor.kind: dask``): the same units submitted to a ``distributed`` cluster, either
+one at ``--scheduler tcp://host:8786`` or, without a scheduler, a local cluster of ``workers``
+single-threaded worker processes this process starts and stops (:func:`open_executor`;
+the cluster side lives in :mod:`benchmark.dask_executor`). This process stays the only
+writer either way.
 
 Threads: every run trains with the torch thread count its spec names (``RunSpec.threads``,
 set by :func:`benchmark.train.train` itself), so serial, pool and Dask execution store the
@@ -19,25 +23,30 @@ same numbers. :func:`oversubscription` says when workers x threads exceeds the c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
 
-from benchmark.errors import BnnBenchError, WorkerCrashed
+from benchmark.environment import run_environment
+from benchmark.errors import BnnBenchError, WorkerCrashed, unknown_name
 from benchmark.parent_watch import die_with_parent
 from benchmark.records import RunRecord
 from benchmark.store import Store
 from benchmark.tasks.registry import get_task
 from benchmark.workers import worker_context
+
+if TYPE_CHECKING:
+    from benchmark.dask_executor import DaskCluster
 
 
 @dataclass
@@ -58,9 +67,20 @@ class ExecutionReport:
         return self.completed + self.diverged + self.failed
 
 
-def failed_record(spec: Any, exc: BaseException, started: float) -> RunRecord:
-    """The ``failed`` record of a run that raised ``exc`` (its last traceback line kept)."""
-    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+#: the executors ``executor.kind`` / ``--executor`` can name
+EXECUTORS: tuple[str, ...] = ("local", "dask")
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc`` as the last line of its traceback (``"ValueError: bad value"``)."""
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+
+
+def failed_record(
+    spec: Any, exc: BaseException, started: float, message: str | None = None
+) -> RunRecord:
+    """The ``failed`` record of a run that raised ``exc`` (its last traceback line kept,
+    unless ``message`` says it better)."""
     return RunRecord(
         spec.run_id,
         spec.task,
@@ -68,7 +88,7 @@ def failed_record(spec: Any, exc: BaseException, started: float) -> RunRecord:
         "failed",
         started_at=started,
         finished_at=time.time(),
-        message=last,
+        message=message or one_line(exc),
     )
 
 
@@ -91,13 +111,18 @@ def run_unit(
     task = get_task(specs[0].task)
     started = time.time()
     try:
-        return task.run_unit(specs, data_root, download)
+        records = task.run_unit(specs, data_root, download)
     except Exception as exc:  # noqa: BLE001 - any run error is recorded, the suite goes on
         parts = task.split_unit(specs) if len(specs) > 1 else [list(specs)]
         if len(parts) == 1:
-            return [failed_record(spec, exc, started) for spec in specs]
-        records = {r.run_id: r for part in parts for r in run_unit(part, data_root, download)}
-        return [records[spec.run_id] for spec in specs]
+            records = [failed_record(spec, exc, started) for spec in specs]
+        else:
+            done = {r.run_id: r for part in parts for r in run_unit(part, data_root, download)}
+            records = [done[spec.run_id] for spec in specs]
+    for spec, record in zip(specs, records, strict=True):
+        if not record.environment:  # captured here, in the process that ran it
+            record.environment = run_environment(getattr(spec, "threads", 1))
+    return records
 
 
 def _init_worker() -> None:
@@ -161,15 +186,21 @@ def execute(
     download: bool = False,
     progress: bool = True,
     on_record: Callable[[RunRecord], None] | None = None,
+    dask: DaskCluster | None = None,
 ) -> ExecutionReport:
     """Run every spec not already finished in ``store``; store each record as it arrives.
 
-    ``workers`` is the local pool's size (default: one per core; 1 runs in this process).
-    Each run trains with its spec's thread count, wherever it executes. ``progress`` shows a
-    progress bar on stderr; ``on_record`` is called with each record once it is stored (the
-    CLI prints a line per run from it: this function prints nothing else)."""
+    ``workers`` is the local pool's size (default: one per core; 1 runs in this process), or
+    the size of the local Dask cluster ``executor="dask"`` starts when no ``scheduler`` is
+    given. ``dask`` is a cluster :func:`open_executor` opened (the pipeline opens one for
+    all its phases); without it, ``executor="dask"`` opens and closes its own. Each run
+    trains with its spec's thread count, wherever it executes. ``progress`` shows a progress
+    bar on stderr; ``on_record`` is called with each record once it is stored (the CLI
+    prints a line per run from it: this function prints nothing else)."""
     if workers is not None and workers < 1:
         raise BnnBenchError(f"workers must be >= 1, got {workers}")
+    if executor not in EXECUTORS:
+        raise unknown_name("executor", executor, EXECUTORS)
     report = ExecutionReport(total=len(specs))
     t0 = time.perf_counter()
     unique: dict[str, Any] = {}
@@ -203,7 +234,15 @@ def execute(
     units = plan_units(todo)
     try:
         if executor == "dask" and units:
-            _run_dask(units, accept, scheduler, data_root, download)
+            from benchmark.dask_executor import run_dask
+
+            with contextlib.ExitStack() as stack:
+                if dask is None:  # a cluster of its own, for these units only
+                    tasks = {unit[0].task for unit in units}
+                    dask = stack.enter_context(
+                        open_executor("dask", min(n_workers, len(units)), scheduler, tasks)
+                    )
+                run_dask(units, accept, dask, data_root, download)
         elif n_workers <= 1 or len(units) <= 1:
             for unit in units:
                 for record in run_unit(unit, data_root, download):
@@ -259,31 +298,31 @@ def _run_pool(
     pool.shutdown(wait=True)
 
 
-def _run_dask(
-    units: Iterable[Sequence[Any]],
-    accept: Callable[[RunRecord], None],
-    scheduler: str | None,
-    data_root: str | None,
-    download: bool,
-) -> None:
+@contextlib.contextmanager
+def open_executor(
+    kind: str,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    tasks: Iterable[str] = ("train",),
+) -> Iterator[DaskCluster | None]:
+    """Open what runs execute on, before anything is run or deleted, so an unreachable
+    cluster is one clear error while the store is still untouched; close it at the end.
+
+    ``"local"`` yields ``None`` (each :func:`execute` starts its own pool). ``"dask"`` yields
+    a :class:`~benchmark.dask_executor.DaskCluster`: connected to ``scheduler``, or, without
+    one, a local cluster of ``workers`` (default: one per core) single-threaded worker
+    processes, started from this interpreter (they import bnnbench from the same
+    ``sys.path``) and stopped on exit. Its workers start importing what runs of ``tasks``
+    need at once."""
+    if kind not in EXECUTORS:
+        raise unknown_name("executor", kind, EXECUTORS)
+    if kind != "dask":
+        yield None
+        return
+    from benchmark.dask_executor import connect_dask
+
+    cluster = connect_dask(scheduler, workers or default_workers(), tasks)
     try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise BnnBenchError(
-            "executor 'dask' needs the distributed extra: pip install 'bnnbench[distributed]'"
-        ) from None
-    if not scheduler:
-        raise BnnBenchError(
-            "executor 'dask' needs a scheduler address: --scheduler tcp://host:8786"
-        )
-    try:
-        client = Client(scheduler, timeout="10s")
-    except OSError as exc:
-        raise BnnBenchError(f"cannot reach Dask scheduler '{scheduler}': {exc}") from None
-    try:
-        futures = [client.submit(run_unit, unit, data_root, download, pure=False) for unit in units]
-        for future in as_completed(futures):
-            for record in future.result():
-                accept(record)
+        yield cluster
     finally:
-        client.close()
+        cluster.close()

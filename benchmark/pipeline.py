@@ -15,9 +15,11 @@ progress bar on stderr shows the runs of each phase unless ``progress=False``.
 
 Order of work, and what is checked before anything is created or deleted (the same as the
 CLI's, docs/architecture.md): the suite is validated; the report folder is proved writable;
-a new store is preceded by the task's preflight of every run (dataset files, model/dataset
-fit, hyper-parameters), an existing one is checked (integrity) and locked for this suite, and
-only the runs still to do are preflighted; only then does ``fresh`` delete anything.
+the executor is opened (a Dask scheduler reached, or a local Dask cluster started: one for
+both the tuning and the final runs); a new store is preceded by the task's preflight of
+every run (dataset files, model/dataset fit, hyper-parameters), an existing one is checked
+(integrity) and locked for this suite, and only the runs still to do are preflighted; only
+then does ``fresh`` delete anything.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from benchmark.errors import BnnBenchError, StoreMissing
-from benchmark.execute import ExecutionReport, describe, execute, oversubscription
+from benchmark.execute import (
+    ExecutionReport,
+    describe,
+    execute,
+    open_executor,
+    oversubscription,
+)
 from benchmark.records import RunRecord
 from benchmark.results import FINAL, TUNING, current_runs
 from benchmark.store import Store
@@ -57,10 +65,13 @@ class Event:
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """Where a report was written."""
+    """Where a report was written: its folder, ``REPORT.md``, ``index.html`` and
+    ``summary.json`` (report/render.py lists every file)."""
 
     markdown: Path
     html: Path
+    folder: Path | None = None
+    summary: Path | None = None
 
 
 @dataclass
@@ -202,7 +213,7 @@ def run_suite(
     executor = executor or suite.executor.kind
     data_root = data_root or suite.data_root
     threads = suite.executor.threads_per_worker
-    out_dir = Path(results_dir) / suite.name
+    out_dir = report_folder(results_dir, suite.name)
     if report:
         hint = "choose another results folder (--results-dir), or skip the report (--no-report)"
         check_writable_dir(out_dir, "report folder", hint)
@@ -213,97 +224,108 @@ def run_suite(
 
         first = [spec for _, cell_trials in planned_trials(suite) for *_, spec in cell_trials]
     url = store or suite_database_url(suite, results_dir)
-    new_store = not _store_exists(url)
-    if new_store:
-        task.preflight(first, data_root, download)  # before the store is created
-    db = Store(url)
-    result = SuiteResult(suite, db.display_url)
-    with db.suite_lock(suite.name):
-        finals = task.final_specs(suite)
-        trials = suite.tuning.trials * len(cells(suite)) if tuned else 0
-        counted = (
-            f"{trials} tuning trials + {len(finals)} final runs" if tuned else f"{len(finals)} runs"
-        )
-        where = f" ({suite.path})" if suite.path else ""
-        emit(Event("info", f"suite '{suite.name}'{where}: {counted}, store {db.display_url}"))
-        emit(
-            Event(
-                "info",
-                f"executor: {executor}, {workers} worker(s) x {threads} torch thread(s), "
-                f"device {suite.device}",
+    scheduler = scheduler or suite.executor.scheduler
+    # the cluster is reachable (or started) before anything is created, deleted or run
+    with open_executor(executor, workers, scheduler, [suite.task]) as cluster:
+        new_store = not _store_exists(url)
+        if new_store:
+            task.preflight(first, data_root, download)  # before the store is created
+        db = Store(url)
+        result = SuiteResult(suite, db.display_url)
+        with db.suite_lock(suite.name):
+            finals = task.final_specs(suite)
+            trials = suite.tuning.trials * len(cells(suite)) if tuned else 0
+            counted = (
+                f"{trials} tuning trials + {len(finals)} final runs"
+                if tuned
+                else f"{len(finals)} runs"
             )
-        )
-        if executor == "local" and (warning := oversubscription(workers, threads)):
-            emit(Event("warning", warning))
-        if note := task.tuning_note(suite):
-            emit(Event("info", note))
-        # what would make every run fail is found before anything is deleted or run
-        todo = [] if new_store else first if fresh else _unfinished(first, db)
-        if todo:
-            task.preflight(todo, data_root, download)
-        if fresh:
-            removed = db.delete_suite(suite.name)
-            emit(Event("info", f"--fresh: forgot {removed} stored runs of suite '{suite.name}'"))
-            if tuned:
-                from benchmark.tune import delete_studies
-
-                deleted = delete_studies(suite.name, db.url)
-                emit(Event("info", f"--fresh: deleted {deleted} tuning studies"))
-
-        def phase(specs: list[Any], role: str, title: str) -> ExecutionReport:
-            done = execute(
-                specs,
-                db,
-                suite=suite.name,
-                role=role,
-                workers=workers,
-                executor=executor,
-                scheduler=scheduler or suite.executor.scheduler,
-                data_root=data_root,
-                download=download,
-                progress=progress,
-                on_record=lambda r: emit(Event("run", describe(r), r)),
-            )
-            result.phases[role] = done
+            where = f" ({suite.path})" if suite.path else ""
+            emit(Event("info", f"suite '{suite.name}'{where}: {counted}, store {db.display_url}"))
+            where_runs = cluster.describe() if cluster else f"{executor}, {workers} worker(s)"
             emit(
                 Event(
-                    "phase",
-                    f"{title}done in {done.seconds:.1f} s: {done.completed} completed, "
-                    f"{done.diverged} diverged, {done.failed} failed, {done.skipped} already "
-                    "stored (resumed)",
+                    "info",
+                    f"executor: {where_runs} x {threads} torch thread(s), device {suite.device}",
                 )
             )
-            if done.interrupted:
-                result.interrupted = True
+            on_this_machine = cluster is None or cluster.local is not None
+            if on_this_machine and (warning := oversubscription(workers, threads)):
+                emit(Event("warning", warning))
+            for warning in cluster.warnings() if cluster else []:
+                emit(Event("warning", warning))
+            if note := task.tuning_note(suite):
+                emit(Event("info", note))
+            # what would make every run fail is found before anything is deleted or run
+            todo = [] if new_store else first if fresh else _unfinished(first, db)
+            if todo:
+                task.preflight(todo, data_root, download)
+            if fresh:
+                removed = db.delete_suite(suite.name)
+                emit(
+                    Event("info", f"--fresh: forgot {removed} stored runs of suite '{suite.name}'")
+                )
+                if tuned:
+                    from benchmark.tune import delete_studies
+
+                    deleted = delete_studies(suite.name, db.url)
+                    emit(Event("info", f"--fresh: deleted {deleted} tuning studies"))
+
+            def phase(specs: list[Any], role: str, title: str) -> ExecutionReport:
+                done = execute(
+                    specs,
+                    db,
+                    suite=suite.name,
+                    role=role,
+                    workers=workers,
+                    executor=executor,
+                    scheduler=scheduler,
+                    dask=cluster,
+                    data_root=data_root,
+                    download=download,
+                    progress=progress,
+                    on_record=lambda r: emit(Event("run", describe(r), r)),
+                )
+                result.phases[role] = done
                 emit(
                     Event(
-                        "info",
-                        f"interrupted: {done.stored} runs stored this time; rerun the same "
-                        "command to resume",
+                        "phase",
+                        f"{title}done in {done.seconds:.1f} s: {done.completed} completed, "
+                        f"{done.diverged} diverged, {done.failed} failed, {done.skipped} already "
+                        "stored (resumed)",
                     )
                 )
-            return done
+                if done.interrupted:
+                    result.interrupted = True
+                    emit(
+                        Event(
+                            "info",
+                            f"interrupted: {done.stored} runs stored this time; rerun the same "
+                            "command to resume",
+                        )
+                    )
+                return done
 
-        if tuned:
-            from benchmark.tune import open_studies, tell_and_select, trial_specs
+            if tuned:
+                from benchmark.tune import open_studies, tell_and_select, trial_specs
 
-            tunings = open_studies(suite, db.url)
-            trial_list = trial_specs(tunings)
-            if phase(trial_list, TUNING, "tuning: ").interrupted:
+                tunings = open_studies(suite, db.url)
+                trial_list = trial_specs(tunings)
+                if phase(trial_list, TUNING, "tuning: ").interrupted:
+                    return result
+                result.tuning = tell_and_select(tunings, db.outcomes(s.run_id for s in trial_list))
+                for line in tuning_lines(result.tuning):
+                    emit(Event("tuned", line))
+                finals = task.final_specs(suite, result.tuning.best_params)
+                if todo := _unfinished(finals, db):
+                    task.preflight(todo, data_root, download)
+            if phase(finals, FINAL, "final runs: " if tuned else "").interrupted:
                 return result
-            result.tuning = tell_and_select(tunings, db.outcomes(s.run_id for s in trial_list))
-            for line in tuning_lines(result.tuning):
-                emit(Event("tuned", line))
-            finals = task.final_specs(suite, result.tuning.best_params)
-            if todo := _unfinished(finals, db):
-                task.preflight(todo, data_root, download)
-        if phase(finals, FINAL, "final runs: " if tuned else "").interrupted:
-            return result
-        if report:
-            result.report = _write_report(suite, db, out_dir)
-            emit(Event("report", f"report: {result.report.markdown}\n        {result.report.html}"))
-        emit(Event("info", f"results: {db.display_url}"))
-    return result
+            emit(Event("info", f"results: {db.display_url}"))
+            if report:
+                result.report = _write_report(suite, db, out_dir)
+                emit(Event("report", f"report: {result.report.html}"))
+        return result
 
 
 def build_report(
@@ -314,34 +336,50 @@ def build_report(
     out_dir: str | Path | None = None,
 ) -> ReportPaths:
     """(Re)build a suite's report from its store alone (opened read-only) into ``out_dir``
-    (default ``<results_dir>/<suite>``). Raises :class:`BnnBenchError` when there is no
-    store or the folder is not writable."""
+    (default ``<results_dir>/<suite>/report``). Raises :class:`BnnBenchError` when there is
+    no store or the folder is not writable."""
     from benchmark.suite import suite_database_url
 
     suite = load_suite_like(suite_or_path)
-    target = Path(out_dir) if out_dir is not None else Path(results_dir) / suite.name
+    target = Path(out_dir) if out_dir is not None else report_folder(results_dir, suite.name)
     check_writable_dir(target, "report folder", "choose another output folder (--out)")
     db = Store(store or suite_database_url(suite, results_dir), read_only=True)
     return _write_report(suite, db, target)
 
 
+def report_folder(results_dir: str | Path, suite_name: str) -> Path:
+    """Where a suite's report goes by default: ``<results_dir>/<suite>/report``."""
+    return Path(results_dir) / suite_name / "report"
+
+
 def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
-    """The report of the runs ``suite`` asks for now, from ``db``."""
+    """The report of the runs ``suite`` asks for now, from ``db`` (the folder's files:
+    report/render.py)."""
+    from benchmark.results import trials_frame
     from report.render import report_header, write_report
+    from report.summary_json import build_summary
 
     task = get_task(suite.task)
     current = current_runs(suite, db)
     linked = db.runs_frame(suite.name, role=FINAL)
     runs = linked[linked["run_id"].isin(current.final_ids)] if not linked.empty else linked
+    runs = runs.reset_index(drop=True)
     # only the curves the sections read, not every per-layer diagnostic
-    metrics = db.metrics_frame(list(runs["run_id"]), names=task.report_metrics)
-    trials = None
+    values = db.metrics_frame(list(runs["run_id"]), names=task.report_metrics)
+    trial_runs = trials = None
     if current.tuning is not None:
-        trials = db.runs_frame(suite.name, role=TUNING)
-        trials = trials[trials["run_id"].isin(current.trial_ids)] if not trials.empty else trials
-    sections = task.report_sections(
-        suite, runs, metrics, out_dir=out_dir, trials=trials, tuning=current.tuning
-    )
+        trial_runs = db.runs_frame(suite.name, role=TUNING)
+        if not trial_runs.empty:
+            trial_runs = trial_runs[trial_runs["run_id"].isin(current.trial_ids)]
+        trials = trials_frame(current, db)
+        if not trial_runs.empty and not trials.empty:
+            spent = trial_runs.set_index("run_id")
+            seconds = (spent["train_seconds"] + spent["eval_seconds"]).astype(float)
+            trials["seconds"] = trials["run_id"].map(seconds)
+    sections, task_part = task.report(
+        suite, runs, values, out_dir=out_dir, trial_runs=trial_runs, trials=trials,
+        tuning=current.tuning,
+    )  # fmt: skip
     note = task.tuning_note(suite) or ""
     stale = len(linked) - len(runs)
     if stale:
@@ -350,5 +388,10 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
             "asked for."
         )
     header = report_header(suite.name, runs, note, suite.description)
-    md, html = write_report(suite.name, header, sections, out_dir)
-    return ReportPaths(md, html)
+    summary = build_summary(
+        suite=suite, store_url=db.display_url, runs=runs, task_part=task_part, notes=header
+    )
+    files = write_report(
+        suite.name, header, sections, out_dir, summary=summary, runs=runs, metrics=values
+    )
+    return ReportPaths(files.markdown, files.html, files.folder, files.summary)

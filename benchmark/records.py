@@ -111,6 +111,8 @@ class RunRecord:
     steps: int = 0
     message: str = ""
     summary: dict[str, float] = field(default_factory=dict)
+    #: where the run executed (benchmark.environment.run_environment), set by the executor
+    environment: dict[str, Any] = field(default_factory=dict)
 
     def add(self, step: int, epoch: float, split: str, name: str, value: float) -> None:
         """Append one metric row (non-finite values are kept as NaN/inf, never dropped)."""

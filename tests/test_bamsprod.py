@@ -1,4 +1,4 @@
-"""BAMSProd: the properties of specs/bamsprod.md, against independent references.
+"""BAMSProd: the properties its reconstruction must have (docs/optimizers.md), against independent references.
 
 References: pytorch_optimizer.AdaBound(ams_bound=True, weight_decouple=False) (= AMSBound,
 what BAMSProd must equal with e = 1), hand-written moment recursions, and

@@ -78,10 +78,10 @@ def test_run_then_show_then_report(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["run", str(path), "--results-dir", str(results), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "4 completed" in out and "report:" in out
-    md = (results / "tiny" / "report.md").read_text()
+    md = (results / "tiny" / "report" / "REPORT.md").read_text()
     assert "Final test accuracy" in md and "reconstruction" in md
     assert "| mlp | synthetic | adam | 2 |" in md
-    assert (results / "tiny" / "report.html").read_text().startswith("<!doctype html>")
+    assert (results / "tiny" / "report" / "index.html").read_text().startswith("<!doctype html>")
     assert main(["show", str(path), "--results-dir", str(results)]) == 0
     assert "4 runs stored" in capsys.readouterr().out
     assert main(["run", str(path), "--results-dir", str(results), "--quiet"]) == 0
@@ -131,7 +131,7 @@ def test_reports_leave_out_runs_an_earlier_version_of_the_suite_asked_for(
     write_suite(tmp_path / "v.yaml", seeds=[0], epochs=2)  # the file changes: new runs
     assert main(args) == 0
     capsys.readouterr()
-    report = (tmp_path / "r" / "v" / "report.md").read_text()
+    report = (tmp_path / "r" / "v" / "report" / "REPORT.md").read_text()
     assert "Not reported: 2 stored runs that an earlier version of this suite file" in report
     assert "2 runs (completed: 2)" in report  # only the two runs at 2 epochs
     assert main(["show", str(path), "--results-dir", str(tmp_path / "r")]) == 0

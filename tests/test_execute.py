@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from benchmark.execute import execute
 from benchmark.records import RunSpec
@@ -127,18 +126,6 @@ def test_diverging_and_failing_runs_are_stored_and_the_suite_goes_on(tmp_path: P
     # a rerun retries the failed run only
     again = execute([diverging, failing, good], store, suite="s", workers=1, progress=False)
     assert (again.skipped, again.failed) == (2, 1)
-
-
-def test_dask_executor_without_scheduler_is_a_clear_error(tmp_path: Path) -> None:
-    from benchmark.errors import BnnBenchError
-
-    suite = load_suite(
-        write_suite(tmp_path / "d.yaml", seeds=[0], optimizers=["adam"], reference="adam")
-    )
-    store = Store(f"sqlite:///{tmp_path}/d.db")
-    with pytest.raises(BnnBenchError, match="scheduler"):
-        execute(expand_final_runs(suite), store, executor="dask", progress=False)
-    assert yaml.safe_load((tmp_path / "d.yaml").read_text())["name"] == "d"
 
 
 def test_convex_runs_are_batched_and_a_failing_batch_fails_each_run(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from benchmark.store import Store
 from benchmark.suite import LIMITS, expand_final_runs, load_suite
 from benchmark.tasks.train_task import TrainingTask
 from benchmark.train import divergence_limit, train
-from report.summary import convergence_table
+from report.analysis import analyse
 from tests.conftest import REPO, write_suite
 
 TIMING = ("train_seconds", "eval_seconds")
@@ -167,64 +167,51 @@ def test_absurd_learning_rates_are_stored_as_diverged(lr: float, why: str) -> No
     assert any(m.name == "diverged" for m in record.metrics)
 
 
-def _runs(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
+def _runs(rows: list[tuple[str, str, str, float, int]]) -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {
-                "run_id": r,
-                "task": "train",
-                "split": "test",
-                "model": "m",
-                "dataset": "d",
-                "optimizer": o,
-                "status": s,
-                "summary.final_test_accuracy": a,
-            }
-            for r, o, s, a in rows
-        ]  # fmt: skip
-    )
+            {"run_id": r, "task": "train", "split": "test", "model": "m", "dataset": "d",
+             "optimizer": o, "status": s, "seed": seed, "summary.final_test_accuracy": a,
+             "train_seconds": 1.0, "eval_seconds": 0.5}
+            for r, o, s, a, seed in rows
+        ]
+    )  # fmt: skip
 
 
 def _curve(run_id: str, accuracies: list[float]) -> pd.DataFrame:
     return pd.DataFrame(
-        {
-            "run_id": run_id,
-            "step": [10 * i for i in range(len(accuracies))],
-            "epoch": 0.0,
-            "split": "test",
-            "name": "accuracy",
-            "value": accuracies,
-        }  # fmt: skip
-    )
+        {"run_id": run_id, "step": [10 * i for i in range(len(accuracies))], "epoch": 0.0,
+         "split": "test", "name": "accuracy", "value": accuracies}
+    )  # fmt: skip
 
 
 def test_a_diverged_run_never_reaches_the_target() -> None:
     # reference bop: 0.5 and 0.7 -> target 0.6; adam reached 0.9 at step 10, then diverged
     runs = _runs(
-        [
-            ("b0", "bop", "completed", 0.5),
-            ("b1", "bop", "completed", 0.7),
-            ("a0", "adam", "diverged", 0.1),
-        ]  # fmt: skip
-    )
-    metrics = pd.concat(
+        [("b0", "bop", "completed", 0.5, 0), ("b1", "bop", "completed", 0.7, 1),
+         ("a0", "adam", "diverged", 0.1, 0)]
+    )  # fmt: skip
+    values = pd.concat(
         [_curve("b0", [0.1, 0.3, 0.5]), _curve("b1", [0.1, 0.6, 0.7]), _curve("a0", [0.1, 0.9])]
     )
-    table = convergence_table(runs, metrics, "bop").set_index("optimizer")
-    assert table.loc["adam", "reached"] == "0/1"
-    assert table.loc["adam", "steps_to_target"] == 20.0  # the cell's budget, not 10
+    cell = analyse(runs, values, "bop").cells[0]
+    assert cell.target == pytest.approx(0.6) and cell.budget == 20.0
+    adam, bop = cell.optimizers["adam"], cell.optimizers["bop"]
+    assert adam.reached == 0 and adam.runs[0].steps == 20.0  # the cell's budget, not 10
     # bop: b0 never reaches 0.6 (budget 20), b1 at step 10 -> mean 15
-    assert table.loc["bop", "steps_to_target"] == 15.0
-    assert table.loc["adam", "speedup_vs_reference"] == pytest.approx(15 / 20)
+    assert bop.reached == 1 and bop.steps_to_target["mean"] == 15.0
+    # seed 0 is the only seed both ran: bop 20 steps / adam 20 steps
+    assert adam.speedup["value"] == pytest.approx(1.0)
 
 
 def test_a_cell_whose_reference_diverged_has_no_target() -> None:
-    runs = _runs([("b0", "bop", "diverged", 0.1), ("a0", "adam", "completed", 0.9)])
-    metrics = pd.concat([_curve("b0", [0.1, 0.1]), _curve("a0", [0.1, 0.9])])
-    table = convergence_table(runs, metrics, "bop").set_index("optimizer")
-    assert math.isnan(table.loc["adam", "target_test_acc"])
-    assert math.isnan(table.loc["adam", "steps_to_target"])  # never 0
-    assert table.loc["adam", "reached"] == "0/1"
+    runs = _runs([("b0", "bop", "diverged", 0.1, 0), ("a0", "adam", "completed", 0.9, 0)])
+    values = pd.concat([_curve("b0", [0.1, 0.1]), _curve("a0", [0.1, 0.9])])
+    cell = analyse(runs, values, "bop").cells[0]
+    assert math.isnan(cell.target)
+    adam = cell.optimizers["adam"]
+    assert math.isnan(adam.steps_to_target["mean"])  # never 0
+    assert adam.reached == 0
 
 
 # ----------------------------------------------------------------------------- signals
@@ -338,7 +325,7 @@ def test_show_and_report_of_a_suite_never_run_create_nothing(tmp_path: Path) -> 
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -411,8 +398,8 @@ def test_show_reads_a_read_only_store(finished_suite: tuple[Path, Path]) -> None
 # ----------------------------------------------------------------------------- reports
 def test_report_shows_the_description_escaped(finished_suite: tuple[Path, Path]) -> None:
     _, results = finished_suite
-    html = (results / "fin" / "report.html").read_text()
-    md = (results / "fin" / "report.md").read_text()
+    html = (results / "fin" / "report" / "index.html").read_text()
+    md = (results / "fin" / "report" / "REPORT.md").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
     assert "<script>" not in html
     assert "<script>alert(1)</script> & co" in md
@@ -428,7 +415,7 @@ def test_report_files_honour_the_umask(
            "report", str(suite), "--results-dir", str(results), "--out", str(tmp_path / "r")]  # fmt: skip
     done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    for name in ("report.md", "report.html"):
+    for name in ("REPORT.md", "index.html", "summary.json", "runs.csv", "metrics.csv"):
         assert (tmp_path / "r" / name).stat().st_mode & 0o777 == mode
 
 

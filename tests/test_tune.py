@@ -140,7 +140,7 @@ def test_run_tunes_every_cell_then_runs_its_best_point(tmp_path: Path, capsys) -
         for hparams in finals[finals["optimizer"] == cell.optimizer.name]["hparams"]:
             assert {k: hparams[k] for k in space} == pytest.approx(tuned)
         assert f"tuned {cell.key}: " in out
-    report = (results / "tuned" / "report.md").read_text()
+    report = (results / "tuned" / "report" / "REPORT.md").read_text()
     assert "## Tuning" in report and "seeded Sobol points" in report
     # a rerun adds no trial and no run
     assert main(["run", str(path), "--results-dir", str(results), "--workers", "1", "--quiet"]) == 0

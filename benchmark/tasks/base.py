@@ -87,15 +87,21 @@ class Task:
         cols = [c for c in runs.columns if c == "status" or c.startswith("summary.")]
         return runs[cols]
 
-    def report_sections(
+    def report(
         self,
         suite: Any,
         runs: Any,
-        metrics: Any,
+        values: Any,
         *,
         out_dir: Path,
+        trial_runs: Any = None,
         trials: Any = None,
         tuning: Any = None,
-    ) -> list[Any]:
-        """The report's task-specific sections, from the store's tidy frames."""
-        return []
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The report's sections (:class:`report.blocks.Section`, figures written under
+        ``out_dir / "figures"``) and the task's part of ``summary.json``, from the store's
+        tidy frames: ``runs`` (final runs), ``values`` (their long metrics, the names of
+        :attr:`report_metrics`), and for tuned suites ``trial_runs`` (the trials' runs
+        frame), ``trials`` (:func:`benchmark.results.trials_frame`) and ``tuning`` (the
+        :class:`benchmark.tune.TuningResult`)."""
+        return [], {}

@@ -65,17 +65,21 @@ class ConvexTask(Task):
         cols = [c for c in runs.columns if c in ("optimizer", "form", "seed", "status")]
         return runs[cols + [c for c in runs.columns if c.startswith("summary.")]]
 
-    def report_sections(
+    def report(
         self,
         suite: Any,
         runs: Any,
-        metrics: Any,
+        values: Any,
         *,
         out_dir: Path,
+        trial_runs: Any = None,
         trials: Any = None,
         tuning: Any = None,
-    ) -> list[Any]:
-        from report.convex import convex_section
+    ) -> tuple[list[Any], dict[str, Any]]:
+        from report.convex import convex_section, convex_table
 
         convex_runs = runs[runs["task"] == self.name] if not runs.empty else runs
-        return [convex_section(convex_runs, metrics, out_dir)]
+        section = convex_section(convex_runs, values, out_dir / "figures")
+        table = convex_table(convex_runs) if not convex_runs.empty else None
+        records = table.to_dict(orient="records") if table is not None else []
+        return [section], {"convex": records}

@@ -17,7 +17,17 @@ class TrainingTask(Task):
     """``task: train`` (the default)."""
 
     name = "train"
-    report_metrics = ("accuracy",)
+    #: what the report reads: test accuracy, training seconds, BNN diagnostics, BAMSProd's range
+    report_metrics = (
+        "accuracy",
+        "train_seconds",
+        "flip_rate",
+        "quantization_error",
+        "saturation",
+        "bamsprod_lower",
+        "bamsprod_upper",
+        "bamsprod_error",
+    )
     grid = True
 
     def check_suite(self, suite: Any, where: str) -> None:
@@ -88,21 +98,46 @@ class TrainingTask(Task):
 
         return accuracy_table(runs)
 
-    def report_sections(
+    def report(
         self,
         suite: Any,
         runs: Any,
-        metrics: Any,
+        values: Any,
         *,
         out_dir: Path,
+        trial_runs: Any = None,
         trials: Any = None,
         tuning: Any = None,
-    ) -> list[Any]:
-        from report.render import training_sections
+    ) -> tuple[list[Any], dict[str, Any]]:
+        from report.analysis import analyse
+        from report.summary import final_runs
+        from report.summary_json import training_part
+        from report.training import assemble
 
-        sections = list(training_sections(runs, metrics, suite.reference))
+        fixed = suite.target.value if suite.target.kind == "value" else None
+        finals = final_runs(runs)
+        analysis = analyse(finals, values, suite.reference, fixed) if not finals.empty else None
+        section = None
         if tuning is not None:
             from report.tuning import tuning_section
 
-            sections.append(tuning_section(trials, tuning))
-        return sections
+            section = tuning_section(trial_runs, tuning)
+        sections = assemble(
+            runs, values, suite.reference, out_dir, analysis=analysis, fixed_target=fixed,
+            tuning=section, trials=trials, log_params=self._log_params(suite),
+        )  # fmt: skip
+        part = training_part(analysis, tuning, trials) if analysis is not None else {}
+        return sections, part
+
+    @staticmethod
+    def _log_params(suite: Any) -> tuple[str, ...]:
+        """The tuned parameters searched on a log scale (their sensitivity plots use log x)."""
+        if not suite.tuning.trials:
+            return ()
+        from benchmark.suite import cell_search_space, cells
+
+        names = {
+            key for cell in cells(suite) for key, rng in cell_search_space(cell).items()
+            if rng.get("log")
+        }  # fmt: skip
+        return tuple(sorted(names))

@@ -1,0 +1,169 @@
+"""The report folder of a real (small) suite: every file and section, summary.json against its
+schema, the page's numbers against summary.json, and index.html in a real headless browser
+(Debian's chromium driven by playwright; no browser download)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmark import run_suite
+from report.markup import number
+from report.summary_json import schema
+from tests.conftest import write_suite
+
+DESCRIPTION = "<script>alert(1)</script> & a BAMSProd test"
+SECTIONS = (
+    "Headline",
+    "The paper's claims",
+    "Final test accuracy",
+    "Speed of convergence",
+    "Across cells",
+    "Inside the binary network",
+    "Tuning",
+    "Environment",
+)
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tuned two-cell suite with BAMSProd, Bop and Adam (3 seeds), run once."""
+    tmp = tmp_path_factory.mktemp("report")
+    suite = write_suite(
+        tmp / "rep.yaml",
+        description=DESCRIPTION,
+        models=[{"name": "mlp", "options": {"hidden": [32, 32]}}],
+        datasets=[
+            {"name": "synthetic", "options": {"n_samples": 400, "n_features": 16, "n_classes": 4}},
+            {"name": "digits", "subset": 400},
+        ],
+        optimizers=["bamsprod", "bop", "adam"],
+        seeds=[0, 1, 2],
+        epochs=3,
+        evals_per_epoch=2,
+        tuning={"trials": 2, "epochs": 1},
+    )
+    result = run_suite(suite, results_dir=tmp, workers=1, progress=False, on_event=lambda e: None)
+    assert result.exit_code == 0 and result.report is not None
+    return result.report.folder
+
+
+def test_the_folder_holds_every_file(report_dir: Path) -> None:
+    names = {p.name for p in report_dir.iterdir()}
+    assert {
+        "index.html",
+        "REPORT.md",
+        "summary.json",
+        "runs.csv",
+        "metrics.csv",
+        "figures",
+    } <= names
+    pngs = list((report_dir / "figures").glob("*.png"))
+    assert len(pngs) >= 6
+    markdown = (report_dir / "REPORT.md").read_text()
+    assert len(markdown.encode()) + sum(p.stat().st_size for p in pngs) < 1024 * 1024
+    for png in pngs:  # every figure REPORT.md needs is in the folder, linked relatively
+        assert f"](figures/{png.name})" in markdown
+
+
+def test_every_section_is_there(report_dir: Path) -> None:
+    markdown = (report_dir / "REPORT.md").read_text()
+    html = (report_dir / "index.html").read_text()
+    for title in SECTIONS:
+        assert f"## {title}\n" in markdown, title
+        assert f"<h2>{title.replace(chr(39), '&#39;')}</h2>" in html, title
+    assert "reconstruction" in markdown
+
+
+def test_summary_json_validates_against_the_documented_schema(report_dir: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    summary = json.loads((report_dir / "summary.json").read_text())
+    jsonschema.validate(summary, schema())
+    assert summary["schema_version"] == 1 and summary["suite"]["description"] == DESCRIPTION
+    task = summary["task"]
+    assert len(task["cells"]) == 2 and len(task["comparisons"]) == 4
+    assert {c["claim"] for c in task["claims"]} == {"speed", "accuracy"}
+    assert len(task["claims"]) == 6  # 2 cells x 2 claims + pooled
+    assert set(task["tuning"]["seconds_per_optimizer"]) == {"adam", "bamsprod", "bop"}
+
+
+def test_the_pages_numbers_agree_with_summary_json(report_dir: Path) -> None:
+    summary = json.loads((report_dir / "summary.json").read_text())
+    markdown = (report_dir / "REPORT.md").read_text()
+    html = (report_dir / "index.html").read_text()
+    for cell in summary["task"]["cells"]:
+        for name, opt in cell["optimizers"].items():
+            mean = number(opt["accuracy"]["mean"])
+            row = f"| {cell['model']} | {cell['dataset']} | {name} | 3 | "
+            assert any(line.startswith(row) and f" {mean} |" in line
+                       for line in markdown.splitlines()), (row, mean)  # fmt: skip
+            assert f"<td>{mean}</td>" in html
+    for c in summary["task"]["comparisons"]:
+        cells = [c["model"], c["dataset"], c["vs"], str(c["n"]), number(c["difference"])]
+        assert "| " + " | ".join(cells) + " |" in markdown, cells
+        assert f"<td>{number(c['p_holm'])}</td>" in html
+        assert c["verdict"] in markdown
+    for claim in summary["task"]["claims"]:
+        assert f" {number(claim['value'])} |" in markdown
+        assert claim["verdict"] in html
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_index_html_in_a_real_browser(report_dir: Path) -> None:
+    executable = _chromium()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs Debian's chromium")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    page_url = (report_dir / "index.html").resolve().as_uri()
+    requests: list[str] = []
+    errors: list[str] = []
+    dialogs: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(page_url, wait_until="load")
+            widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+            headings = page.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)")
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+    assert errors == [] and dialogs == []
+    assert [u for u in requests if u != page_url and not u.startswith("data:")] == []
+    assert widths and all(w > 0 for w in widths)
+    assert list(SECTIONS) == [h for h in headings if h in SECTIONS]
+    assert DESCRIPTION in text  # shown as text, never run
+
+
+def test_a_convex_report_embeds_its_figures(tmp_path: Path) -> None:
+    suite = tmp_path / "cvx.yaml"
+    suite.write_text(
+        "name: cvx\ntask: convex\nconvex:\n  steps: 300\n  seeds: 2\n  checkpoints: 20\n"
+        "  optimizers: [adam, amsgrad, sgd]\n"
+    )
+    result = run_suite(suite, results_dir=tmp_path, workers=1, progress=False,
+                       on_event=lambda e: None)  # fmt: skip
+    folder = result.report.folder
+    html = (folder / "index.html").read_text()
+    assert html.count('src="data:image/png;base64,') == 2
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["suite"]["task"] == "convex" and len(summary["task"]["convex"]) >= 3
+    pytest.importorskip("jsonschema").validate(summary, schema())
