@@ -169,6 +169,21 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from report.compare import compare, load_summary, to_markdown
+
+    where = {"results_dir": args.results_dir, "store": args.store}
+    given = {"acc_tolerance": args.acc_tolerance, "speed_tolerance": args.speed_tolerance}
+    comparison = compare(
+        load_summary(args.current, **where),
+        load_summary(args.baseline, **where),
+        labels=(args.current, args.baseline),
+        **{key: value for key, value in given.items() if value is not None},
+    )
+    _print(to_markdown(comparison).rstrip("\n"))
+    return 1 if comparison.regressed else 0  # the nightly gate fails
+
+
 # ----------------------------------------------------------------------------- parser
 #: upper limits of the command line's counts: the suite's own (benchmark.suite.LIMITS, not
 #: imported here so that parsing stays cheap; a test keeps them equal)
@@ -274,6 +289,34 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="report folder (default: <results-dir>/<suite>/report)")
     store_options(rep)
     rep.set_defaults(func=cmd_report)
+
+    cmp = sub.add_parser(
+        "compare",
+        help="the regression gate: compare two summaries (exit 1 on a regression)",
+        description="Compare CURRENT with BASELINE per cell and optimizer (rules: "
+        "docs/nightly.md); print a Markdown verdict and table of the changes. Exit 0: no "
+        "regression; 1: a regression; 2: bad input.",
+    )
+    for name in ("current", "baseline"):
+        cmp.add_argument(
+            name,
+            metavar=name.upper(),
+            help="a summary.json file, a report folder holding one, or a suite (file or "
+            "shipped name: its summary is computed from its store, read-only)",
+        )
+    cmp.add_argument(
+        "--acc-tolerance",
+        type=float,
+        help="flag an accuracy drop larger than this or the CIs' noise (default: 0.01)",
+    )
+    cmp.add_argument(
+        "--speed-tolerance",
+        type=float,
+        help="flag steps-to-target growing by more than this fraction or the CIs' noise "
+        "(default: 0.10)",
+    )
+    store_options(cmp)
+    cmp.set_defaults(func=cmd_compare)
     return parser
 
 

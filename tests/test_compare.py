@@ -1,0 +1,417 @@
+"""``bnnbench compare``, the nightly regression gate (report/compare.py, docs/nightly.md).
+
+Hand-written summaries (each validated against report/summary.schema.json, so they stay
+real) check the rules and their arithmetic against numbers worked out here; a small real
+suite checks the gate on a fresh report folder and on a copy with one accuracy lowered."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmark import BnnBenchError, run_suite
+from benchmark.cli import main
+from report.compare import ACC_TOLERANCE, SPEED_TOLERANCE, compare, load_summary, to_markdown
+from report.summary_json import schema
+from tests.conftest import write_suite
+
+jsonschema = pytest.importorskip("jsonschema")
+
+
+# ----------------------------------------------------------------------------- documents
+def interval(mean: float | None, half: float | None = None, n: int = 3) -> dict[str, Any]:
+    """``{n, mean, std, ci_low, ci_high}`` with a CI of half-width ``half`` (None: no CI, as
+    one seed gives)."""
+    if half is None or mean is None:
+        return {"n": n, "mean": mean, "std": None, "ci_low": None, "ci_high": None}
+    return {"n": n, "mean": mean, "std": half, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def optimizer(
+    acc: float | None,
+    acc_half: float | None = None,
+    steps: float | None = 100.0,
+    steps_half: float | None = None,
+    *,
+    diverged: int = 0,
+    failed: int = 0,
+    seeds: int = 3,
+) -> dict[str, Any]:
+    return {
+        "seeds": seeds,
+        "completed": seeds - diverged - failed,
+        "diverged": diverged,
+        "failed": failed,
+        "accuracy": interval(acc, acc_half),
+        "steps_to_target": {**interval(steps, steps_half), "reached": seeds},
+        "epochs_to_target": interval(None),
+        "seconds_to_target": interval(None),
+        "speedup_vs_reference": None,
+        "auc": None,
+        "seconds_per_run": 1.5,
+        "runs": [],
+    }
+
+
+def summary(
+    cells: dict[tuple[str, str], dict[str, dict[str, Any]]],
+    *,
+    name: str = "nightly",
+    task: str = "train",
+    epochs: int = 5,
+    torch: str = "2.4.0",
+    target: float | None = 0.8,
+) -> dict[str, Any]:
+    """A schema-valid summary.json document with ``cells``: (model, dataset) -> optimizers."""
+    document = {
+        "schema_version": 1,
+        "generated_at": "2025-01-01T00:00:00+00:00",
+        "suite": {
+            "name": name,
+            "description": "hand-written",
+            "task": task,
+            "spec": {"epochs": epochs, "batch_size": 64, "device": "cpu", "seeds": [0, 1, 2]},
+        },
+        "store": "sqlite:///results/nightly/bnnbench.db",
+        "runs": {"total": 0, "by_status": {}},
+        "environment": {
+            "packages": {"torch": torch},
+            "cpu": "AMD EPYC",
+            "gpu": None,
+            "hosts": ["ci"],
+            "git_commits": ["abc"],
+        },
+        "notes": [],
+        "task": {
+            "reference": "bop",
+            "cells": [
+                {
+                    "model": model,
+                    "dataset": dataset,
+                    "target": target,
+                    "budget_steps": 500.0,
+                    "best": None,
+                    "optimizers": optimizers,
+                }
+                for (model, dataset), optimizers in cells.items()
+            ],
+            "comparisons": [],
+            "claims": [],
+        },
+    }
+    jsonschema.validate(document, schema())
+    return document
+
+
+CELL = ("mlp", "digits")
+
+
+def one(acc: float | None, acc_half: float | None = None, **kwargs: Any) -> dict[str, Any]:
+    """A summary of one cell with Bop (fixed) and BAMSProd (``acc``, ...)."""
+    return summary(
+        {CELL: {"bop": optimizer(0.8, 0.01), "bamsprod": optimizer(acc, acc_half, **kwargs)}}
+    )
+
+
+def write(folder: Path, name: str, document: dict[str, Any]) -> str:
+    path = folder / name
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def gate(
+    capsys: pytest.CaptureFixture[str], current: Any, baseline: Any, *options: str
+) -> tuple[int, str, str]:
+    code = main(["compare", str(current), str(baseline), *options])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def regression_lines(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.endswith("| REGRESSION |")]
+
+
+# ----------------------------------------------------------------------------- the rules
+def test_the_accuracy_rule_by_hand() -> None:
+    # means 0.90 (baseline) vs 0.85 (current), CI half-widths 0.02 and 0.01:
+    # noise = sqrt(0.01^2 + 0.02^2) = 0.0223607 > tolerance 0.01; drop 0.05 > 0.02236: flagged
+    result = compare(one(0.85, 0.01), one(0.90, 0.02))
+    (row,) = result.changes
+    assert result.regressed and row.verdict == "regression" and row.what == "accuracy drop"
+    assert row.threshold == pytest.approx(0.0223607, abs=1e-7)
+    assert row.delta == pytest.approx(-0.05) and row.note == "CI noise"
+    assert (row.baseline, row.current) == (0.90, 0.85)
+    # a drop of 0.03 inside noise sqrt(0.03^2 + 0.04^2) = 0.05 is not flagged, although it
+    # is three times the tolerance
+    assert compare(one(0.87, 0.03), one(0.90, 0.04)).changes == []
+    # one seed (no CI): the tolerance alone, "more than" strictly
+    assert compare(one(0.89), one(0.90)).changes == []  # 0.01 is not more than 0.01
+    (row,) = compare(one(0.885), one(0.90)).changes
+    assert row.threshold == ACC_TOLERANCE == 0.01 and row.note == "tolerance"
+    # the tolerance is an option
+    assert compare(one(0.885), one(0.90), acc_tolerance=0.02).changes == []
+    # a gain beyond the same threshold is listed as improved and does not fail
+    result = compare(one(0.95, 0.01), one(0.90, 0.02))
+    assert not result.regressed
+    assert [(c.what, c.verdict) for c in result.changes] == [("accuracy gain", "improved")]
+
+
+def test_the_speed_rule_by_hand() -> None:
+    # baseline 100 steps (half-width 10: 10%), current 130 (13: 10%): relative noise
+    # sqrt(0.1^2 + 0.1^2) = 0.141421 > tolerance 0.10; 130/100 - 1 = 0.30 > 0.1414: flagged
+    result = compare(one(0.9, steps=130.0, steps_half=13.0), one(0.9, steps=100.0, steps_half=10.0))
+    (row,) = result.changes
+    assert row.what == "slowdown (steps to target)" and row.verdict == "regression"
+    assert row.threshold == pytest.approx(math.sqrt(0.02)) and row.delta == pytest.approx(0.3)
+    # 112 steps (half-width 11.2): 12% more is above the tolerance but inside the noise 14.1%
+    slightly = one(0.9, steps=112.0, steps_half=11.2)
+    assert compare(slightly, one(0.9, steps=100.0, steps_half=10.0)).changes == []
+    # no CIs: 111 steps (11% > 10%) is, 110 is not
+    assert compare(one(0.9, steps=110.0), one(0.9, steps=100.0)).changes == []
+    (row,) = compare(one(0.9, steps=111.0), one(0.9, steps=100.0)).changes
+    assert row.threshold == SPEED_TOLERANCE and row.delta == pytest.approx(0.11)
+    # faster by the same threshold the other way (100/80 - 1 = 25%): improved
+    (row,) = compare(one(0.9, steps=80.0), one(0.9, steps=100.0)).changes
+    assert (row.verdict, row.delta) == ("improved", pytest.approx(-0.2))
+    # only when both summaries have a target for the cell
+    no_target = one(0.9, steps=300.0)
+    no_target["task"]["cells"][0]["target"] = None
+    assert compare(no_target, one(0.9, steps=100.0)).changes == []
+    assert compare(one(0.9, steps=300.0), no_target).changes == []
+
+
+def test_more_diverged_or_failed_runs_are_regressions_fewer_are_improvements() -> None:
+    result = compare(one(0.9, diverged=1), one(0.9))
+    assert [(c.what, c.verdict, c.delta) for c in result.changes] == [
+        ("more runs diverged", "regression", 1)
+    ]
+    result = compare(one(0.9), one(0.9, failed=2))
+    assert [(c.what, c.verdict, c.delta) for c in result.changes] == [
+        ("fewer runs failed", "improved", -2)
+    ]
+
+
+def test_vanished_cells_and_optimizers_regress_new_ones_do_not() -> None:
+    other = ("mlp", "mnist1d")
+    both = summary({CELL: {"bop": optimizer(0.8)}, other: {"bop": optimizer(0.7)}})
+    just_one = summary({CELL: {"bop": optimizer(0.8)}})
+    result = compare(just_one, both)
+    assert result.regressed
+    assert [(c.cell, c.optimizer, c.what) for c in result.changes] == [
+        ("mlp/mnist1d", "*", "cell vanished")
+    ]
+    assert "optimizers: bop" in to_markdown(result)
+    result = compare(both, just_one)
+    assert not result.regressed
+    assert [(c.cell, c.what, c.verdict) for c in result.changes] == [
+        ("mlp/mnist1d", "new cell", "new")
+    ]
+    result = compare(summary({CELL: {"bop": optimizer(0.8)}}), one(0.9))
+    assert [(c.optimizer, c.what, c.verdict) for c in result.changes] == [
+        ("bamsprod", "optimizer vanished", "regression")
+    ]
+    assert compare(one(0.9), summary({CELL: {"bop": optimizer(0.8)}})).changes[0].verdict == "new"
+
+
+def test_a_mean_that_is_gone_is_a_drop() -> None:
+    result = compare(one(None, steps=None, failed=3), one(0.9))
+    assert [(c.what, c.verdict, c.note) for c in result.changes] == [
+        ("accuracy drop", "regression", "no run finished now"),
+        ("more runs failed", "regression", ""),
+    ]
+
+
+def test_mismatched_suites_and_bad_tolerances_are_errors() -> None:
+    with pytest.raises(BnnBenchError, match="different suites.*'quick'.*'nightly'"):
+        compare(summary({}, name="quick"), summary({}))
+    with pytest.raises(BnnBenchError, match="task convex.*task train"):
+        compare(summary({}, task="convex"), summary({}))
+    with pytest.raises(BnnBenchError, match="speed tolerance must be a number >= 0"):
+        compare(summary({}), summary({}), speed_tolerance=-0.1)
+
+
+def test_unfair_changes_are_warnings_not_failures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = summary({CELL: {"bop": optimizer(0.8)}})
+    cur = summary({CELL: {"bop": optimizer(0.8)}}, epochs=10, torch="2.5.0")
+    result = compare(cur, base)
+    assert not result.regressed and result.changes == []
+    assert result.warnings == [
+        "suite spec: epochs differs: baseline 5, current 10; the numbers may differ for that "
+        "reason alone (compared all the same)",
+        "torch version differs: baseline 2.4.0, current 2.5.0; the numbers may differ for that "
+        "reason alone (compared all the same)",
+    ]
+    code, out, err = gate(capsys, write(tmp_path, "c.json", cur), write(tmp_path, "b.json", base))
+    assert code == 0 and err == ""
+    assert "- warning: suite spec: epochs differs: baseline 5, current 10;" in out
+    assert "Regression gate passed" in out and "2 warnings" in out
+
+
+# ----------------------------------------------------------------------------- the command
+def test_a_drop_beyond_the_cis_exits_1_and_names_the_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cur = write(tmp_path, "cur.json", one(0.85, 0.01))
+    base = write(tmp_path, "base.json", one(0.90, 0.02))
+    code, out, err = gate(capsys, cur, base)
+    assert code == 1 and err == ""
+    assert out.splitlines()[0].startswith("**Regression gate FAILED** (suite 'nightly'")
+    assert regression_lines(out) == [
+        "| mlp/digits | bamsprod | accuracy drop | 0.9000 | 0.8500 | -0.0500 | 0.02236 (CI noise)"
+        " | REGRESSION |"
+    ]
+    assert "| bop |" not in out  # only the rows that changed
+    # the same drop with a looser tolerance passes
+    assert gate(capsys, cur, base, "--acc-tolerance", "0.06")[0] == 0
+
+
+def test_noise_inside_the_cis_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cur = write(tmp_path, "cur.json", one(0.87, 0.03))
+    base = write(tmp_path, "base.json", one(0.90, 0.04))
+    code, out, _ = gate(capsys, cur, base)
+    assert code == 0
+    assert "Regression gate passed" in out and "No change beyond the thresholds." in out
+
+
+def test_a_missing_cell_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = summary({CELL: {"bop": optimizer(0.8)}, ("cnn1d", "mnist1d"): {"bop": optimizer(0.7)}})
+    cur = summary({CELL: {"bop": optimizer(0.8)}})
+    code, out, _ = gate(capsys, write(tmp_path, "c.json", cur), write(tmp_path, "b.json", base))
+    assert code == 1
+    (line,) = regression_lines(out)
+    assert line.startswith("| cnn1d/mnist1d | * | cell vanished: optimizers: bop |")
+
+
+def one_error_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bnnbench: error: "), err
+    return lines[0]
+
+
+def bad_input(case: str, folder: Path) -> tuple[str, list[str]]:
+    """A bad CURRENT argument and the texts its error line must hold."""
+    if case == "wrong schema version":
+        newer = one(0.9)
+        newer["schema_version"] = 2
+        return write(folder, "v2.json", newer), ["v2.json", "schema version 2", "version 1"]
+    if case == "missing file":
+        return str(folder / "nope.json"), ["no such file", "nope.json"]
+    if case == "unreadable JSON":
+        (folder / "cut.json").write_text('{"schema_version": 1,')
+        return str(folder / "cut.json"), ["cut.json", "not valid JSON", "line 1"]
+    if case == "mismatched suites":
+        other = write(folder, "quick.json", summary({}, name="quick"))
+        return other, ["different suites", "'quick'", "'nightly'", "quick.json"]
+    if case == "mismatched tasks":
+        return write(folder, "convex.json", summary({}, task="convex")), ["task convex"]
+    assert case == "folder without summary.json"
+    (folder / "empty").mkdir()
+    return str(folder / "empty"), ["no summary.json in folder", "empty"]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "wrong schema version",
+        "missing file",
+        "unreadable JSON",
+        "mismatched suites",
+        "mismatched tasks",
+        "folder without summary.json",
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = write(tmp_path, "good.json", one(0.9))
+    bad, expected = bad_input(case, tmp_path)
+    for current, baseline in ((bad, good), (good, bad)):  # either side
+        code, out, err = gate(capsys, current, baseline)
+        line = one_error_line(err)
+        assert code == 2 and out == ""
+        assert all(text in line for text in expected), line
+
+
+def test_the_help_states_the_library_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {ACC_TOLERANCE})" in text
+    assert f"(default: {SPEED_TOLERANCE:.2f})" in text
+
+
+# ----------------------------------------------------------------------------- a real suite
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A fresh small suite (BAMSProd and Bop, 2 seeds, 2 epochs), run once: its suite file
+    and its report folder."""
+    tmp = tmp_path_factory.mktemp("compare")
+    suite = write_suite(tmp / "gate.yaml", optimizers=["bamsprod", "bop"], seeds=[0, 1])
+    result = run_suite(suite, results_dir=tmp, workers=1, progress=False, on_event=lambda e: None)
+    assert result.exit_code == 0 and result.report is not None
+    folder = result.report.folder
+    assert folder is not None
+    del result
+    gc.collect()  # the run's store connections close (sqlite folds its -wal file back in)
+    return suite, folder
+
+
+def test_a_fresh_run_against_itself_passes(
+    smoke_run: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder = smoke_run
+    code, out, err = gate(capsys, folder, folder / "summary.json")
+    assert (code, err) == (0, "")
+    assert "Regression gate passed" in out and "warning" not in out
+
+
+def test_a_copy_with_one_accuracy_lowered_fails_and_names_it(
+    smoke_run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder = smoke_run
+    fresh = json.loads((folder / "summary.json").read_text())
+    lowered = copy.deepcopy(fresh)
+    cell = lowered["task"]["cells"][0]
+    widths = {
+        name: r["accuracy"]["ci_high"] - r["accuracy"]["ci_low"]
+        for name, r in cell["optimizers"].items()
+    }
+    name = min(widths, key=widths.__getitem__)  # the narrowest CI: 0.2 is beyond its noise
+    assert math.sqrt(2) * widths[name] / 2 < 0.2  # noise = sqrt(h^2 + h^2), both sides alike
+    cell["optimizers"][name]["accuracy"]["mean"] -= 0.2
+    jsonschema.validate(lowered, schema())
+    code, out, err = gate(capsys, write(tmp_path, "lowered.json", lowered), folder)
+    assert (code, err) == (1, "")
+    (line,) = regression_lines(out)
+    assert line.startswith(f"| {cell['model']}/{cell['dataset']} | {name} | accuracy drop |")
+    assert "| -0.2000 |" in line
+
+
+def test_a_suite_is_compared_from_its_store_without_writing(
+    smoke_run: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite, folder = smoke_run
+    results = folder.parent.parent
+
+    def listing() -> dict[str, bytes | None]:  # every path, and every file's bytes
+        return {str(p): p.read_bytes() if p.is_file() else None for p in results.rglob("*")}
+
+    before = listing()
+    code, out, err = gate(capsys, suite, folder, "--results-dir", str(results))
+    assert (code, err) == (0, ""), out
+    assert "Regression gate passed" in out
+    assert listing() == before
+    # the same numbers as the report folder's (apart from when it was rendered)
+    computed, written = load_summary(suite, results_dir=results), load_summary(folder)
+    assert listing() == before
+    for document in (computed, written):
+        del document["generated_at"], document["notes"]
+    assert computed == written
