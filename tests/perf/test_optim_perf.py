@@ -19,126 +19,29 @@ model's forward pass): ``mlp`` (a small binary MLP, ~0.15M parameters) and ``res
 from __future__ import annotations
 
 import argparse
-import ast
-import copy
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import pytest
 import torch
 import torchvision
 from torch import nn
 
-from benchmark.binary import BinaryConv2d, BinaryLinear, split_parameters
-from benchmark.optim import OPTIMIZERS, make_optimizer
+from benchmark.binary import split_parameters
+from benchmark.optim import OPTIMIZERS
 
-PARAM_SETS = ("mlp", "resnet18")
-REFERENCE = "adam_foreach"
-
-
-def binary_mlp() -> nn.Module:
-    """A small binary MLP: real first/last layers, two binary hidden layers, BatchNorm."""
-    return nn.Sequential(
-        nn.Linear(64, 256),
-        nn.BatchNorm1d(256),
-        BinaryLinear(256, 256, input_estimator="ste"),
-        nn.BatchNorm1d(256),
-        BinaryLinear(256, 256, input_estimator="ste"),
-        nn.BatchNorm1d(256),
-        nn.Linear(256, 10),
-    )
-
-
-def binary_resnet18_shapes() -> nn.Module:
-    """torchvision's ResNet-18 with every 3x3 convolution replaced by a BinaryConv2d."""
-    model = torchvision.models.resnet18()
-
-    def swap(module: nn.Module) -> None:
-        for name, child in module.named_children():
-            if isinstance(child, nn.Conv2d) and child.kernel_size == (3, 3):
-                binary = BinaryConv2d(
-                    child.in_channels, child.out_channels, 3, stride=child.stride, padding=1
-                )
-                setattr(module, name, binary)
-            else:
-                swap(child)
-
-    swap(model)
-    return model
-
-
-def param_set(name: str, seed: int = 0) -> nn.Module:
-    """The named parameter set with seeded gradients on every parameter."""
-    torch.manual_seed(seed)
-    model = binary_mlp() if name == "mlp" else binary_resnet18_shapes()
-    for p in model.parameters():
-        p.grad = torch.randn_like(p) * 1e-2
-    return model
-
-
-def clone(model: nn.Module) -> nn.Module:
-    """A deep copy with the gradients copied too (``deepcopy`` drops ``.grad``)."""
-    twin = copy.deepcopy(model)
-    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
-        q.grad = None if p.grad is None else p.grad.clone()
-    return twin
-
-
-def build(name: str, model: nn.Module) -> torch.optim.Optimizer:
-    """The optimizer under test: ``REFERENCE`` = torch.optim.Adam(foreach=True), a registry
-    name, or ``name[key=value,...]`` for non-default hyper-parameters (e.g.
-    ``bamsprod[error_every=10]``)."""
-    if name == REFERENCE:
-        return torch.optim.Adam(model.parameters(), foreach=True)
-    base, _, rest = name.partition("[")
-    hparams = {}
-    for item in filter(None, rest.rstrip("]").split(",")):
-        key, _, text = item.partition("=")
-        try:
-            hparams[key.strip()] = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError):
-            hparams[key.strip()] = text.strip()
-    return make_optimizer(base, model, **hparams)
-
-
-CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
-
-
-def step_seconds(step: Callable[[], object], repeats: int, clock: str = "wall") -> list[float]:
-    """Seconds per call of ``step``; ``clock="cpu"`` counts this thread's CPU time only (robust
-    on a loaded machine, meaningful with one torch thread)."""
-    now = CLOCKS[clock]
-    times = []
-    for _ in range(repeats):
-        start = now()
-        step()
-        times.append(now() - start)
-    return times
-
-
-def measure_ratios(
-    set_name: str, names: list[str], repeats: int = 20, clock: str = "wall"
-) -> dict[str, tuple[float, float]]:
-    """``{name: (median step ms, ratio to Adam(foreach=True))}``; Adam is timed interleaved
-    with each optimizer (same process, same model copy size) to cancel machine-load drift."""
-    base = param_set(set_name)
-    out: dict[str, tuple[float, float]] = {}
-    for name in names:
-        model, ref_model = clone(base), clone(base)
-        opt, ref = build(name, model), build(REFERENCE, ref_model)
-        for _ in range(3):  # warm-up: state allocation, scratch buffers
-            opt.step()
-            ref.step()
-        t_opt, t_ref = [], []
-        for _ in range(repeats):
-            t_ref += step_seconds(ref.step, 1, clock)
-            t_opt += step_seconds(opt.step, 1, clock)
-        med_opt, med_ref = statistics.median(t_opt), statistics.median(t_ref)
-        out[name] = (med_opt * 1e3, med_opt / med_ref)
-        del model, ref_model, opt, ref
-    return out
+# the measuring functions live in benchmark.perf_gate, which saves and compares these ratios
+# for the nightly gate (docs/nightly.md, "Micro-benchmarks")
+from benchmark.perf_gate import (
+    CLOCKS,
+    PARAM_SETS,
+    REFERENCE,
+    binary_mlp,
+    binary_resnet18_shapes,
+    build,
+    clone,
+    measure_ratios,
+    param_set,
+)
 
 
 def ratio_table(

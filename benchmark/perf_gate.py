@@ -1,0 +1,548 @@
+"""The optimizer micro-benchmark gate: step-time ratios to torch Adam, saved and compared.
+
+What is measured: the time of one ``optimizer.step()`` (gradients already in place, no forward
+or backward pass) of every registered optimizer, divided by the step time of
+``torch.optim.Adam(foreach=True)`` on the same parameters, timed in the same process and
+interleaved with it (median of ``repeats`` steps each, after 3 warm-up steps; the median of
+``rounds`` such ratios, the optimizers taking turns round after round). Ratios, not
+absolute times, so the machine's speed cancels; the CPU clock (``thread_time``, one torch
+thread) ignores time the thread spent waiting for a core, so other jobs on a shared machine
+matter much less than on the wall clock. ``tests/perf/test_optim_perf.py`` (pytest-benchmark
+and the Markdown ratio table of docs/performance.md) measures with the same functions.
+
+The gate (docs/nightly.md, "Micro-benchmarks")::
+
+    python -m benchmark.perf_gate save ratios.json            # measure (mlp set, CPU clock)
+    python -m benchmark.perf_gate compare ratios.json suites/baselines/optim_ratios.json
+
+``compare`` exits 0 when no optimizer's ratio grew by more than ``--threshold`` (a factor,
+default :data:`DEFAULT_THRESHOLD`) and none vanished, 1 on a regression, 2 on bad input (a
+missing or malformed file, another schema version, ratios measured with another clock or
+thread count). Its report is a Markdown table on stdout.
+
+torch is imported inside the functions that measure, so loading and comparing saved ratios
+(and ``compare``) never import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchmark.errors import BnnBenchError
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    import torch
+    from torch import nn
+
+#: version of the JSON document :func:`save_ratios` writes; :func:`load_ratios` accepts only it
+SCHEMA_VERSION = 1
+#: a ratio may grow by this factor before ``compare`` calls it a regression. Six runs of ``save``
+#: (default settings) on the shared 2-core machine spread by at most 1.11x per ratio (max/min;
+#: 1.31x with one round of 400 steps instead of 5 rounds), and ratios measured on another CPU
+#: (an Intel Xeon against this AMD EPYC) differed by up to 1.30x: 1.5x stays above both
+#: (docs/nightly.md, "Micro-benchmarks") and still catches a step grown by half.
+DEFAULT_THRESHOLD = 1.5
+#: steps timed per optimizer and round (and as many Adam steps interleaved): ~1 ms each on the
+#: mlp set, so the default measurement (all optimizers, 5 rounds) times ~20,000 steps
+DEFAULT_REPEATS = 200
+#: rounds per optimizer (the ratio is the median of the rounds' ratios)
+DEFAULT_ROUNDS = 5
+PARAM_SETS = ("mlp", "resnet18")
+DEFAULT_SETS = ("mlp",)
+#: the reference's name in :func:`build`: ``torch.optim.Adam(foreach=True)``
+REFERENCE = "adam_foreach"
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+class PerfGateError(ValueError):
+    """Bad input to the gate: a missing or malformed ratios file, another schema version,
+    incomparable measurements, a bad threshold. The CLI prints it as one line, exit code 2."""
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def binary_mlp() -> nn.Module:
+    """A small binary MLP: real first/last layers, two binary hidden layers, BatchNorm."""
+    from torch import nn
+
+    from benchmark.binary import BinaryLinear
+
+    return nn.Sequential(
+        nn.Linear(64, 256),
+        nn.BatchNorm1d(256),
+        BinaryLinear(256, 256, input_estimator="ste"),
+        nn.BatchNorm1d(256),
+        BinaryLinear(256, 256, input_estimator="ste"),
+        nn.BatchNorm1d(256),
+        nn.Linear(256, 10),
+    )
+
+
+def binary_resnet18_shapes() -> nn.Module:
+    """torchvision's ResNet-18 with every 3x3 convolution replaced by a BinaryConv2d."""
+    import torchvision
+    from torch import nn
+
+    from benchmark.binary import BinaryConv2d
+
+    model = torchvision.models.resnet18()
+
+    def swap(module: nn.Module) -> None:
+        for name, child in module.named_children():
+            if isinstance(child, nn.Conv2d) and child.kernel_size == (3, 3):
+                binary = BinaryConv2d(
+                    child.in_channels, child.out_channels, 3, stride=child.stride, padding=1
+                )
+                setattr(module, name, binary)
+            else:
+                swap(child)
+
+    swap(model)
+    return model
+
+
+def param_set(name: str, seed: int = 0) -> nn.Module:
+    """The named parameter set with seeded gradients on every parameter."""
+    import torch
+
+    if name not in PARAM_SETS:
+        raise PerfGateError(f"unknown parameter set {name!r} (known: {', '.join(PARAM_SETS)})")
+    torch.manual_seed(seed)
+    model = binary_mlp() if name == "mlp" else binary_resnet18_shapes()
+    for p in model.parameters():
+        p.grad = torch.randn_like(p) * 1e-2
+    return model
+
+
+def clone(model: nn.Module) -> nn.Module:
+    """A deep copy with the gradients copied too (``deepcopy`` drops ``.grad``)."""
+    twin = copy.deepcopy(model)
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        q.grad = None if p.grad is None else p.grad.clone()
+    return twin
+
+
+def build(name: str, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer under test: ``REFERENCE`` = torch.optim.Adam(foreach=True), a registry
+    name, or ``name[key=value,...]`` for non-default hyper-parameters (e.g.
+    ``bamsprod[error_every=10]``)."""
+    import torch
+
+    from benchmark.optim import make_optimizer
+
+    if name == REFERENCE:
+        return torch.optim.Adam(model.parameters(), foreach=True)
+    base, _, rest = name.partition("[")
+    hparams = {}
+    for item in filter(None, rest.rstrip("]").split(",")):
+        key, _, text = item.partition("=")
+        try:
+            hparams[key.strip()] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            hparams[key.strip()] = text.strip()
+    return make_optimizer(base, model, **hparams)
+
+
+def step_seconds(step: Callable[[], object], repeats: int, clock: str = "wall") -> list[float]:
+    """Seconds per call of ``step``; ``clock="cpu"`` counts this thread's CPU time only (robust
+    on a loaded machine, meaningful with one torch thread)."""
+    now = CLOCKS[clock]
+    times = []
+    for _ in range(repeats):
+        start = now()
+        step()
+        times.append(now() - start)
+    return times
+
+
+def measure_ratios(
+    set_name: str, names: list[str], repeats: int = 20, clock: str = "wall"
+) -> dict[str, tuple[float, float]]:
+    """``{name: (median step ms, ratio to Adam(foreach=True))}``; Adam is timed interleaved
+    with each optimizer (same process, same model copy size) to cancel machine-load drift."""
+    base = param_set(set_name)
+    out: dict[str, tuple[float, float]] = {}
+    for name in names:
+        model, ref_model = clone(base), clone(base)
+        opt, ref = build(name, model), build(REFERENCE, ref_model)
+        for _ in range(3):  # warm-up: state allocation, scratch buffers
+            opt.step()
+            ref.step()
+        t_opt, t_ref = [], []
+        for _ in range(repeats):
+            t_ref += step_seconds(ref.step, 1, clock)
+            t_opt += step_seconds(opt.step, 1, clock)
+        med_opt, med_ref = statistics.median(t_opt), statistics.median(t_ref)
+        out[name] = (med_opt * 1e3, med_opt / med_ref)
+        del model, ref_model, opt, ref
+    return out
+
+
+def measure(
+    sets: tuple[str, ...] = DEFAULT_SETS,
+    repeats: int = DEFAULT_REPEATS,
+    clock: str = "cpu",
+    names: list[str] | None = None,
+    rounds: int = DEFAULT_ROUNDS,
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{param set: {optimizer: (median step ms, ratio to Adam)}}`` for every registered
+    optimizer (or ``names``), with the torch thread count as it is set.
+
+    Each optimizer is measured in ``rounds`` rounds of ``repeats`` steps (the optimizers take
+    turns, round after round; :func:`measure_ratios` per round) and its ratio is the median of
+    its rounds' ratios, so a burst of load from another job that hits one round is voted out."""
+    from benchmark.optim import OPTIMIZERS
+
+    names = list(names or OPTIMIZERS)
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for s in sets:
+        per_round = [measure_ratios(s, names, repeats, clock) for _ in range(rounds)]
+        out[s] = {
+            name: (
+                statistics.median(r[name][0] for r in per_round),
+                statistics.median(r[name][1] for r in per_round),
+            )
+            for name in names
+        }
+    return out
+
+
+# ------------------------------------------------------------------- the saved document
+
+
+def ratios_document(
+    measured: Mapping[str, Mapping[str, tuple[float, float]]],
+    *,
+    repeats: int,
+    rounds: int,
+    clock: str,
+    threads: int,
+    torch_version: str,
+    cpu: str,
+) -> dict[str, Any]:
+    """The JSON document :func:`save_ratios` writes, from :func:`measure`'s result."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "what": "optimizer step time / torch.optim.Adam(foreach=True) step time, same process",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "torch": torch_version,
+        "cpu": cpu,
+        "threads": threads,
+        "clock": clock,
+        "repeats": repeats,
+        "rounds": rounds,
+        "ratios": {
+            s: {name: round(ratio, 4) for name, (_, ratio) in rows.items()}
+            for s, rows in measured.items()
+        },
+        "step_ms": {
+            s: {name: round(ms, 4) for name, (ms, _) in rows.items()}
+            for s, rows in measured.items()
+        },
+    }
+
+
+def write_json(path: str | Path, document: Mapping[str, Any]) -> Path:
+    """Write ``document`` to ``path`` atomically (a temporary file beside it, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(document, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_ratios(
+    path: str | Path,
+    *,
+    sets: tuple[str, ...] = DEFAULT_SETS,
+    repeats: int = DEFAULT_REPEATS,
+    rounds: int = DEFAULT_ROUNDS,
+    clock: str = "cpu",
+    threads: int = 1,
+    names: list[str] | None = None,
+    measured: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
+) -> dict[str, Any]:
+    """Measure the ratios (``threads`` torch threads for the measurement, restored after) and
+    write them as JSON to ``path``; returns the document. With ``measured`` (what
+    :func:`measure` returns) nothing is measured: that is written as measured with these
+    settings."""
+    import torch
+
+    from benchmark.environment import cpu_model
+
+    if repeats < 1 or rounds < 1:
+        raise PerfGateError(f"repeats and rounds must be >= 1, got {repeats} and {rounds}")
+    if clock not in CLOCKS:
+        raise PerfGateError(f"unknown clock {clock!r} (known: {', '.join(sorted(CLOCKS))})")
+    if clock == "cpu" and threads != 1:
+        raise PerfGateError("the cpu clock measures one thread: use threads=1")
+    if measured is None:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            measured = measure(sets, repeats, clock, names, rounds)
+        finally:
+            torch.set_num_threads(before)
+    document = ratios_document(
+        measured,
+        repeats=repeats,
+        rounds=rounds,
+        clock=clock,
+        threads=threads,
+        torch_version=torch.__version__,
+        cpu=cpu_model(),
+    )
+    write_json(path, validate_ratios(document))
+    return document
+
+
+def _is_ratio(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def validate_ratios(document: Any, source: str = "ratios") -> dict[str, Any]:
+    """``document`` if it is a ratios document of :data:`SCHEMA_VERSION`, else
+    :class:`PerfGateError` saying what is wrong."""
+    if not isinstance(document, dict):
+        raise PerfGateError(f"{source}: not a JSON object")
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise PerfGateError(
+            f"{source}: schema_version {version!r}, this bnnbench reads {SCHEMA_VERSION} "
+            "(re-save it with `python -m benchmark.perf_gate save`)"
+        )
+    for key in ("clock", "threads", "repeats"):
+        if key not in document:
+            raise PerfGateError(f"{source}: no {key!r}")
+    ratios = document.get("ratios")
+    if not isinstance(ratios, dict) or not ratios:
+        raise PerfGateError(f"{source}: 'ratios' must map parameter sets to optimizers")
+    for set_name, rows in ratios.items():
+        if not isinstance(rows, dict) or not rows:
+            raise PerfGateError(f"{source}: ratios[{set_name!r}] must map optimizers to ratios")
+        for name, value in rows.items():
+            if not _is_ratio(value):
+                raise PerfGateError(
+                    f"{source}: ratios[{set_name!r}][{name!r}] = {value!r} is not a positive "
+                    "finite number"
+                )
+    return document
+
+
+def load_ratios(path: str | Path) -> dict[str, Any]:
+    """The validated ratios document at ``path`` (:class:`PerfGateError` if there is none)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PerfGateError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PerfGateError(f"{path}: not JSON ({exc})") from None
+    return validate_ratios(document, str(path))
+
+
+# ------------------------------------------------------------------------ comparing
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One optimizer that failed the gate: slower by more than the threshold, or vanished
+    (``current`` is None)."""
+
+    param_set: str
+    optimizer: str
+    baseline: float
+    current: float | None
+
+    @property
+    def factor(self) -> float | None:
+        return None if self.current is None else self.current / self.baseline
+
+    def __str__(self) -> str:
+        if self.current is None:
+            return f"{self.param_set}/{self.optimizer}: vanished (baseline {self.baseline:.2f}x)"
+        return (
+            f"{self.param_set}/{self.optimizer}: {self.baseline:.2f}x -> {self.current:.2f}x "
+            f"Adam ({self.factor:.2f}x slower)"
+        )
+
+
+def _document(value: Mapping[str, Any] | str | Path, source: str) -> dict[str, Any]:
+    if isinstance(value, str | Path):
+        return load_ratios(value)
+    return validate_ratios(dict(value), source)
+
+
+def _steps(document: Mapping[str, Any]) -> str:
+    return (
+        f"median of {document.get('rounds', 1)} round(s) of {document['repeats']} steps "
+        "per optimizer"
+    )
+
+
+def compare_ratios(
+    current: Mapping[str, Any] | str | Path,
+    baseline: Mapping[str, Any] | str | Path,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> tuple[list[Regression], str]:
+    """``(regressions, report)``: every optimizer of the baseline whose ratio to Adam grew by
+    more than ``threshold`` (``current / baseline > threshold``) or that has no ratio in
+    ``current`` (vanished), and a Markdown report of every row. Optimizers only ``current``
+    has are listed as new, not flagged; ratios that shrank are fine.
+
+    Documents (dicts) or paths of saved ones; :class:`PerfGateError` for a bad document, a
+    threshold not above 1, or ratios measured with another clock or thread count (they are
+    not comparable: re-measure with the baseline's settings)."""
+    if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold > 1):
+        raise PerfGateError(f"threshold must be a finite factor > 1, got {threshold!r}")
+    cur = _document(current, "current")
+    base = _document(baseline, "baseline")
+    for key in ("clock", "threads"):
+        if cur[key] != base[key]:
+            raise PerfGateError(
+                f"current ratios were measured with {key} {cur[key]!r}, the baseline with "
+                f"{base[key]!r}: not comparable (re-measure with --{key} {base[key]})"
+            )
+    regressions: list[Regression] = []
+    rows: list[str] = []
+    for set_name, base_rows in base["ratios"].items():
+        cur_rows = cur["ratios"].get(set_name, {})
+        for name, was in base_rows.items():
+            now = cur_rows.get(name)
+            if now is None:
+                regressions.append(Regression(set_name, name, was, None))
+                rows.append(f"| {set_name} | {name} | {was:.2f}x | - | - | **vanished** |")
+                continue
+            factor = now / was
+            if factor > threshold:
+                regressions.append(Regression(set_name, name, was, now))
+                status = "**REGRESSION**"
+            else:
+                status = "faster" if factor < 1 / threshold else "ok"
+            rows.append(
+                f"| {set_name} | {name} | {was:.2f}x | {now:.2f}x | {factor:.2f} | {status} |"
+            )
+        for name, now in cur_rows.items():
+            if name not in base_rows:
+                rows.append(f"| {set_name} | {name} | - | {now:.2f}x | - | new |")
+    for set_name, cur_rows in cur["ratios"].items():
+        if set_name not in base["ratios"]:
+            rows += [f"| {set_name} | {n} | - | {v:.2f}x | - | new |" for n, v in cur_rows.items()]
+
+    verdict = (
+        f"**{len(regressions)} regression(s)** (a ratio grew by more than {threshold:g}x, "
+        "or an optimizer vanished):\n\n" + "\n".join(f"- {r}" for r in regressions)
+        if regressions
+        else f"No regression: no ratio grew by more than {threshold:g}x and none vanished."
+    )
+    lines = [
+        "### Optimizer step time / Adam step time",
+        "",
+        f"Current: torch {cur.get('torch', '?')}, {cur.get('cpu', '?')}, "
+        f"{cur['threads']} thread(s), {cur['clock']} clock, {_steps(cur)}. "
+        f"Baseline: torch {base.get('torch', '?')}, {base.get('cpu', '?')}, {_steps(base)}. "
+        f"Threshold: {threshold:g}x.",
+        "",
+        "| set | optimizer | baseline | current | current / baseline | status |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        verdict,
+    ]
+    return regressions, "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.perf_gate",
+        description="Save optimizer step-time ratios to torch Adam, or compare two saved runs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    save = sub.add_parser("save", help="measure the ratios and save them as JSON")
+    save.add_argument("out", metavar="OUT.json")
+    save.add_argument(
+        "--repeats", type=int, default=DEFAULT_REPEATS, help="steps per optimizer and round"
+    )
+    save.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="rounds per optimizer")
+    save.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), choices=PARAM_SETS)
+    save.add_argument("--clock", default="cpu", choices=sorted(CLOCKS))
+    save.add_argument("--threads", type=int, default=1, help="torch threads (1 with --clock cpu)")
+    save.add_argument(
+        "--only", nargs="+", default=None, metavar="NAME", help="optimizers (default: all)"
+    )
+    compare = sub.add_parser("compare", help="compare saved ratios with a baseline")
+    compare.add_argument("current", metavar="CURRENT.json")
+    compare.add_argument("baseline", metavar="BASELINE.json")
+    compare.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"largest allowed growth factor of a ratio (default {DEFAULT_THRESHOLD:g})",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The CLI; returns the exit code (0 ok, 1 regression, 2 bad input)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "save":
+            document = save_ratios(
+                args.out,
+                sets=tuple(args.sets),
+                repeats=args.repeats,
+                rounds=args.rounds,
+                clock=args.clock,
+                threads=args.threads,
+                names=args.only,
+            )
+            print(
+                f"torch {document['torch']}, {document['threads']} thread(s), "
+                f"{document['clock']} clock, {_steps(document)}"
+            )
+            for set_name, rows in document["ratios"].items():
+                print(f"{set_name}: " + ", ".join(f"{n} {r:.2f}x" for n, r in rows.items()))
+            print(f"saved {args.out}")
+            return 0
+        regressions, report = compare_ratios(args.current, args.baseline, args.threshold)
+        print(report, end="")
+        return 1 if regressions else 0
+    except (PerfGateError, BnnBenchError) as exc:  # BnnBenchError: e.g. a bad name in --only
+        print(f"perf_gate: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
