@@ -1,4 +1,4 @@
-"""``bnnbench``: run, validate, list, show and report benchmark suites.
+"""``bnnbench``: run, validate, list, show, report and compare benchmark suites.
 
 The CLI only parses arguments, calls the library (:func:`benchmark.pipeline.run_suite`,
 :func:`benchmark.pipeline.build_report`, :func:`benchmark.results.load_results`) and prints.
@@ -332,6 +332,17 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated()
 
 
+def _terminated() -> NoReturn:
+    """End a SIGTERMed command now that its pool is stopped and every stored run committed:
+    ``os._exit`` skips the interpreter's teardown (seconds with torch loaded, on a busy
+    machine), so whoever sent the signal, or reads the output through a pipe, is not kept
+    waiting; the fork server dies with this process (benchmark/parent_watch.py)."""
+    print("bnnbench: terminated; the store is consistent, rerun to resume", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_TERMINATED)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -342,8 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = int(args.func(args))
         if code == EXIT_INTERRUPTED and _SIGTERM_SEEN:  # the run phase caught it and stopped
-            print("bnnbench: terminated; the store is consistent, rerun to resume", file=sys.stderr)
-            return EXIT_TERMINATED
+            _terminated()
         return code
     except BnnBenchError as exc:
         print(f"bnnbench: error: {exc}", file=sys.stderr, flush=True)
@@ -355,8 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except _Terminated:
-        print("bnnbench: terminated; the store is consistent, rerun to resume", file=sys.stderr)
-        return EXIT_TERMINATED
+        _terminated()
     except KeyboardInterrupt:
         print("bnnbench: interrupted; the store is consistent, rerun to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
