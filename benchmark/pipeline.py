@@ -1,4 +1,5 @@
-"""The whole pipeline of a suite, as Python calls: tune -> final runs -> report.
+"""The whole pipeline of a suite, as Python calls: tune -> final runs -> (the same runs at the
+registry defaults, with ``tuning.defaults``) -> report.
 
 ``bnnbench run`` is :func:`run_suite` plus printing; ``bnnbench report`` is
 :func:`build_report`. A notebook makes the same calls::
@@ -42,7 +43,7 @@ from benchmark.execute import (
     oversubscription,
 )
 from benchmark.records import RunRecord
-from benchmark.results import FINAL, TUNING, current_runs
+from benchmark.results import DEFAULTS, FINAL, TUNING, current_runs, defaults_specs, final_rows
 from benchmark.store import Store
 from benchmark.tasks.registry import get_task
 
@@ -76,8 +77,9 @@ class ReportPaths:
 
 @dataclass
 class SuiteResult:
-    """What :func:`run_suite` did: the executed phases (``"tuning"``, ``"final"``), the tuning
-    outcome, the report, and whether it was interrupted."""
+    """What :func:`run_suite` did: the executed phases (``"tuning"``, ``"final"``, and
+    ``"defaults"`` with ``tuning.defaults``), the tuning outcome, the report, and whether it
+    was interrupted."""
 
     suite: Any
     store_url: str
@@ -198,10 +200,13 @@ def run_suite(
     on_event: Callable[[Event], None] | None = None,
 ) -> SuiteResult:
     """Run a suite end to end, exactly as ``bnnbench run``: tune (if the suite tunes), run the
-    final runs, write the report. Resumes by default (stored runs are skipped); ``fresh``
-    forgets the suite's stored runs and studies first. ``workers``, ``threads``, ``executor``,
-    ``scheduler``, ``device`` and ``data_root`` override the suite's settings. Raises
-    :class:`BnnBenchError` for what the user can fix (nothing is created or deleted then)."""
+    final runs, then (``tuning.defaults``) the same runs at the registry defaults, write the
+    report. A defaults run whose spec equals a tuned run's (the best point was the defaults)
+    is the same run: it runs once and is reported in both rows. Resumes by default (stored
+    runs are skipped); ``fresh`` forgets the suite's stored runs and studies first.
+    ``workers``, ``threads``, ``executor``, ``scheduler``, ``device`` and ``data_root``
+    override the suite's settings. Raises :class:`BnnBenchError` for what the user can fix
+    (nothing is created or deleted then)."""
     from benchmark.suite import cells, suite_database_url
 
     emit = on_event or _log_event
@@ -219,10 +224,12 @@ def run_suite(
         check_writable_dir(out_dir, "report folder", hint)
     tuned = task.tunes(suite)
     first = task.final_specs(suite)
+    at_defaults = defaults_specs(suite, task)  # known up front: preflighted with the trials
     if tuned:
         from benchmark.tune import planned_trials
 
         first = [spec for _, cell_trials in planned_trials(suite) for *_, spec in cell_trials]
+        first += at_defaults
     url = store or suite_database_url(suite, results_dir)
     scheduler = scheduler or suite.executor.scheduler
     # the cluster is reachable (or started) before anything is created, deleted or run
@@ -240,6 +247,8 @@ def run_suite(
                 if tuned
                 else f"{len(finals)} runs"
             )
+            if at_defaults:
+                counted += f" + {len(at_defaults)} runs at the registry defaults"
             where = f" ({suite.path})" if suite.path else ""
             emit(Event("info", f"suite '{suite.name}'{where}: {counted}, store {db.display_url}"))
             where_runs = cluster.describe() if cluster else f"{executor}, {workers} worker(s)"
@@ -321,6 +330,10 @@ def run_suite(
                     task.preflight(todo, data_root, download)
             if phase(finals, FINAL, "final runs: " if tuned else "").interrupted:
                 return result
+            # the registry defaults as their own rows; a spec equal to a tuned run's (the best
+            # point was the defaults) is that run: stored already, so it is not run again
+            if at_defaults and phase(at_defaults, DEFAULTS, "defaults: ").interrupted:
+                return result
             emit(Event("info", f"results: {db.display_url}"))
             if report:
                 result.report = _write_report(suite, db, out_dir)
@@ -361,16 +374,16 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
 
     task = get_task(suite.task)
     current = current_runs(suite, db)
-    linked = db.runs_frame(suite.name, role=FINAL)
-    runs = linked[linked["run_id"].isin(current.final_ids)] if not linked.empty else linked
-    runs = runs.reset_index(drop=True)
+    # every run linked to the suite, whatever its role: a run is linked once, so a defaults
+    # run that is also a tuned run carries the role "final"; rows come from the ids
+    linked = db.runs_frame(suite.name)
+    runs = final_rows(linked, current, grid=task.grid)  # a shared run gives two rows
+    distinct = runs.drop_duplicates("run_id").reset_index(drop=True)
     # only the curves the sections read, not every per-layer diagnostic
-    values = db.metrics_frame(list(runs["run_id"]), names=task.report_metrics)
+    values = db.metrics_frame(list(distinct["run_id"]), names=task.report_metrics)
     trial_runs = trials = None
     if current.tuning is not None:
-        trial_runs = db.runs_frame(suite.name, role=TUNING)
-        if not trial_runs.empty:
-            trial_runs = trial_runs[trial_runs["run_id"].isin(current.trial_ids)]
+        trial_runs = linked[linked["run_id"].isin(current.trial_ids)].reset_index(drop=True)
         trials = trials_frame(current, db)
         if not trial_runs.empty and not trials.empty:
             spent = trial_runs.set_index("run_id")
@@ -381,15 +394,15 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
         tuning=current.tuning,
     )  # fmt: skip
     note = task.tuning_note(suite) or ""
-    stale = len(linked) - len(runs)
+    stale = int((~linked["run_id"].isin(current.ids)).sum())
     if stale:
         note += (
             f". Not reported: {stale} stored runs that an earlier version of this suite file "
             "asked for."
         )
-    header = report_header(suite.name, runs, note, suite.description)
+    header = report_header(suite.name, distinct, note, suite.description)
     summary = build_summary(
-        suite=suite, store_url=db.display_url, runs=runs, task_part=task_part, notes=header
+        suite=suite, store_url=db.display_url, runs=distinct, task_part=task_part, notes=header
     )
     files = write_report(
         suite.name, header, sections, out_dir, summary=summary, runs=runs, metrics=values

@@ -6,7 +6,8 @@ report read through the same functions)::
     from benchmark import load_results
 
     res = load_results("quick")            # a shipped suite's name, a suite file, or a Suite
-    res.runs                               # one row per final run (spec columns, summary.*)
+    res.runs                               # one row per final run (spec columns, summary.*,
+                                           # variant: "tuned" or "defaults")
     res.metrics                            # one row per run and evaluation (wide)
     res.values                             # the same values, one row each (long, tidy)
     res.trials                             # one row per tuning trial: point, status, score
@@ -28,20 +29,47 @@ from benchmark.errors import BnnBenchError
 from benchmark.store import Store
 from benchmark.tasks.registry import get_task
 
-#: the role of a suite's final runs and of its tuning trials in the store's ``suite_runs``
-FINAL, TUNING = "final", "tuning"
+#: the role a suite's final runs, tuning trials and runs at the defaults (``tuning.defaults``)
+#: are linked with in the store's ``suite_runs``. A run is linked to a suite once, with the
+#: role of the phase that first asked for it: a defaults run whose spec equals a tuned final
+#: run's (the best point was the defaults) is one run, linked ``final``. So which row a run
+#: belongs to is computed from the specs (:func:`current_runs`), never read from the role.
+FINAL, TUNING, DEFAULTS = "final", "tuning", "defaults"
+#: how a row of the defaults' runs names its optimizer: ``"adam (defaults)"``
+#: (report/plotting.py strips it to colour the row like its optimizer)
+DEFAULTS_SUFFIX = " (defaults)"
+#: the ``variant`` of a final run's row: tuned (its cell's best point), or the registry
+#: defaults (an untuned suite's final runs, and a tuned suite's ``tuning.defaults`` runs)
+TUNED_VARIANT, DEFAULTS_VARIANT = "tuned", "defaults"
 
 
 @dataclass
 class CurrentRuns:
-    """What a suite file asks for *now*: its final runs' ids, its tuning trials' ids and the
-    tuning outcome (``None`` without tuning). Runs that earlier versions of the file asked
-    for stay in the store (and linked), but reports and ``show`` leave them out."""
+    """What a suite file asks for *now*: its final runs' ids, its tuning trials' ids, the
+    tuning outcome (``None`` without tuning) and the ids of its runs at the defaults
+    (``tuning.defaults``; they may share ids with the final runs). Runs that earlier versions
+    of the file asked for stay in the store (and linked), but reports and ``show`` leave them
+    out."""
 
     final_ids: set[str]
     trial_ids: set[str] = field(default_factory=set)
     tuning: Any = None
     planned: list[Any] = field(default_factory=list)
+    defaults_ids: set[str] = field(default_factory=set)
+
+    @property
+    def ids(self) -> set[str]:
+        """Every run the suite asks for now."""
+        return self.final_ids | self.trial_ids | self.defaults_ids
+
+
+def defaults_specs(suite: Any, task: Any = None) -> list[Any]:
+    """The runs ``tuning.defaults`` adds: the suite's final runs at the registry defaults
+    (+ the suite's fixed ``hparams``), when it tunes and asks for them; else none."""
+    task = task or get_task(suite.task)
+    if not (task.tunes(suite) and getattr(suite.tuning, "defaults", False)):
+        return []
+    return list(task.final_specs(suite))
 
 
 def current_runs(suite: Any, store: Store) -> CurrentRuns:
@@ -56,7 +84,28 @@ def current_runs(suite: Any, store: Store) -> CurrentRuns:
     trial_ids = {spec.run_id for _, trials in planned for _, _, spec in trials}
     best = select(planned, store.outcomes(trial_ids))
     final = {s.run_id for s in task.final_specs(suite, best.best_params)}
-    return CurrentRuns(final, trial_ids, best, planned)
+    defaults = {s.run_id for s in defaults_specs(suite, task)}
+    return CurrentRuns(final, trial_ids, best, planned, defaults)
+
+
+def final_rows(linked: pd.DataFrame, current: CurrentRuns, *, grid: bool = True) -> pd.DataFrame:
+    """The rows of a suite's final runs, from ``linked`` (its runs frame, every role): its
+    final runs (``variant`` ``"tuned"``, or ``"defaults"`` when it does not tune), then its
+    runs at the defaults (``tuning.defaults``; ``variant`` ``"defaults"``, ``optimizer``
+    ``"<name> (defaults)"``). A run in both (the best point was the defaults) is stored once
+    and gives one row of each. ``grid``: a task with a model x dataset grid (others get no
+    ``variant`` column)."""
+    main = linked[linked["run_id"].isin(current.final_ids)]
+    if not grid:
+        return main.reset_index(drop=True)
+    main = main.assign(variant=TUNED_VARIANT if current.tuning is not None else DEFAULTS_VARIANT)
+    extra = linked[linked["run_id"].isin(current.defaults_ids)]
+    if extra.empty:
+        return main.reset_index(drop=True)
+    extra = extra.assign(
+        optimizer=extra["optimizer"].astype(str) + DEFAULTS_SUFFIX, variant=DEFAULTS_VARIANT
+    )
+    return pd.concat([main, extra], ignore_index=True)
 
 
 def wide_metrics(values: pd.DataFrame) -> pd.DataFrame:
@@ -138,9 +187,11 @@ def load_results(
     """The stored results of a suite (a :class:`~benchmark.suite.Suite`, a suite file, or a
     shipped suite's name), or of every run in a store (a database URL or a ``.db`` path).
 
-    For a suite: its final runs as the file asks for them now, their metrics and its tuning
-    trials; ``store`` overrides the suite's database URL. ``metric_names`` limits the
-    metrics loaded (all by default). Raises :class:`BnnBenchError` when there is no store.
+    For a suite: its final runs as the file asks for them now (:func:`final_rows`: with
+    ``tuning.defaults``, the runs at the defaults too, as rows named ``"<optimizer>
+    (defaults)"``; column ``variant``), their metrics and its tuning trials; ``store``
+    overrides the suite's database URL. ``metric_names`` limits the metrics loaded (all by
+    default). Raises :class:`BnnBenchError` when there is no store.
     """
     from benchmark.suite import Suite, load_suite, suite_database_url
 
@@ -164,9 +215,6 @@ def load_results(
         )
     db = Store(store or suite_database_url(suite, results_dir), read_only=True)
     current = current_runs(suite, db)
-    linked = db.runs_frame(suite.name, role=FINAL)
-    runs = linked[linked["run_id"].isin(current.final_ids)] if not linked.empty else linked
-    values = db.metrics_frame(list(runs["run_id"]), names=metric_names)
-    return Results(
-        db.display_url, runs.reset_index(drop=True), values, trials_frame(current, db), suite
-    )
+    runs = final_rows(db.runs_frame(suite.name), current, grid=get_task(suite.task).grid)
+    values = db.metrics_frame(list(dict.fromkeys(runs["run_id"])), names=metric_names)
+    return Results(db.display_url, runs, values, trials_frame(current, db), suite)

@@ -26,7 +26,13 @@ failed runs are counted and listed, never averaged):
   speedup = Bop's steps / BAMSProd's ("about 1.2x") and the accuracy difference ("about 3.7
   points"), each with a CI and a verdict (:data:`report.stats.CLAIM_RULE`);
 - **performance profiles** across cells (Dolan-Moré) of final error (1 - mean accuracy) and of
-  steps-to-target (an optimizer with a seed that never reached the target: infinite).
+  steps-to-target (an optimizer with a seed that never reached the target: infinite);
+- **tuned vs defaults** (a tuned suite with ``tuning.defaults``): its runs at the registry
+  defaults are rows of their own, optimizer ``"<name> (defaults)"``, in every number above
+  (compared with BAMSProd like any row; ``"bamsprod (defaults)"`` too); per cell and
+  optimizer, what tuning gained: tuned - defaults final accuracy, seed-paired, with a paired
+  bootstrap CI (:func:`tuning_gains`). The paper's claims compare tuned BAMSProd with tuned
+  Bop only.
 """
 
 from __future__ import annotations
@@ -42,6 +48,10 @@ import pandas as pd
 from report import stats
 
 CANDIDATE = "bamsprod"
+#: how a row of runs at the registry defaults names its optimizer (``"adam (defaults)"``): the
+#: store's rows carry it (benchmark.results.DEFAULTS_SUFFIX; not imported, the report needs no
+#: store: tests/test_defaults.py keeps the two equal); report/plotting.py dashes those rows
+DEFAULTS_SUFFIX = " (defaults)"
 #: the paper's claims against Bop (arXiv:2009.13799, abstract): value, no-effect value
 SPEED_CLAIM = (1.2, 1.0)
 ACCURACY_CLAIM = (0.037, 0.0)
@@ -109,6 +119,24 @@ class Claim:
     ci_high: float
     claimed: float
     verdict: str
+
+
+@dataclass
+class TuningGain:
+    """What tuning gained for one optimizer in one cell: tuned - defaults final test accuracy
+    (mean of seed-paired differences, paired bootstrap CI); ``shared``: seeds whose tuned run
+    *is* the defaults run (the best point was the defaults)."""
+
+    model: str
+    dataset: str
+    optimizer: str
+    n: int
+    tuned: float
+    defaults: float
+    gain: float
+    ci_low: float
+    ci_high: float
+    shared: int
 
 
 @dataclass
@@ -348,6 +376,32 @@ def _claims(cells: list[CellResult]) -> list[Claim]:
         claims.append(_claim("speed", "all", "all", cat["speed_a"], cat["speed_b"]))
         claims.append(_claim("accuracy", "all", "all", cat["acc_a"], cat["acc_b"]))
     return claims
+
+
+def tuning_gains(analysis: Analysis) -> list[TuningGain]:
+    """Per cell and optimizer with both rows (tuned and ``"<name> (defaults)"``): the
+    :class:`TuningGain`. Empty for a suite without ``tuning.defaults``."""
+    gains = []
+    for cell in analysis.cells:
+        for name, tuned in cell.optimizers.items():
+            defaults = cell.optimizers.get(name + DEFAULTS_SUFFIX)
+            if defaults is None:
+                continue
+            a, b = _paired(tuned, defaults, "accuracy")
+            keep = np.isfinite(a) & np.isfinite(b)
+            a, b = a[keep], b[keep]
+            point = low = high = math.nan
+            if a.size:
+                point, low, high = stats.paired_bootstrap_ci(a, b, stats.mean_difference)
+            mine, theirs = tuned.by_seed(), defaults.by_seed()
+            shared = sum(mine[s].run_id == theirs[s].run_id for s in set(mine) & set(theirs))
+            gains.append(
+                TuningGain(
+                    cell.model, cell.dataset, name, int(a.size), tuned.accuracy["mean"],
+                    defaults.accuracy["mean"], point, low, high, shared,
+                )
+            )  # fmt: skip
+    return gains
 
 
 def _profiles(cells: list[CellResult]) -> dict[str, pd.DataFrame]:

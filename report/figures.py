@@ -6,7 +6,10 @@ when there is nothing to draw. One panel per cell (model / dataset, named in the
 title), wrapped in rows of at most three panels, at most 12 inches wide (:mod:`report.plotting`),
 one legend under the panels. Each optimizer has one colour in every figure
 (:func:`report.plotting.optimizer_colors`); BAMSProd and the reference optimizer are drawn
-thicker and on top (:func:`report.plotting.emphasis`).
+thicker and on top (:func:`report.plotting.emphasis`). A tuned suite with ``tuning.defaults``
+has a second row per optimizer, ``"<name> (defaults)"`` (its final runs at the registry
+defaults): drawn in its optimizer's colour with a dashed line. A run that is in both rows
+(the best point was the defaults) is drawn in both.
 
 - :func:`learning_curves`: test accuracy against optimizer steps or training wall seconds;
   mean over seeds with a percentile-bootstrap band (:func:`curve_bands`);
@@ -36,7 +39,9 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from report.plotting import (
     BAMSPROD,
+    base_optimizer,
     emphasis,
+    is_defaults,
     legend_below,
     new_grid,
     optimizer_colors,
@@ -126,9 +131,9 @@ def _on_time_grid(points: pd.DataFrame, grid_points: int) -> pd.DataFrame:
     (its longest run when none completed), so every completed seed covers every point; a run
     contributes only within its own time span (a diverged run until it stopped)."""
     out = []
-    for _, cell in points.groupby(CELL, sort=True):
+    for (model, dataset), cell in points.groupby(CELL, sort=True):
         grid = np.linspace(0.0, float(cell["x"].max()), max(2, grid_points))
-        for _, opt in cell.groupby("optimizer", sort=True):
+        for optimizer, opt in cell.groupby("optimizer", sort=True):
             spans = opt.groupby("run_id")["x"].max()
             status = opt.groupby("run_id")["status"].first()
             completed = spans[status == "completed"]
@@ -138,13 +143,15 @@ def _on_time_grid(points: pd.DataFrame, grid_points: int) -> pd.DataFrame:
                 run = run.drop_duplicates("x", keep="last")
                 t, v = run["x"].to_numpy(float), run["value"].to_numpy(float)
                 inside = xs[(xs >= t[0]) & (xs <= t[-1])]
+                # the row's own labels: one run can be in two rows (tuned and defaults)
                 out.append(
-                    pd.DataFrame({"run_id": run_id, "x": inside, "value": np.interp(inside, t, v)})
-                )
+                    pd.DataFrame({"run_id": run_id, "x": inside, "value": np.interp(inside, t, v),
+                                  "model": model, "dataset": dataset, "optimizer": optimizer,
+                                  "status": status[run_id]})
+                )  # fmt: skip
     if not out:
-        return pd.DataFrame(columns=["run_id", "x", "value"])
-    keys = points.drop_duplicates("run_id")[["run_id", *CELL, "optimizer", "status"]]
-    return pd.concat(out, ignore_index=True).merge(keys, on="run_id")
+        return pd.DataFrame(columns=["run_id", "x", "value", *CELL, "optimizer", "status"])
+    return pd.concat(out, ignore_index=True)
 
 
 def curve_bands(
@@ -204,12 +211,16 @@ def _title(cell: tuple[str, str]) -> str:
 def _line_handles(
     names: Iterable[str], colors: dict[str, str], reference: str | None
 ) -> tuple[list[Any], list[str]]:
-    """Legend entries: one line per optimizer, in its colour and width."""
+    """Legend entries: one line per optimizer, in its colour, width and style (dashed: at
+    the registry defaults)."""
     order = optimizer_order(names)
-    handles = [
-        Line2D([], [], color=colors[n], linewidth=emphasis(n, reference)["linewidth"])
-        for n in order
-    ]
+    handles = []
+    for n in order:
+        style = emphasis(n, reference)
+        handles.append(
+            Line2D([], [], color=colors[n], linewidth=style["linewidth"],
+                   linestyle=style.get("linestyle", "-"))
+        )  # fmt: skip
     return handles, order
 
 
@@ -241,7 +252,7 @@ def learning_curves(
     if bands.empty:
         return None
     points = _run_points(runs, values, x)
-    stops = points[points["status"] == "diverged"].groupby("run_id").tail(1)
+    stops = points[points["status"] == "diverged"].groupby(["run_id", "optimizer"]).tail(1)
     colors = optimizer_colors(bands["optimizer"])
     cells = _cells(bands)
     fig, axes = new_grid(len(cells))
@@ -250,8 +261,9 @@ def learning_curves(
         for opt in optimizer_order(sub["optimizer"]):
             curve = sub[sub["optimizer"] == opt].sort_values("x")
             style = emphasis(opt, reference)
+            alpha = BAND_ALPHA / 2 if is_defaults(opt) else BAND_ALPHA  # two bands, one colour
             ax.fill_between(
-                curve["x"], curve["low"], curve["high"], color=colors[opt], alpha=BAND_ALPHA,
+                curve["x"], curve["low"], curve["high"], color=colors[opt], alpha=alpha,
                 linewidth=0, zorder=style["zorder"] - 1,
             )  # fmt: skip
             ax.plot(curve["x"], curve["mean"], color=colors[opt], **style)
@@ -292,7 +304,8 @@ def diagnostics_figure(
     Missing series are skipped, as is the saturation of latent-free optimizers (Bop: no
     latent weights). ``bnn_diagnostics.png``."""
     means = _diagnostic_means(runs, values, [name for name, _, _ in DIAGNOSTICS])
-    means = means[~((means["name"] == "saturation") & means["optimizer"].isin(LATENT_FREE))]
+    latent_free = means["optimizer"].map(base_optimizer).isin(LATENT_FREE)
+    means = means[~((means["name"] == "saturation") & latent_free)]
     if means.empty:
         return None
     colors = optimizer_colors(means["optimizer"])
@@ -327,8 +340,9 @@ def diagnostics_figure(
 def bamsprod_range_figure(runs: pd.DataFrame, values: pd.DataFrame, out_dir: Path) -> Path | None:
     """BAMSProd's clamp range per cell: the mean over seeds of ``bamsprod_lower`` and
     ``bamsprod_upper`` (themselves means over binary tensors) against optimizer steps, shaded
-    between, log y (non-positive and infinite bounds not drawn). ``bamsprod_range.png``;
-    ``None`` without BAMSProd runs or values."""
+    between, log y (non-positive and infinite bounds not drawn): the BAMSProd row of the
+    report (tuned, in a tuned suite; not its ``"bamsprod (defaults)"`` row).
+    ``bamsprod_range.png``; ``None`` without BAMSProd runs or values."""
     finals = final_runs(runs)
     bams = finals[finals["optimizer"].str.lower() == BAMSPROD]
     means = _diagnostic_means(bams, values, ["bamsprod_lower", "bamsprod_upper"])

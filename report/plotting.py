@@ -8,7 +8,8 @@
 - :func:`optimizer_colors`: one colour per optimizer in every figure and report (seaborn's
   colour-blind palette in the registry's order, :data:`REGISTRY_ORDER`); :func:`palette` gives
   the same colours to any labels; :func:`emphasis`: BAMSProd and the reference optimizer drawn
-  thicker and on top.
+  thicker and on top. A row at the registry defaults (``"adam (defaults)"``, a tuned suite's
+  ``tuning.defaults``) takes its optimizer's colour, dashed (:func:`base_optimizer`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from report.analysis import DEFAULTS_SUFFIX  # noqa: E402  (" (defaults)")
 
 DPI = 120
 MAX_COLUMNS = 3
@@ -54,6 +57,8 @@ REGISTRY_ORDER: tuple[str, ...] = (
 #: BAMSProd's name in the registry (always drawn thick, see :func:`emphasis`)
 BAMSPROD = "bamsprod"
 THICK, THIN = 2.2, 1.2
+#: the line style of a row at the registry defaults (its optimizer's colour, dashed)
+DEFAULTS_STYLE = "--"
 
 
 def new_figure(ncols: int = 1, width: float = 4.2, height: float = 3.3) -> tuple[Figure, Any]:
@@ -98,12 +103,28 @@ def _theme() -> None:
     sns.set_theme(style="whitegrid", context="notebook", font_scale=0.8)
 
 
+def is_defaults(label: str) -> bool:
+    """Whether ``label`` names a row of runs at the registry defaults (``"adam (defaults)"``)."""
+    return str(label).endswith(DEFAULTS_SUFFIX)
+
+
+def base_optimizer(label: str) -> str:
+    """The optimizer a label names: ``"adam (defaults)"`` -> ``"adam"``; others unchanged."""
+    return str(label).removesuffix(DEFAULTS_SUFFIX)
+
+
 def optimizer_order(names: Iterable[str]) -> list[str]:
     """``names`` (deduplicated) in the registry's order (:data:`REGISTRY_ORDER`), then the
-    names the registry does not know, sorted."""
+    names the registry does not know, sorted; a ``"<name> (defaults)"`` row right after its
+    optimizer."""
     unique = {str(n) for n in names}
-    known = [n for n in REGISTRY_ORDER if n in unique]
-    return known + sorted(unique - set(REGISTRY_ORDER))
+    bases = {base_optimizer(n) for n in unique}
+    known = [n for n in REGISTRY_ORDER if n in bases]
+    ordered = known + sorted(bases - set(REGISTRY_ORDER))
+    out = []
+    for base in ordered:
+        out += [n for n in (base, base + DEFAULTS_SUFFIX) if n in unique]
+    return out
 
 
 def optimizer_colors(names: Iterable[str]) -> dict[str, str]:
@@ -111,24 +132,32 @@ def optimizer_colors(names: Iterable[str]) -> dict[str, str]:
     ``colorblind`` palette assigned by :data:`REGISTRY_ORDER` (BAMSProd always its first
     colour), whatever the order or subset of ``names``. Names the registry does not know get
     black, then seaborn's ``dark`` colours, in sorted order after the known ones (so a plug-in
-    never takes a registry optimizer's colour). Keys in :func:`optimizer_order`."""
+    never takes a registry optimizer's colour). A ``"<name> (defaults)"`` row gets its
+    optimizer's colour (:func:`emphasis` dashes it). Keys in :func:`optimizer_order`."""
     base = [to_hex(c) for c in sns.color_palette("colorblind", len(REGISTRY_ORDER))]
     extra = ["#000000"] + [to_hex(c) for c in sns.color_palette("dark", 10)]
     slot = {name: i for i, name in enumerate(REGISTRY_ORDER)}
     ordered = optimizer_order(names)
-    unknown = [n for n in ordered if n not in slot]
-    colors = {n: base[slot[n] % len(base)] for n in ordered if n in slot}
+    bases = list(dict.fromkeys(base_optimizer(n) for n in ordered))
+    unknown = [n for n in bases if n not in slot]
+    colors = {n: base[slot[n] % len(base)] for n in bases if n in slot}
     colors.update({n: extra[i % len(extra)] for i, n in enumerate(unknown)})
-    return {n: colors[n] for n in ordered}
+    return {n: colors[base_optimizer(n)] for n in ordered}
 
 
-def emphasis(optimizer: str, reference: str | None = None) -> dict[str, float]:
+def emphasis(optimizer: str, reference: str | None = None) -> dict[str, Any]:
     """Line keywords: BAMSProd and ``reference`` thick (:data:`THICK`) and on top (higher
-    ``zorder``), every other optimizer thin (:data:`THIN`)."""
-    name = str(optimizer).lower()
+    ``zorder``), every other optimizer thin (:data:`THIN`); a row at the registry defaults
+    (``"bop (defaults)"``) as thick as its optimizer, dashed (:data:`DEFAULTS_STYLE`) and just
+    below it."""
+    name = base_optimizer(str(optimizer)).lower()
     if name == BAMSPROD or (reference is not None and name == str(reference).lower()):
-        return {"linewidth": THICK, "zorder": 4.0}
-    return {"linewidth": THIN, "zorder": 3.0}
+        style: dict[str, Any] = {"linewidth": THICK, "zorder": 4.0}
+    else:
+        style = {"linewidth": THIN, "zorder": 3.0}
+    if is_defaults(str(optimizer)):
+        style.update(linestyle=DEFAULTS_STYLE, zorder=style["zorder"] - 0.5)
+    return style
 
 
 # ----------------------------------------------------------------------------- grids

@@ -65,6 +65,18 @@ def _check_limits(suite: Suite, where: str) -> None:
         _check_finite(where, "clip_latent", suite.clip_latent)
 
 
+def _check_tuning(suite: Suite, where: str) -> None:
+    """``tuning.defaults`` adds runs at the registry defaults beside tuned ones: it needs a
+    tuning budget (with ``trials: 0`` every final run is at the defaults already)."""
+    if suite.tuning.defaults and suite.tuning.trials == 0:
+        raise _fail(
+            where,
+            "tuning.defaults",
+            "only allowed with tuning.trials > 0 (with trials: 0 the final runs are at the "
+            "registry defaults already); set trials, or remove defaults",
+        )
+
+
 def _check_runs(where: str, path: str, runs: int, how: str) -> None:
     """The total run count of a suite against ``LIMITS["runs"]`` (``how`` explains it)."""
     _, high, why = LIMITS["runs"]
@@ -91,6 +103,7 @@ def _check(suite: Suite, where: str) -> None:
             f"allowed: {', '.join(DEVICES)}",
         )
     _check_limits(suite, where)
+    _check_tuning(suite, where)
     from benchmark.tasks.registry import get_task
 
     get_task(suite.task).check_suite(suite, where)
@@ -100,7 +113,8 @@ def check_training_suite(suite: Suite, where: str) -> None:
     """The rules of a ``task: train`` suite (:meth:`TrainingTask.check_suite`): its run count,
     its grid against the registries, its optimizers, reference and protocol."""
     n_cells = len(suite.models) * len(suite.datasets) * len(suite.optimizers)
-    per_cell = len(suite.seeds) + suite.tuning.trials
+    finals = len(suite.seeds) * (2 if suite.tuning.defaults else 1)  # + the defaults' runs
+    per_cell = finals + suite.tuning.trials
     _check_runs(where, GRID_PATH, n_cells * per_cell, f"{n_cells} cells x {per_cell} runs")
     _check_grid(suite, where)
     _check_optimizers(suite, where)

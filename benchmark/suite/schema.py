@@ -148,13 +148,18 @@ class TuningConfig(_Strict):
     """Tuning budget, the same for every optimizer of a cell. ``trials: 0`` = no tuning
     (registry defaults + fixed ``hparams``); ``epochs: null`` = the suite's ``epochs``;
     ``seed``: the Sobol sequence's scrambling seed and every trial's run seed (see
-    :mod:`benchmark.tune`). ``pruner`` is ``none``: no pruner is offered (docs/protocol.md)."""
+    :mod:`benchmark.tune`). ``pruner`` is ``none``: no pruner is offered (docs/protocol.md).
+    ``defaults`` (only with ``trials > 0``): also run every cell's final runs at the registry
+    defaults (+ fixed ``hparams``), reported as their own rows ``"<optimizer> (defaults)"``."""
 
     trials: int = Field(0, ge=0)
     epochs: int | None = Field(None, ge=1)
     sampler: Literal["qmc"] = "qmc"
     pruner: Literal["none"] = "none"
     seed: Seed = 0
+    # left out of model_dump(): benchmark.tune.study_name hashes the tuning section, and the
+    # defaults' runs change nothing about tuning, so turning them on keeps a suite's studies
+    defaults: bool = Field(False, exclude=True)
 
     @field_validator("pruner", mode="before")
     @classmethod

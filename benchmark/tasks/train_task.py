@@ -1,5 +1,6 @@
 """The training benchmark as a :class:`~benchmark.tasks.base.Task`: models x datasets x
-optimizers x seeds, optionally tuned (:mod:`benchmark.tune`), each run a call of
+optimizers x seeds, optionally tuned (:mod:`benchmark.tune`) and then also run at the
+registry defaults (``tuning.defaults``: rows ``"<optimizer> (defaults)"``), each run a call of
 :func:`benchmark.train.train`. Torch-free at import; the engine is imported when a run or a
 preflight needs it."""
 
@@ -46,17 +47,26 @@ class TrainingTask(Task):
         return expand_final_runs(suite, best_params)
 
     def summary_line(self, suite: Any) -> str:
-        return f"final runs: {suite.n_final_runs}"
+        line = f"final runs: {suite.n_final_runs}"
+        if suite.tuning.trials and suite.tuning.defaults:
+            line += f" tuned + {suite.n_final_runs} at the registry defaults"
+        return line
 
     def tuning_note(self, suite: Any) -> str:
         t = suite.tuning
         if t.trials:
-            return (
+            note = (
                 f"tuning: {t.trials} trials per cell, the same for every optimizer: seeded Sobol "
                 f"points (seed {t.seed}) of each cell's search space, {suite.tuning_epochs} "
                 "epochs each, scored on the validation split (diverged = accuracy 0); final "
                 "runs use each cell's best point (docs/protocol.md)"
             )
+            if t.defaults:
+                note += (
+                    "; the same final runs at the registry defaults (+ the suite's overrides) "
+                    "are the rows '<optimizer> (defaults)'"
+                )
+            return note
         return "tuning: none (trials: 0); final runs use registry defaults + the suite's overrides"
 
     def preflight(self, specs: Sequence[Any], data_root: str | None, download: bool) -> None:
