@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmark.errors import BnnBenchError, StoreMissing
+from sqlalchemy.exc import ArgumentError
+
+from benchmark.errors import BnnBenchError
 from benchmark.execute import (
     ExecutionReport,
     describe,
@@ -129,12 +131,18 @@ def check_writable_dir(path: Path, what: str, hint: str) -> None:
 
 
 def _store_exists(url: str) -> bool:
-    """Whether the store at ``url`` exists already (opened read-only: nothing is created)."""
+    """Whether the store at ``url`` exists already: False only for a SQLite file not yet
+    created (the only store :class:`StoreMissing` is raised for). Nothing is opened here: the
+    store is opened (and, for SQLite, integrity-checked) once, right after."""
+    from sqlalchemy.engine import make_url
+
+    from benchmark.store.sqlite import sqlite_file
+
     try:
-        Store(url, read_only=True).close()
-    except StoreMissing:
-        return False
-    return True
+        path = sqlite_file(make_url(url))
+    except (ArgumentError, ValueError):
+        return True  # opening it reports the bad URL in one line, before anything is created
+    return path is None or path.exists()
 
 
 def load_suite_like(suite_or_path: Any) -> Any:
