@@ -5,6 +5,7 @@ The Python API (what ``bnnbench run``, ``report`` and ``show`` call)::
     from benchmark import run_suite, load_results, build_report
 
     result = run_suite("smoke", workers=2)     # tune -> final runs -> report; resumes
+    tune_suite("sensitivity")                  # only the tuning phase (bnnbench tune)
     res = load_results("smoke")                # tidy frames: runs, metrics, values, trials
     build_report("smoke", out_dir="out/")      # rebuild the report from the store alone
 
@@ -37,10 +38,12 @@ __all__ = [
     "build_report",
     "load_results",
     "run_suite",
+    "tune_suite",
 ]
 
 _LAZY = {
     "run_suite": "benchmark.pipeline",
+    "tune_suite": "benchmark.pipeline",
     "build_report": "benchmark.pipeline",
     "SuiteResult": "benchmark.pipeline",
     "Event": "benchmark.pipeline",

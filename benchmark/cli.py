@@ -125,9 +125,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         download=args.download,
         fresh=args.fresh,
-        report=not args.no_report,
+        report=not getattr(args, "no_report", True),
         progress=not args.quiet,
         on_event=_printer(args.quiet),
+        tune_only=args.command == "tune",
     )
     return result.exit_code
 
@@ -233,38 +234,49 @@ def build_parser() -> argparse.ArgumentParser:
             "--store", help="database URL (default: sqlite:///<results-dir>/<suite>/bnnbench.db)"
         )
 
+    def run_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("suite", help="suite YAML file, or the name of a shipped suite (e.g. quick)")
+        p.add_argument(
+            "--workers",
+            type=bounded_int("--workers", MAX_WORKERS),
+            help="worker processes (default: suite setting, else one per core)",
+        )
+        p.add_argument(
+            "--threads-per-worker",
+            type=bounded_int("--threads-per-worker", MAX_THREADS),
+            help="torch threads each run trains with (default: the suite's, 1); part of every "
+            "run's spec, since the thread count changes the numbers",
+        )
+        p.add_argument(
+            "--executor", choices=("local", "dask"), help="override the suite's executor"
+        )
+        p.add_argument(
+            "--scheduler",
+            help="Dask scheduler address, e.g. tcp://host:8786 (with --executor dask; without it: "
+            "a local Dask cluster of --workers processes)",
+        )
+        p.add_argument("--device", help="override the suite's device (cpu, cuda, cuda:N, mps)")
+        p.add_argument(
+            "--data-root",
+            help="dataset root (default: the suite's data_root, else $BNNBENCH_DATA, else a user cache dir)",
+        )
+        p.add_argument(
+            "--download", action="store_true", help="download missing torchvision datasets"
+        )
+        p.add_argument("--fresh", action="store_true", help="forget this suite's stored runs first")
+        p.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")
+        store_options(p)
+        p.set_defaults(func=cmd_run)
+
     run = sub.add_parser("run", help="run a suite (resumes by default)")
-    run.add_argument("suite", help="suite YAML file, or the name of a shipped suite (e.g. quick)")
-    run.add_argument(
-        "--workers",
-        type=bounded_int("--workers", MAX_WORKERS),
-        help="worker processes (default: suite setting, else one per core)",
-    )
-    run.add_argument(
-        "--threads-per-worker",
-        type=bounded_int("--threads-per-worker", MAX_THREADS),
-        help="torch threads each run trains with (default: the suite's, 1); part of every "
-        "run's spec, since the thread count changes the numbers",
-    )
-    run.add_argument("--executor", choices=("local", "dask"), help="override the suite's executor")
-    run.add_argument(
-        "--scheduler",
-        help="Dask scheduler address, e.g. tcp://host:8786 (with --executor dask; without it: "
-        "a local Dask cluster of --workers processes)",
-    )
-    run.add_argument("--device", help="override the suite's device (cpu, cuda, cuda:N, mps)")
-    run.add_argument(
-        "--data-root",
-        help="dataset root (default: the suite's data_root, else $BNNBENCH_DATA, else a user cache dir)",
-    )
-    run.add_argument(
-        "--download", action="store_true", help="download missing torchvision datasets"
-    )
-    run.add_argument("--fresh", action="store_true", help="forget this suite's stored runs first")
+    run_options(run)
     run.add_argument("--no-report", action="store_true", help="do not render the report afterwards")
-    run.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")
-    store_options(run)
-    run.set_defaults(func=cmd_run)
+    tune = sub.add_parser(
+        "tune",
+        help="run only a suite's tuning phase and print each cell's best point (a later "
+        "`run` continues from the stored studies)",
+    )
+    run_options(tune)
 
     validate = sub.add_parser("validate", help="check suite files without running anything")
     validate.add_argument("suites", nargs="+", metavar="SUITE")

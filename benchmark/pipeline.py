@@ -171,6 +171,38 @@ def _unfinished(specs: Sequence[Any], store: Store) -> list[Any]:
     return [spec for spec in specs if spec.run_id not in done]
 
 
+def _add(before: ExecutionReport | None, more: ExecutionReport) -> ExecutionReport:
+    """Two executions of one phase (the tuning phase runs in rounds and rungs) as one."""
+    if before is None:
+        return more
+    return ExecutionReport(
+        total=before.total + more.total,
+        skipped=before.skipped + more.skipped,
+        completed=before.completed + more.completed,
+        diverged=before.diverged + more.diverged,
+        failed=before.failed + more.failed,
+        interrupted=before.interrupted or more.interrupted,
+        seconds=before.seconds + more.seconds,
+        records=before.records + more.records,
+    )
+
+
+def tuning_budget(suite: Any) -> str:
+    """The tuning budget in words: ``"16 tuning trials (tpe, rounds of 4, 3 seeds each,
+    halving 1/3/9 epochs)"``."""
+    from benchmark.tune import round_size, rung_epochs, trial_count
+
+    tuning = suite.tuning
+    how = [tuning.sampler]
+    if round_size(tuning) < tuning.trials:
+        how.append(f"rounds of {round_size(tuning)}")
+    if tuning.seeds_per_trial > 1:
+        how.append(f"{tuning.seeds_per_trial} seeds each")
+    if tuning.halving is not None:
+        how.append("halving " + "/".join(map(str, rung_epochs(suite))) + " epochs")
+    return f"{trial_count(suite)} tuning trials ({', '.join(how)})"
+
+
 def tuning_lines(result: Any) -> list[str]:
     """One line per tuned cell: its best point, score and trial counts."""
     lines = []
@@ -206,6 +238,7 @@ def run_suite(
     report: bool = True,
     progress: bool = True,
     on_event: Callable[[Event], None] | None = None,
+    tune_only: bool = False,
 ) -> SuiteResult:
     """Run a suite end to end, exactly as ``bnnbench run``: tune (if the suite tunes), run the
     final runs, then (``tuning.defaults``) the same runs at the registry defaults, write the
@@ -213,9 +246,10 @@ def run_suite(
     is the same run: it runs once and is reported in both rows. Resumes by default (stored
     runs are skipped); ``fresh`` forgets the suite's stored runs and studies first.
     ``workers``, ``threads``, ``executor``, ``scheduler``, ``device`` and ``data_root``
-    override the suite's settings. Raises :class:`BnnBenchError` for what the user can fix
+    override the suite's settings. ``tune_only``: stop after the tuning phase (no final runs,
+    no report; :func:`tune_suite`). Raises :class:`BnnBenchError` for what the user can fix
     (nothing is created or deleted then)."""
-    from benchmark.suite import cells, suite_database_url
+    from benchmark.suite import suite_database_url
 
     emit = on_event or _log_event
     suite = with_overrides(load_suite_like(suite_or_path), device=device, threads=threads)
@@ -227,17 +261,21 @@ def run_suite(
     data_root = data_root or suite.data_root
     threads = suite.executor.threads_per_worker
     out_dir = report_folder(results_dir, suite.name)
+    report = report and not tune_only
     if report:
         hint = "choose another results folder (--results-dir), or skip the report (--no-report)"
         check_writable_dir(out_dir, "report folder", hint)
     tuned = task.tunes(suite)
+    if tune_only and not tuned:
+        raise BnnBenchError(
+            f"suite '{suite.name}' does not tune (tuning.trials is 0); nothing to tune"
+        )
     first = task.final_specs(suite)
-    at_defaults = defaults_specs(suite, task)  # known up front: preflighted with the trials
+    at_defaults = [] if tune_only else defaults_specs(suite, task)  # preflighted with trials
     if tuned:
-        from benchmark.tune import planned_trials
+        from benchmark.tune import preflight_specs
 
-        first = [spec for _, cell_trials in planned_trials(suite) for *_, spec in cell_trials]
-        first += at_defaults
+        first = preflight_specs(suite) + at_defaults
     url = store or suite_database_url(suite, results_dir)
     scheduler = scheduler or suite.executor.scheduler
     # the cluster is reachable (or started) before anything is created, deleted or run
@@ -249,12 +287,11 @@ def run_suite(
         result = SuiteResult(suite, db.display_url)
         with db.suite_lock(suite.name):
             finals = task.final_specs(suite)
-            trials = suite.tuning.trials * len(cells(suite)) if tuned else 0
-            counted = (
-                f"{trials} tuning trials + {len(finals)} final runs"
-                if tuned
-                else f"{len(finals)} runs"
-            )
+            counted = f"{len(finals)} runs"
+            if tuned:
+                counted = tuning_budget(suite) + (
+                    "" if tune_only else f" + {len(finals)} final runs"
+                )
             if at_defaults:
                 counted += f" + {len(at_defaults)} runs at the registry defaults"
             where = f" ({suite.path})" if suite.path else ""
@@ -289,6 +326,7 @@ def run_suite(
                     emit(Event("info", f"--fresh: deleted {deleted} tuning studies"))
 
             def phase(specs: list[Any], role: str, title: str) -> ExecutionReport:
+                """Run ``specs`` as (part of) the phase ``role``; its report adds up."""
                 done = execute(
                     specs,
                     db,
@@ -303,7 +341,7 @@ def run_suite(
                     progress=progress,
                     on_record=lambda r: emit(Event("run", describe(r), r)),
                 )
-                result.phases[role] = done
+                result.phases[role] = _add(result.phases.get(role), done)
                 emit(
                     Event(
                         "phase",
@@ -324,15 +362,22 @@ def run_suite(
                 return done
 
             if tuned:
-                from benchmark.tune import open_studies, tell_and_select, trial_specs
+                from benchmark.tune import run_tuning
 
-                tunings = open_studies(suite, db.url)
-                trial_list = trial_specs(tunings)
-                if phase(trial_list, TUNING, "tuning: ").interrupted:
+                result.tuning = run_tuning(
+                    suite, db, lambda specs, title: phase(specs, TUNING, title)
+                )
+                if result.tuning is None:
                     return result
-                result.tuning = tell_and_select(tunings, db.outcomes(s.run_id for s in trial_list))
+                if TUNING not in result.phases:  # every trial's runs were stored already
+                    n = len(result.tuning.run_ids())
+                    result.phases[TUNING] = ExecutionReport(total=n, skipped=n)
+                    emit(Event("phase", f"tuning: nothing to run, {n} already stored (resumed)"))
                 for line in tuning_lines(result.tuning):
                     emit(Event("tuned", line))
+                if tune_only:
+                    emit(Event("info", f"results: {db.display_url}"))
+                    return result
                 finals = task.final_specs(suite, result.tuning.best_params)
                 if todo := _unfinished(finals, db):
                     task.preflight(todo, data_root, download)
@@ -347,6 +392,14 @@ def run_suite(
                 result.report = _write_report(suite, db, out_dir)
                 emit(Event("report", f"report: {result.report.html}"))
         return result
+
+
+def tune_suite(suite_or_path: Any, **options: Any) -> SuiteResult:
+    """Only the tuning phase of :func:`run_suite` (same options, minus ``report``): every
+    cell's study runs to its budget; ``result.tuning`` holds each cell's best point. A later
+    :func:`run_suite` continues from the stored studies (nothing is tuned twice)."""
+    options.pop("report", None)
+    return run_suite(suite_or_path, tune_only=True, report=False, **options)
 
 
 def build_report(
@@ -392,11 +445,7 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
     trial_runs = trials = None
     if current.tuning is not None:
         trial_runs = linked[linked["run_id"].isin(current.trial_ids)].reset_index(drop=True)
-        trials = trials_frame(current, db)
-        if not trial_runs.empty and not trials.empty:
-            spent = trial_runs.set_index("run_id")
-            seconds = (spent["train_seconds"] + spent["eval_seconds"]).astype(float)
-            trials["seconds"] = trials["run_id"].map(seconds)
+        trials = trials_frame(current, db, linked)
     sections, task_part = task.report(
         suite, runs, values, out_dir=out_dir, trial_runs=trial_runs, trials=trials,
         tuning=current.tuning,

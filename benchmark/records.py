@@ -58,6 +58,10 @@ class RunSpec(SpecBase):
     ``threads`` is the number of torch intra-op threads the run trains with: a reduction split
     over 2 threads adds in another order than over 1, so the thread count changes the numbers
     and is part of the run's identity (docs/protocol.md, "Determinism").
+    ``stop_epoch`` (successive halving's lower rungs, :mod:`benchmark.tune.halving`) stops the
+    run after that many epochs of an ``epochs``-long run: the learning-rate schedule still
+    spans ``epochs``, so the stopped run is exactly the first ``stop_epoch`` epochs of the full
+    one (training is deterministic).
     """
 
     model: str
@@ -77,10 +81,31 @@ class RunSpec(SpecBase):
     diagnostics: bool = True
     threads: int = 1
     task: Literal["train"] = "train"
+    stop_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.stop_epoch is not None and not 1 <= self.stop_epoch < self.epochs:
+            raise ValueError(
+                f"stop_epoch must lie in 1..epochs-1 ({self.epochs - 1}), got {self.stop_epoch}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's fields; ``stop_epoch`` only when set, so a run that trains to the end
+        keeps the id it had before the field existed."""
+        out = asdict(self)
+        if out["stop_epoch"] is None:
+            del out["stop_epoch"]
+        return out
+
+    @property
+    def trained_epochs(self) -> int:
+        """The epochs this run trains: ``stop_epoch`` if set, else ``epochs``."""
+        return self.stop_epoch or self.epochs
 
     def label(self) -> str:
         """Short human-readable label for progress lines."""
-        return f"{self.model}/{self.dataset}/{self.optimizer}/seed{self.seed}/{self.split}"
+        stop = f"/stop{self.stop_epoch}of{self.epochs}" if self.stop_epoch else ""
+        return f"{self.model}/{self.dataset}/{self.optimizer}/seed{self.seed}/{self.split}{stop}"
 
 
 @dataclass

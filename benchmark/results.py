@@ -45,8 +45,8 @@ TUNED_VARIANT, DEFAULTS_VARIANT = "tuned", "defaults"
 
 @dataclass
 class CurrentRuns:
-    """What a suite file asks for *now*: its final runs' ids, its tuning trials' ids, the
-    tuning outcome (``None`` without tuning) and the ids of its runs at the defaults
+    """What a suite file asks for *now*: its final runs' ids, its tuning trials' run ids, the
+    tuning outcome (a :class:`benchmark.tune.TuningResult`; ``None`` without tuning) and the ids of its runs at the defaults
     (``tuning.defaults``; they may share ids with the final runs). Runs that earlier versions
     of the file asked for stay in the store (and linked), but reports and ``show`` leave them
     out."""
@@ -54,7 +54,6 @@ class CurrentRuns:
     final_ids: set[str]
     trial_ids: set[str] = field(default_factory=set)
     tuning: Any = None
-    planned: list[Any] = field(default_factory=list)
     defaults_ids: set[str] = field(default_factory=set)
 
     @property
@@ -74,18 +73,17 @@ def defaults_specs(suite: Any, task: Any = None) -> list[Any]:
 
 def current_runs(suite: Any, store: Store) -> CurrentRuns:
     """The runs ``suite`` asks for now; a tuned suite's final runs follow the best points
-    the stored trials give (:func:`benchmark.tune.select`, as the run itself chose them)."""
+    the stored trials give (:func:`benchmark.tune.stored_tuning`: the studies' points, the
+    stored runs' scores and halving decisions, as the run itself chose them)."""
     task = get_task(suite.task)
     if not task.tunes(suite):
         return CurrentRuns({s.run_id for s in task.final_specs(suite)})
-    from benchmark.tune import planned_trials, select
+    from benchmark.tune import stored_tuning
 
-    planned = planned_trials(suite)
-    trial_ids = {spec.run_id for _, trials in planned for _, _, spec in trials}
-    best = select(planned, store.outcomes(trial_ids))
-    final = {s.run_id for s in task.final_specs(suite, best.best_params)}
+    tuning = stored_tuning(suite, store)
+    final = {s.run_id for s in task.final_specs(suite, tuning.best_params)}
     defaults = {s.run_id for s in defaults_specs(suite, task)}
-    return CurrentRuns(final, trial_ids, best, planned, defaults)
+    return CurrentRuns(final, tuning.run_ids(), tuning, defaults_ids=defaults)
 
 
 def final_rows(linked: pd.DataFrame, current: CurrentRuns, *, grid: bool = True) -> pd.DataFrame:
@@ -124,37 +122,60 @@ def wide_metrics(values: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index()
 
 
-def trials_frame(current: CurrentRuns, store: Store) -> pd.DataFrame:
-    """One row per planned tuning trial: its cell, number, point (``param.<name>``), run id,
-    stored status (``missing`` when not run yet) and score (:func:`benchmark.tune.trial_score`),
-    and whether it is its cell's best."""
-    from benchmark.tune import trial_score
+TRIAL_COLUMNS = [
+    "model", "dataset", "optimizer", "trial", "status", "score", "score_sd", "seeds", "rung",
+    "epochs", "stopped", "epochs_spent", "seconds", "run_id", "best",
+]  # fmt: skip
+"""The columns of :func:`trials_frame` (plus one ``param.<name>`` per tuned key)."""
 
-    if not current.planned:
-        return pd.DataFrame(
-            columns=["model", "dataset", "optimizer", "trial", "run_id", "status", "score"]
-        )
+
+def trials_frame(
+    current: CurrentRuns, store: Store, runs: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per tuning trial the studies hold: its cell, number, point (``param.<name>``),
+    ``status`` (of its runs at the last rung it reached: ``missing`` > ``failed`` >
+    ``diverged`` > ``completed``), ``score`` (the mean validation accuracy of its seeds there,
+    :mod:`benchmark.tune.trials`), ``score_sd`` (their sample standard deviation; NaN with one
+    seed), ``seeds``, ``rung`` (rungs reached, 1-based) and its ``epochs``, ``stopped`` (by
+    halving), ``epochs_spent`` and ``seconds`` (training + evaluation) over all its stored
+    runs, ``run_id`` (its first run at the last rung) and whether it is its cell's ``best``.
+    ``runs``: the suite's runs frame, if at hand (read from ``store`` otherwise)."""
+    tuning = current.tuning
+    if tuning is None or not tuning.trials:
+        return pd.DataFrame(columns=TRIAL_COLUMNS)
     outcomes = store.outcomes(current.trial_ids)
+    if runs is None:
+        runs = store.runs_frame()
+    spent = runs.drop_duplicates("run_id").set_index("run_id")
+    seconds = (spent["train_seconds"] + spent["eval_seconds"]).astype(float).to_dict()
     rows = []
-    for cell, trials in current.planned:
-        best = current.tuning.best_params.get(cell.key) if current.tuning else None
-        for number, point, spec in trials:
-            outcome = outcomes.get(spec.run_id)
-            score = trial_score(outcome)
+    for key, trials in tuning.trials.items():
+        cell = tuning.cells[key]
+        for trial in trials:
+            last = trial.last
             rows.append(
                 {
                     "model": cell.model.name,
                     "dataset": cell.dataset.name,
                     "optimizer": cell.optimizer.name,
-                    "trial": number,
-                    **{f"param.{k}": v for k, v in sorted(point.items())},
-                    "run_id": spec.run_id,
-                    "status": outcome[0] if outcome else "missing",
-                    "score": math.nan if score is None else score,
-                    "best": best is not None and dict(point) == dict(best),
+                    "trial": trial.number,
+                    **{f"param.{k}": v for k, v in sorted(trial.point.items())},
+                    "status": last.status,
+                    "score": math.nan if trial.score is None else trial.score,
+                    "score_sd": last.spread,
+                    "seeds": len(last.specs),
+                    "rung": len(trial.rungs),
+                    "epochs": last.epochs,
+                    "stopped": trial.stopped,
+                    "epochs_spent": trial.epochs_spent(outcomes),
+                    "seconds": float(sum(seconds.get(s.run_id, 0.0) for s in trial.specs)),
+                    "run_id": last.specs[0].run_id,
+                    "best": tuning.best_trial.get(key) == trial.number,
                 }
             )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    params = sorted(c for c in frame.columns if c.startswith("param."))
+    return frame[TRIAL_COLUMNS[:4] + params + TRIAL_COLUMNS[4:]]
 
 
 @dataclass
@@ -215,6 +236,8 @@ def load_results(
         )
     db = Store(store or suite_database_url(suite, results_dir), read_only=True)
     current = current_runs(suite, db)
-    runs = final_rows(db.runs_frame(suite.name), current, grid=get_task(suite.task).grid)
+    linked = db.runs_frame(suite.name)
+    runs = final_rows(linked, current, grid=get_task(suite.task).grid)
     values = db.metrics_frame(list(dict.fromkeys(runs["run_id"])), names=metric_names)
-    return Results(db.display_url, runs, values, trials_frame(current, db), suite)
+    trials = trials_frame(current, db, linked)
+    return Results(db.display_url, runs, values, trials, suite)

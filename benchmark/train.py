@@ -274,7 +274,7 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
             record.message = f"{why} at step {at_step} (epoch {int(at_epoch)})"
             record.add(at_step, at_epoch, "", "diverged", 1.0)
 
-        for epoch in range(spec.epochs):
+        for epoch in range(spec.trained_epochs):  # the schedule spans spec.epochs
             factor = schedule_factor(spec.lr_schedule, epoch, spec.epochs)
             for group, base in zip(optimizer.param_groups, initial, strict=True):
                 group[scheduled_key(group)] = base * factor

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.errors import BnnBenchError
-from benchmark.records import RunSpec
+from benchmark.records import RunSpec, spec_hash
 from benchmark.suite import (
     Cell,
     Suite,
@@ -211,7 +211,7 @@ def test_typo_in_key_suggests_closest(tmp_path: Path) -> None:
     assert "allowed keys: name, description" in msg
     msg = error_of(tmp_path, BASE + "tuning: {trails: 3}\n")
     assert ": tuning.trails: unknown key 'trails' (did you mean 'trials'?)" in msg
-    assert "allowed keys: trials, epochs, sampler, pruner, seed" in msg
+    assert "allowed keys: trials, epochs, sampler, batch, seeds_per_trial, halving, pruner" in msg
     msg = error_of(tmp_path, BASE.replace("[mlp]", "[{name: mlp, optoins: {}}]"))
     assert ": models[0].optoins: unknown key 'optoins' (did you mean 'options'?)" in msg
 
@@ -554,6 +554,7 @@ def test_run_id_changes_with_every_spec_field() -> None:
         "device": "cuda",
         "diagnostics": False,
         "threads": 2,
+        "stop_epoch": 3,
     }
     fields = {f.name for f in dataclasses.fields(RunSpec)} - {"task"}
     assert set(changes) == fields, "every field that changes the numbers is covered"
@@ -561,6 +562,11 @@ def test_run_id_changes_with_every_spec_field() -> None:
     for name, value in changes.items():
         ids.add(dataclasses.replace(base, **{name: value}).run_id)
     assert len(ids) == len(changes) + 1
+    # a run that trains to the end keeps the id it had before stop_epoch existed
+    assert "stop_epoch" not in base.to_dict()
+    assert base.run_id == spec_hash(
+        {k: v for k, v in dataclasses.asdict(base).items() if k != "stop_epoch"}
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -206,7 +206,7 @@ def test_total_runs_of_the_grid_are_capped(tmp_path: Path) -> None:
     )
     msg = error_of(tmp_path, big + "seeds: 10000\ntuning: {trials: 10000}\n")
     assert msg == (
-        f"{tmp_path / 'bad.yaml'}: models x datasets x optimizers x (seeds + tuning.trials): "
+        f"{tmp_path / 'bad.yaml'}: models x datasets x optimizers x (seeds + tuning runs): "
         "too many runs, got 1200000 (60 cells x 20000 runs); allowed: at most 1000000 "
         "(final runs plus tuning trials; one store row each)"
     )

@@ -17,14 +17,17 @@ from benchmark.store import Store
 from benchmark.suite import cell_search_space, cells, expand_final_runs, load_suite
 from benchmark.tune import (
     WORST,
+    ask_round,
     distributions,
-    open_studies,
-    planned_trials,
+    evaluate_round,
+    open_storage,
+    open_study,
     qmc_points,
     study_name,
-    tell_and_select,
+    summarize,
+    tell_round,
+    trial_run_specs,
     trial_score,
-    trial_specs,
     unit_to_value,
 )
 from tests.conftest import write_suite
@@ -75,34 +78,46 @@ def tuned_suite(tmp_path: Path, trials: int = 3, **overrides: object) -> Path:
     )
 
 
+def _asked(suite, url: str, numbers: range):
+    """The single cell's study with trials ``numbers`` asked: (cell, study, points)."""
+    (cell,) = cells(suite)
+    study = open_study(suite, cell, open_storage(url), url)
+    return cell, study, ask_round(suite, cell, study, list(numbers), url)
+
+
 def test_tell_and_select_scores_fails_and_breaks_ties_by_draw_order(tmp_path: Path) -> None:
     suite = load_suite(tuned_suite(tmp_path, trials=4, optimizers=["adam"], reference="adam"))
     url = f"sqlite:///{tmp_path}/t.db"
-    (tuning,) = open_studies(suite, url)
-    ids = [spec.run_id for _, _, spec in tuning.trials]
+    cell, study, points = _asked(suite, url, range(4))
+    ids = [trial_run_specs(suite, cell, points[i], 1)[0].run_id for i in range(4)]
     outcomes = {
         ids[0]: ("completed", {"final_val_accuracy": 0.5}),
         ids[1]: ("diverged", {"final_val_accuracy": 0.9}),  # scores 0, not 0.9
         ids[2]: ("completed", {"final_val_accuracy": 0.8}),
         ids[3]: ("completed", {"final_val_accuracy": 0.8}),  # tie: trial 2 wins
     }
-    result = tell_and_select([tuning], outcomes)
-    key = tuning.cell.key
-    assert result.best_params[key] == tuning.trials[2][1]
-    assert result.best_score[key] == 0.8
+    trials = evaluate_round(suite, cell, points, outcomes)
+    tell_round(study, trials, url)
+    result = summarize([(cell, trials)])
+    key = cell.key
+    assert result.best_params[key] == points[2]
+    assert result.best_score[key] == 0.8 and result.best_trial[key] == 2
     assert result.counts[key] == {"completed": 3, "diverged": 1, "failed": 0, "missing": 0}
-    study = optuna.load_study(study_name=study_name(suite, tuning.cell), storage=url)
+    study = optuna.load_study(study_name=study_name(suite, cell), storage=url)
     assert [t.value for t in study.trials] == [0.5, 0.0, 0.8, 0.8]
     assert study.best_trial.number == 2
     # a failed trial is told FAIL and the cell picks among the others; a bigger budget is a
     # new study whose first points are the same Sobol points (so the same runs)
     suite5 = load_suite(tuned_suite(tmp_path, trials=5, optimizers=["adam"], reference="adam"))
-    (again,) = open_studies(suite5, url)
-    assert [spec.run_id for _, _, spec in again.trials[:4]] == ids
-    result = tell_and_select([again], {**outcomes, again.trials[4][2].run_id: ("failed", {})})
-    study = optuna.load_study(study_name=study_name(suite5, again.cell), storage=url)
+    cell5, study5, points5 = _asked(suite5, url, range(5))
+    assert [trial_run_specs(suite5, cell5, points5[i], 1)[0].run_id for i in range(4)] == ids
+    failed = trial_run_specs(suite5, cell5, points5[4], 1)[0].run_id
+    trials5 = evaluate_round(suite5, cell5, points5, {**outcomes, failed: ("failed", {})})
+    tell_round(study5, trials5, url)
+    result = summarize([(cell5, trials5)])
+    study = optuna.load_study(study_name=study_name(suite5, cell5), storage=url)
     assert study.trials[4].state == TrialState.FAIL
-    assert result.best_params[key] == tuning.trials[2][1]
+    assert result.best_params[key] == points[2]
     assert result.counts[key]["failed"] == 1
 
 
@@ -112,7 +127,7 @@ def test_run_tunes_every_cell_then_runs_its_best_point(tmp_path: Path, capsys) -
     results = tmp_path / "r"
     assert main(["run", str(path), "--results-dir", str(results), "--workers", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "6 tuning trials + 4 final runs" in out
+    assert "6 tuning trials (qmc) + 4 final runs" in out
     suite = load_suite(path)
     db = results / "tuned" / "bnnbench.db"
     url = f"sqlite:///{db}"
@@ -121,7 +136,11 @@ def test_run_tunes_every_cell_then_runs_its_best_point(tmp_path: Path, capsys) -
     finals = store.runs_frame("tuned", role="final")
     assert len(trials) == 6 and set(trials["split"]) == {"val"} and set(trials["epochs"]) == {1}
     assert len(finals) == 4 and set(finals["split"]) == {"test"}
-    order = {spec.run_id: i for _, t in planned_trials(suite) for i, _, spec in t}
+    order = {
+        trial_run_specs(suite, cell, point, 1)[0].run_id: i
+        for cell in cells(suite)
+        for i, point in enumerate(qmc_points(cell_search_space(cell), 3, suite.tuning.seed))
+    }
     for cell in cells(suite):
         study = optuna.load_study(study_name=study_name(suite, cell), storage=url)
         assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
@@ -158,13 +177,17 @@ def test_trials_asked_but_never_told_are_told_on_the_rerun(tmp_path: Path) -> No
     (results / "tuned").mkdir(parents=True)
     url = f"sqlite:///{results / 'tuned' / 'bnnbench.db'}"
     suite = load_suite(path)
-    tunings = open_studies(suite, url)  # asked: RUNNING, nothing run yet
-    assert all(t.state == TrialState.RUNNING for tuning in tunings for t in tuning.study.trials)
+    storage = open_storage(url)
+    names = []
+    for cell in cells(suite):  # asked: RUNNING, nothing run yet
+        study = open_study(suite, cell, storage, url)
+        ask_round(suite, cell, study, [0, 1, 2], url)
+        assert all(t.state == TrialState.RUNNING for t in study.trials)
+        names.append(study.study_name)
     assert main(["run", str(path), "--results-dir", str(results), "--workers", "1", "--quiet"]) == 0
-    for tuning in tunings:
-        study = optuna.load_study(study_name=tuning.study.study_name, storage=url)
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=url)
         assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
-    assert len(trial_specs(tunings)) == 6
 
 
 def test_a_study_whose_points_differ_from_the_draw_is_refused(tmp_path: Path) -> None:
@@ -175,7 +198,7 @@ def test_a_study_whose_points_differ_from_the_draw_is_refused(tmp_path: Path) ->
     study.enqueue_trial({"lr": 0.05})  # not the Sobol point
     study.ask(distributions(cell_search_space(cell)))
     with pytest.raises(BnnBenchError, match="trial 0 of study .* rerun with --fresh"):
-        open_studies(suite, url)
+        _asked(suite, url, range(2))
 
 
 def test_fresh_deletes_the_studies_and_a_changed_budget_is_a_new_study(

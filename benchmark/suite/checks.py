@@ -57,6 +57,9 @@ def _check_limits(suite: Suite, where: str) -> None:
         ("evals_per_epoch", suite.evals_per_epoch),
         ("tuning.trials", suite.tuning.trials),
         ("tuning.epochs", suite.tuning.epochs),
+        ("tuning.batch", suite.tuning.batch),
+        ("tuning.seeds_per_trial", suite.tuning.seeds_per_trial),
+        ("tuning.halving.eta", suite.tuning.halving.eta if suite.tuning.halving else None),
         ("executor.workers", suite.executor.workers),
         ("executor.threads_per_worker", suite.executor.threads_per_worker),
     ):
@@ -67,14 +70,45 @@ def _check_limits(suite: Suite, where: str) -> None:
 
 def _check_tuning(suite: Suite, where: str) -> None:
     """``tuning.defaults`` adds runs at the registry defaults beside tuned ones: it needs a
-    tuning budget (with ``trials: 0`` every final run is at the defaults already)."""
-    if suite.tuning.defaults and suite.tuning.trials == 0:
+    tuning budget (with ``trials: 0`` every final run is at the defaults already). Halving
+    needs its first rung below the tuning epochs."""
+    tuning = suite.tuning
+    if tuning.defaults and tuning.trials == 0:
         raise _fail(
             where,
             "tuning.defaults",
             "only allowed with tuning.trials > 0 (with trials: 0 the final runs are at the "
             "registry defaults already); set trials, or remove defaults",
         )
+    if tuning.halving is not None and tuning.halving.min_epochs >= suite.tuning_epochs:
+        raise _fail(
+            where,
+            "tuning.halving.min_epochs",
+            f"must be below the tuning epochs ({suite.tuning_epochs}), got "
+            f"{tuning.halving.min_epochs}; allowed: 1 to {suite.tuning_epochs - 1}",
+        )
+
+
+def _check_grid_budget(suite: Suite, where: str) -> None:
+    """``sampler: grid`` evaluates a full grid of exactly ``tuning.trials`` points in every
+    cell (:func:`benchmark.tune.points.grid_axes`), so every optimizer gets the same budget."""
+    if suite.tuning.sampler != "grid" or suite.tuning.trials == 0:
+        return
+    from benchmark.suite.expand import cell_search_space, cells
+    from benchmark.tune.points import GridError, grid_axes
+
+    for cell in cells(suite):
+        i = suite.optimizers.index(cell.optimizer)
+        try:
+            grid_axes(cell_search_space(cell), suite.tuning.trials)
+        except GridError as exc:
+            space = ", ".join(sorted(cell_search_space(cell))) or "nothing"
+            raise _fail(
+                where,
+                "tuning.trials",
+                f"{suite.tuning.trials} is {exc} of optimizers[{i}] ({cell.optimizer.name}, "
+                f"tuning {space}); set trials to a grid size every optimizer's space has",
+            ) from None
 
 
 def _check_runs(where: str, path: str, runs: int, how: str) -> None:
@@ -114,10 +148,18 @@ def check_training_suite(suite: Suite, where: str) -> None:
     its grid against the registries, its optimizers, reference and protocol."""
     n_cells = len(suite.models) * len(suite.datasets) * len(suite.optimizers)
     finals = len(suite.seeds) * (2 if suite.tuning.defaults else 1)  # + the defaults' runs
-    per_cell = finals + suite.tuning.trials
+    from benchmark.tune.halving import rungs
+
+    halving = suite.tuning.halving
+    n_rungs = len(
+        rungs(suite.tuning_epochs, *((halving.min_epochs, halving.eta) if halving else ()))
+    )
+    # at most: halving stops most trials at the first rung
+    per_cell = finals + suite.tuning.trials * suite.tuning.seeds_per_trial * n_rungs
     _check_runs(where, GRID_PATH, n_cells * per_cell, f"{n_cells} cells x {per_cell} runs")
     _check_grid(suite, where)
     _check_optimizers(suite, where)
+    _check_grid_budget(suite, where)
     names = suite.optimizer_names
     if suite.reference not in names:
         raise _fail(

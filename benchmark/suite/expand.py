@@ -88,10 +88,16 @@ def _spec(suite: Suite, cell: Cell, hparams: dict[str, Any], **kw: Any) -> RunSp
 
 
 def expand_tuning_trial(
-    suite: Suite, cell: Cell, params: Mapping[str, Any], trial_seed: int
+    suite: Suite,
+    cell: Cell,
+    params: Mapping[str, Any],
+    trial_seed: int,
+    *,
+    stop_epoch: int | None = None,
 ) -> RunSpec:
-    """One tuning trial: ``params`` (a point of the cell's search space) on the validation
-    split, for ``tuning.epochs`` epochs (default: the suite's ``epochs``)."""
+    """One run of a tuning trial: ``params`` (a point of the cell's search space) on the
+    validation split, for ``tuning.epochs`` epochs (default: the suite's ``epochs``), stopped
+    after ``stop_epoch`` epochs if given (a lower rung of successive halving)."""
     _require_train(suite)
     return _spec(
         suite,
@@ -100,6 +106,7 @@ def expand_tuning_trial(
         epochs=suite.tuning_epochs,
         seed=int(trial_seed),
         split="val",
+        stop_epoch=stop_epoch,
     )
 
 

@@ -15,7 +15,10 @@ LIMITS: dict[str, tuple[int, int, str]] = {
     "epochs": (1, 100_000, "a training budget far beyond any benchmark's"),
     "batch_size": (1, 1_000_000, "larger than every dataset's training pool"),
     "evals_per_epoch": (1, 10_000, "at most one evaluation per batch is made anyway"),
-    "tuning.trials": (0, 10_000, "trials per cell; their Sobol points are drawn up front"),
+    "tuning.trials": (0, 10_000, "trials per cell; a study holds one Optuna trial each"),
+    "tuning.batch": (1, 10_000, "trials asked per round; at most the trials"),
+    "tuning.seeds_per_trial": (1, 100, "runs per trial; their mean is the trial's score"),
+    "tuning.halving.eta": (2, 100, "the factor between rungs; 2 to 4 is usual"),
     "executor.workers": (1, 1_024, "worker processes started at once"),
     "executor.threads_per_worker": (1, 256, "torch threads per worker"),
     "runs": (1, 1_000_000, "final runs plus tuning trials; one store row each"),
@@ -27,8 +30,9 @@ LIMITS: dict[str, tuple[int, int, str]] = {
 needs that would otherwise run out of memory or time before anything useful happens (a
 ``seeds: 10**9`` list, ``epochs: 10**12``). ``seed`` is the range of every seed (``seeds[i]``,
 ``tuning.seed``, ``datasets[i].split_seed``, ``convex.seeds[i]``); ``runs`` caps the runs a
-grid asks for: ``cells x (seeds + tuning.trials)``, or the convex section's runs."""
-GRID_PATH = "models x datasets x optimizers x (seeds + tuning.trials)"
+grid asks for: ``cells x (seeds + tuning.trials x seeds_per_trial x rungs)`` at most, or the
+convex section's runs."""
+GRID_PATH = "models x datasets x optimizers x (seeds + tuning runs)"
 """The key path of the run-count error of a ``task: train`` suite."""
 
 

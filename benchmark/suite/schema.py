@@ -144,17 +144,33 @@ class TargetRule(_Strict):
     value: float | None = None
 
 
+class HalvingConfig(_Strict):
+    """Synchronous successive halving (:mod:`benchmark.tune.halving`): every trial of a round
+    runs ``min_epochs`` epochs, the best ``1/eta`` of them go on to ``eta`` times as many, up
+    to the tuning epochs."""
+
+    min_epochs: int = Field(ge=1)
+    eta: int = Field(3, ge=2)
+
+
 class TuningConfig(_Strict):
-    """Tuning budget, the same for every optimizer of a cell. ``trials: 0`` = no tuning
-    (registry defaults + fixed ``hparams``); ``epochs: null`` = the suite's ``epochs``;
-    ``seed``: the Sobol sequence's scrambling seed and every trial's run seed (see
-    :mod:`benchmark.tune`). ``pruner`` is ``none``: no pruner is offered (docs/protocol.md).
-    ``defaults`` (only with ``trials > 0``): also run every cell's final runs at the registry
-    defaults (+ fixed ``hparams``), reported as their own rows ``"<optimizer> (defaults)"``."""
+    """Tuning budget, the same for every optimizer of a cell (docs/studies.md).
+    ``trials: 0`` = no tuning (registry defaults + fixed ``hparams``); ``epochs: null`` = the
+    suite's ``epochs``; ``sampler``: how points are chosen (:mod:`benchmark.tune.samplers`);
+    ``batch``: trials asked per synchronous round (default: all for ``qmc``/``random``/
+    ``grid``, 4 for ``tpe``/``cmaes``); ``seeds_per_trial``: runs per trial, the score is their
+    mean; ``halving``: synchronous successive halving; ``seed``: the sampler's seed and the
+    first trial seed. ``pruner`` is ``none``: no asynchronous pruner is offered
+    (docs/protocol.md). ``defaults`` (only with ``trials > 0``): also run every cell's final
+    runs at the registry defaults (+ fixed ``hparams``), reported as their own rows
+    ``"<optimizer> (defaults)"``."""
 
     trials: int = Field(0, ge=0)
     epochs: int | None = Field(None, ge=1)
-    sampler: Literal["qmc"] = "qmc"
+    sampler: Literal["qmc", "random", "grid", "tpe", "cmaes"] = "qmc"
+    batch: int | None = Field(None, ge=1)
+    seeds_per_trial: int = Field(1, ge=1)
+    halving: HalvingConfig | None = None
     pruner: Literal["none"] = "none"
     seed: Seed = 0
     # left out of model_dump(): benchmark.tune.study_name hashes the tuning section, and the
@@ -168,7 +184,7 @@ class TuningConfig(_Strict):
             raise ValueError(
                 "'median' is not offered: trials run in parallel, and a pruning decision that "
                 "depends on which trials finished first would make results depend on timing; "
-                "allowed: none"
+                "use tuning.halving (synchronous successive halving) instead; allowed: none"
             )
         return value
 

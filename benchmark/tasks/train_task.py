@@ -55,11 +55,21 @@ class TrainingTask(Task):
     def tuning_note(self, suite: Any) -> str:
         t = suite.tuning
         if t.trials:
+            from benchmark.tune import describe_sampler, rung_epochs
+
+            runs = f"{suite.tuning_epochs} epochs each"
+            if t.halving is not None:
+                rungs = "/".join(map(str, rung_epochs(suite)))
+                runs = (
+                    f"synchronous successive halving over {rungs} epochs (the best 1/"
+                    f"{t.halving.eta} of each rung go on)"
+                )
+            if t.seeds_per_trial > 1:
+                runs += f", {t.seeds_per_trial} seeds per trial (score: their mean)"
             note = (
-                f"tuning: {t.trials} trials per cell, the same for every optimizer: seeded Sobol "
-                f"points (seed {t.seed}) of each cell's search space, {suite.tuning_epochs} "
-                "epochs each, scored on the validation split (diverged = accuracy 0); final "
-                "runs use each cell's best point (docs/protocol.md)"
+                f"tuning: {t.trials} trials per cell, the same for every optimizer: "
+                f"{describe_sampler(t)}; {runs}, scored on the validation split (diverged = "
+                "accuracy 0); final runs use each cell's best point (docs/protocol.md)"
             )
             if t.defaults:
                 note += (
@@ -131,10 +141,11 @@ class TrainingTask(Task):
         if tuning is not None:
             from report.tuning import tuning_section
 
-            section = tuning_section(trial_runs, tuning)
+            section = tuning_section(suite, trials, tuning)
         sections = assemble(
             runs, values, suite.reference, out_dir, analysis=analysis, fixed_target=fixed,
             tuning=section, trials=trials, log_params=self._log_params(suite),
+            tuning_epochs=suite.tuning_epochs if tuning is not None else None,
         )  # fmt: skip
         part = training_part(analysis, tuning, trials) if analysis is not None else {}
         return sections, part

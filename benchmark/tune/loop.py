@@ -1,0 +1,220 @@
+"""The tuning phase: every cell's study, round by round, rung by rung, through the executor.
+
+For each round ``b`` (trials ``b*batch .. (b+1)*batch - 1`` of every cell,
+:func:`benchmark.tune.samplers.round_size`):
+
+1. every cell's study asks the round's trials (kept if a killed run asked them already);
+2. until the round is done: the runs the stored outcomes ask for next
+   (:func:`benchmark.tune.trials.evaluate_round`: the first rung, then each next rung's
+   survivors once the rung's runs are all stored) go through the executor together, all cells
+   at once;
+3. the round's trials are told to their studies in trial order; the next round is asked.
+
+Everything the loop decides is a function of the stored runs, so a killed tuning phase resumes
+where it stopped and ends with the same trials, points and best point as an uninterrupted one.
+:func:`stored_tuning` rebuilds the same outcome from a (read-only) store for ``show`` and the
+report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmark.records import RunSpec
+from benchmark.suite import Cell, Suite, cell_search_space, cells, expand_tuning_trial
+from benchmark.tune.points import qmc_points
+from benchmark.tune.samplers import round_size
+from benchmark.tune.studies import (
+    ask_round,
+    open_storage,
+    open_study,
+    read_points,
+    study_name,
+    tell_round,
+)
+from benchmark.tune.trials import (
+    Outcomes,
+    TrialResult,
+    best_trial,
+    evaluate_round,
+    rung_epochs,
+    trial_run_specs,
+)
+
+
+@dataclass
+class TuningResult:
+    """Per cell key: the best point (``best_params``), its score (mean over the trial's
+    seeds), its trial number, the trial counts per status (``stopped``: halted by halving)
+    and every trial (:class:`benchmark.tune.trials.TrialResult`, by number)."""
+
+    best_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    best_score: dict[str, float] = field(default_factory=dict)
+    best_trial: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    trials: dict[str, list[TrialResult]] = field(default_factory=dict)
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+    def run_ids(self) -> set[str]:
+        """Every tuning run the trials asked for so far."""
+        return {s.run_id for ts in self.trials.values() for t in ts for s in t.specs}
+
+
+def rounds(suite: Suite) -> list[list[int]]:
+    """The trial numbers of each round."""
+    size, n = round_size(suite.tuning), suite.tuning.trials
+    return [list(range(start, min(start + size, n))) for start in range(0, n, size)]
+
+
+def summarize(
+    per_cell: Sequence[tuple[Cell, Sequence[TrialResult]]], *, halving: bool = False
+) -> TuningResult:
+    """The :class:`TuningResult` of evaluated trials."""
+    result = TuningResult()
+    for cell, trials in per_cell:
+        counts = {"completed": 0, "diverged": 0, "failed": 0, "missing": 0}
+        for trial in trials:
+            counts[trial.last.status] += 1
+        if halving:
+            counts["stopped"] = sum(t.stopped for t in trials)
+        result.counts[cell.key] = counts
+        result.trials[cell.key] = list(trials)
+        result.cells[cell.key] = cell
+        if (best := best_trial(trials)) is not None:
+            result.best_params[cell.key] = dict(best.point)
+            result.best_score[cell.key] = float(best.score)  # type: ignore[arg-type]
+            result.best_trial[cell.key] = best.number
+    return result
+
+
+def preflight_specs(suite: Suite) -> list[RunSpec]:
+    """Runs to preflight before tuning: every ``qmc`` trial's runs (their points are known),
+    else each cell's trial template at the registry defaults (the sampled points lie in
+    ranges the suite's validation checked)."""
+    specs = []
+    for cell in cells(suite):
+        space = cell_search_space(cell)
+        if suite.tuning.sampler == "qmc":
+            for point in qmc_points(space, suite.tuning.trials, suite.tuning.seed):
+                specs += trial_run_specs(suite, cell, point, suite.tuning_epochs)
+        else:
+            specs.append(expand_tuning_trial(suite, cell, {}, suite.tuning.seed))
+    return specs
+
+
+def run_tuning(
+    suite: Suite,
+    store: Any,
+    run_phase: Callable[[list[RunSpec], str], Any],
+) -> TuningResult | None:
+    """Tune every cell of ``suite`` into ``store`` (module docstring). ``run_phase(specs,
+    title)`` executes runs and returns an :class:`~benchmark.execute.ExecutionReport`
+    (stored runs are skipped). Returns ``None`` when a phase was interrupted."""
+    storage = open_storage(store.url)
+    studies = {cell.key: open_study(suite, cell, storage, store.url) for cell in cells(suite)}
+    all_rounds = rounds(suite)
+    n_rungs = len(rung_epochs(suite))
+    per_cell: dict[str, list[TrialResult]] = {cell.key: [] for cell in cells(suite)}
+    for b, numbers in enumerate(all_rounds):
+        points = {
+            cell.key: ask_round(suite, cell, studies[cell.key], numbers, store.url)
+            for cell in cells(suite)
+        }
+        while True:
+            ids = {
+                s.run_id
+                for cell in cells(suite)
+                for s in _trial_specs(suite, cell, points[cell.key])
+            }
+            outcomes = store.outcomes(ids)
+            evaluated = {
+                cell.key: evaluate_round(suite, cell, points[cell.key], outcomes)
+                for cell in cells(suite)
+            }
+            todo = _missing(evaluated, outcomes)
+            if not todo:
+                break
+            rung = max(len(t.rungs) for ts in evaluated.values() for t in ts)
+            title = _title(b, len(all_rounds), rung, n_rungs, todo[0].trained_epochs)
+            if run_phase(todo, title).interrupted:
+                return None
+        for cell in cells(suite):
+            tell_round(studies[cell.key], evaluated[cell.key], store.url)
+            per_cell[cell.key] += evaluated[cell.key]
+    return summarize(
+        [(cell, per_cell[cell.key]) for cell in cells(suite)],
+        halving=suite.tuning.halving is not None,
+    )
+
+
+def _trial_specs(suite: Suite, cell: Cell, points: dict[int, dict[str, Any]]) -> list[RunSpec]:
+    """Every run a round's trials could ask for (all rungs): the ids whose outcomes matter."""
+    return [
+        spec
+        for point in points.values()
+        for epochs in rung_epochs(suite)
+        for spec in trial_run_specs(suite, cell, point, epochs)
+    ]
+
+
+def _missing(evaluated: dict[str, list[TrialResult]], outcomes: Outcomes) -> list[RunSpec]:
+    """The runs the evaluated trials asked for that are not stored, in cell and trial order."""
+    todo: dict[str, RunSpec] = {}
+    for trials in evaluated.values():
+        for trial in trials:
+            for spec in trial.specs:
+                if spec.run_id not in outcomes:
+                    todo.setdefault(spec.run_id, spec)
+    return list(todo.values())
+
+
+def _title(b: int, n_rounds: int, rung: int, n_rungs: int, epochs: int) -> str:
+    parts = ["tuning"]
+    if n_rounds > 1:
+        parts.append(f"round {b + 1}/{n_rounds}")
+    if n_rungs > 1:
+        parts.append(f"rung {rung}/{n_rungs} ({epochs} epoch{'s' * (epochs != 1)})")
+    return (", ".join(parts) if len(parts) > 1 else parts[0]) + ": "
+
+
+def stored_tuning(suite: Suite, store: Any) -> TuningResult:
+    """The tuning outcome the stored studies and runs give, rebuilt without Optuna's storage
+    (read-only safe): each cell's trial points from its study (:func:`read_points`), the
+    halving decisions and scores from the stored runs. Trials a study does not hold yet are
+    left out."""
+    per_cell = []
+    for cell in cells(suite):
+        points = read_points(store.engine, study_name(suite, cell))
+        trials: list[TrialResult] = []
+        for numbers in rounds(suite):
+            round_points = {n: points[n] for n in numbers if n in points}
+            if not round_points:
+                break
+            ids = {s.run_id for s in _trial_specs(suite, cell, round_points)}
+            trials += evaluate_round(suite, cell, round_points, store.outcomes(ids))
+        per_cell.append((cell, trials))
+    return summarize(per_cell, halving=suite.tuning.halving is not None)
+
+
+def trial_count(suite: Suite) -> int:
+    """Trials the suite budgets in all (cells x ``tuning.trials``)."""
+    return len(cells(suite)) * suite.tuning.trials
+
+
+def expected_trial_runs(suite: Suite) -> int:
+    """Tuning runs the budget costs at most (every trial to the last rung): for the log."""
+    return trial_count(suite) * suite.tuning.seeds_per_trial * len(rung_epochs(suite))
+
+
+__all__ = [
+    "TuningResult",
+    "expected_trial_runs",
+    "preflight_specs",
+    "rounds",
+    "run_tuning",
+    "stored_tuning",
+    "summarize",
+    "trial_count",
+]
