@@ -17,6 +17,7 @@ SMALL = {
     "mlp": {"hidden": [32, 16]},
     "binarynet": {"width": 1 / 16},
     "cnn1d": {"channels": [8, 16, 16]},
+    "cnn2d": {"channels": [4, 8, 8]},
     "bireal_resnet18": {"width": 1 / 16},
 }
 SHAPES = [
@@ -29,6 +30,9 @@ SHAPES = [
     ("cnn1d", (40,)),
     ("cnn1d", (1, 40)),
     ("cnn1d", (3, 17)),
+    ("cnn2d", (1, 28, 28)),
+    ("cnn2d", (3, 8, 8)),
+    ("cnn2d", (2, 5, 9)),
     ("bireal_resnet18", (3, 32, 32)),
     ("bireal_resnet18", (1, 28, 28)),
     ("bireal_resnet18", (1, 8, 8)),
@@ -40,7 +44,7 @@ def _binary_modules(model: nn.Module) -> list[nn.Module]:
 
 
 def test_registry_names_and_fields():
-    assert set(MODELS) == {"mlp", "binarynet", "cnn1d", "bireal_resnet18"}
+    assert set(MODELS) == {"mlp", "binarynet", "cnn1d", "cnn2d", "bireal_resnet18"}
     for name, spec in MODELS.items():
         assert spec.name == name
         assert spec.description and spec.accepts
@@ -114,6 +118,33 @@ def test_cnn1d_parameter_counts_by_hand():
     real = 1 * 4 * 5 + 2 * 4 + 2 * 8 + 2 * 8 + (8 * 10 * 10 + 10)
     assert count_parameters(model) == {"binary": binary, "real": real, "total": binary + real}
     assert all(m.__class__.__name__ == "BinaryConv1d" for m in _binary_modules(model))
+
+
+def test_cnn2d_parameter_counts_by_hand():
+    model = build_model("cnn2d", (1, 28, 28), 10, channels=[4, 8, 16])
+    binary = 9 * (4 * 8 + 8 * 16)  # two binary 3x3 convs
+    # first conv 1->4 3x3, BN(4), BN(8), BN(16), classifier 16 * 7 * 7 -> 10 with bias
+    real = 9 * 4 + 2 * (4 + 8 + 16) + (16 * 7 * 7 * 10 + 10)
+    assert count_parameters(model) == {"binary": binary, "real": real, "total": binary + real}
+    assert all(m.__class__.__name__ == "BinaryConv2d" for m in _binary_modules(model))
+    first, last = model.features[0], model.classifier[-1]
+    assert type(first) is nn.Conv2d and type(last) is nn.Linear  # full precision
+    # the defaults on MNIST: 28 -> 14 -> 7, the counts docs/workloads.md states
+    assert count_parameters(build_model("cnn2d", (1, 28, 28), 10)) == {
+        "binary": 23_040,
+        "real": 31_738,
+        "total": 54_778,
+    }
+
+
+def test_cnn2d_needs_room_for_its_pools():
+    # channels [c0, c1, c2]: two 2x2 pools, so H, W >= 4 (odd sizes floor: 5 -> 2 -> 1)
+    assert build_model("cnn2d", (1, 4, 5), 10)(torch.randn(2, 1, 4, 5)).shape == (2, 10)
+    for shape in [(1, 3, 8), (1, 8, 3), (64,), (1, 40)]:
+        with pytest.raises(BnnBenchError, match="not accepted"):
+            build_model("cnn2d", shape, 10)
+    one_pool = build_model("cnn2d", (1, 2, 2), 10, channels=[4, 8])
+    assert one_pool(torch.randn(2, 1, 2, 2)).shape == (2, 10)
 
 
 def test_bireal_structure_and_counts_by_hand():

@@ -10,7 +10,8 @@ Options every model takes (defaults in parentheses; ``bireal_resnet18`` differs 
   full-precision twin (``binary=False``).
 
 Model-specific: ``mlp.hidden`` (``[256, 256]``), ``binarynet.width`` (``0.25``),
-``cnn1d.channels`` (``[32, 64, 64]``), ``bireal_resnet18.width`` (``0.25``).
+``cnn1d.channels`` (``[32, 64, 64]``), ``cnn2d.channels`` (``[16, 32, 64]``),
+``bireal_resnet18.width`` (``0.25``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torch import nn
 
 from benchmark.binary import split_parameters
 from benchmark.errors import BnnBenchError, unknown_name
-from benchmark.models import binarynet, bireal, cnn1d, mlp
+from benchmark.models import binarynet, bireal, cnn1d, cnn2d, mlp
 from benchmark.models.options import (
     binarization,
     check_shape,
@@ -72,6 +73,14 @@ def _cnn1d_fits(shape: tuple[int, ...], options: dict[str, Any]) -> bool:
     return len(shape) in (1, 2) and shape[-1] // 2 ** (len(channels) - 1) >= 1
 
 
+def _cnn2d_fits(shape: tuple[int, ...], options: dict[str, Any]) -> bool:
+    """Images C x H x W large enough for ``len(channels) - 1`` halving max-pools (H, W >=
+    2^(len(channels) - 1))."""
+    channels = int_list("cnn2d", "channels", options["channels"], min_len=2)
+    pools = len(channels) - 1
+    return len(shape) == 3 and min(cnn2d.pooled_size(s, pools) for s in shape[1:]) >= 1
+
+
 def _image_shape(name: str, shape: tuple[int, ...], accepts: str) -> tuple[int, int, int]:
     if not _image_fits(shape, {}):
         raise shape_error(name, shape, accepts)
@@ -94,6 +103,15 @@ def _cnn1d(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]
     if not _cnn1d_fits(shape, o):
         raise shape_error("cnn1d", shape, cnn1d.ACCEPTS)
     return cnn1d.CNN1d(shape, classes, channels, binarization("cnn1d", binary, o))
+
+
+def _cnn2d(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]) -> nn.Module:
+    channels = int_list("cnn2d", "channels", o["channels"], min_len=2)
+    if not _cnn2d_fits(shape, o):
+        raise shape_error("cnn2d", shape, cnn2d.ACCEPTS)
+    return cnn2d.CNN2d(
+        (shape[0], shape[1], shape[2]), classes, channels, binarization("cnn2d", binary, o)
+    )
 
 
 def _bireal(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]) -> nn.Module:
@@ -132,6 +150,16 @@ MODELS: dict[str, ModelSpec] = {
         {**COMMON_OPTIONS, "channels": [32, 64, 64]},
         (40,),
         fits=_cnn1d_fits,
+    ),
+    "cnn2d": ModelSpec(
+        "cnn2d",
+        "small binary 2-D CNN for small images (mnist5k, MNIST): real first conv and "
+        "classifier, binary 3x3 convs with max-pools",
+        cnn2d.ACCEPTS,
+        _cnn2d,
+        {**COMMON_OPTIONS, "channels": [16, 32, 64]},
+        (1, 28, 28),
+        fits=_cnn2d_fits,
     ),
     "bireal_resnet18": ModelSpec(
         "bireal_resnet18",
