@@ -70,7 +70,9 @@ def make_sampler(
     if name == "grid":
         from benchmark.tune.points import grid_axes
 
-        return optuna.samplers.GridSampler(grid_axes(space, tuning.trials), seed=seed)
+        # one seed for every trial: GridSampler shuffles its grid with it, so the grid ids of
+        # all trials index one order; the point of a trial is then chosen among the unvisited
+        return optuna.samplers.GridSampler(grid_axes(space, tuning.trials), seed=tuning.seed)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=round_size(tuning))
     if name == "cmaes":
