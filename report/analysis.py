@@ -32,7 +32,10 @@ failed runs are counted and listed, never averaged):
   (compared with BAMSProd like any row; ``"bamsprod (defaults)"`` too); per cell and
   optimizer, what tuning gained: tuned - defaults final accuracy, seed-paired, with a paired
   bootstrap CI (:func:`tuning_gains`). The paper's claims compare tuned BAMSProd with tuned
-  Bop only.
+  Bop only;
+- **expected best-of-k** of the tuning trials (Dodge et al. 2019, :func:`expected_max_curves`):
+  one score per trial (the mean over its seeds), from the trials that reached the last rung
+  only (:func:`final_trials`: a trial stopped by successive halving scored at fewer epochs).
 """
 
 from __future__ import annotations
@@ -431,13 +434,44 @@ def _profiles(cells: list[CellResult]) -> dict[str, pd.DataFrame]:
     return out
 
 
-def expected_max_curves(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per cell and optimizer, Dodge et al.'s expected best validation score after k of its N
-    trials (k = 1..N): columns ``model, dataset, optimizer, k, expected_max``."""
+def final_trials(trials: pd.DataFrame, epochs: int | None = None) -> pd.DataFrame:
+    """The trials whose score is at the full tuning budget: stored (``status`` not
+    ``missing``), not stopped by halving (``stopped``) and at ``epochs`` epochs (the last rung;
+    default: the largest ``epochs`` of the trial's cell). A stopped trial's score is at fewer
+    epochs, so it is not comparable with theirs. Frames without those columns are kept whole."""
+    if trials is None or trials.empty:
+        return trials
+    keep = pd.Series(True, index=trials.index)
+    if "status" in trials:
+        keep &= trials["status"] != "missing"
+    if "stopped" in trials:
+        keep &= ~trials["stopped"].fillna(False).astype(bool)
+    if "epochs" in trials:
+        done = pd.to_numeric(trials["epochs"], errors="coerce")
+        if epochs is None:
+            full = done.groupby([trials[c] for c in ("model", "dataset", "optimizer")]).transform(
+                "max"
+            )
+        else:
+            full = pd.Series(float(epochs), index=trials.index)
+        keep &= done.isna() | (done >= full)
+    return trials[keep]
+
+
+def expected_max_curves(trials: pd.DataFrame, *, epochs: int | None = None) -> pd.DataFrame:
+    r"""Per cell and optimizer, Dodge et al.'s expected best validation score after k of its N
+    trials (k = 1..N): columns ``model, dataset, optimizer, k, expected_max``.
+
+    ``trials`` is the trials frame, one row (one score) per trial: the mean validation
+    accuracy of its seeds. Only the trials that reached the last rung count
+    (:func:`final_trials`; ``epochs``: the tuning epochs), and failed ones (score NaN) are
+    dropped, leaving :math:`N` scores :math:`v_{(1)} \le \dots \le v_{(N)}`; then
+    :math:`E[\max_k] = \sum_i v_{(i)} ig((i/N)^k - ((i-1)/N)^kig)`
+    (:func:`report.stats.expected_max_curve`: k trials drawn with replacement)."""
     rows = []
     if trials is None or trials.empty:
         return pd.DataFrame(columns=["model", "dataset", "optimizer", "k", "expected_max"])
-    for (model, dataset, optimizer), group in trials.groupby(
+    for (model, dataset, optimizer), group in final_trials(trials, epochs).groupby(
         ["model", "dataset", "optimizer"], sort=True
     ):
         curve = stats.expected_max_curve(group["score"].to_numpy(dtype=float))
@@ -446,4 +480,6 @@ def expected_max_curves(trials: pd.DataFrame) -> pd.DataFrame:
              "expected_max": float(v)}
             for k, v in enumerate(curve)
         ]  # fmt: skip
+    if not rows:
+        return pd.DataFrame(columns=["model", "dataset", "optimizer", "k", "expected_max"])
     return pd.DataFrame(rows)
