@@ -125,8 +125,9 @@ def trials() -> pd.DataFrame:
                     {
                         "model": model, "dataset": dataset, "optimizer": optimizer, "trial": t,
                         **{f"param.{k}": v[t] for k, v in space.items()},
-                        "run_id": f"{model}-{optimizer}-t{t}", "status": status,
-                        "score": scores[t], "best": t == best,
+                        "status": status, "score": scores[t], "score_sd": math.nan, "seeds": 1,
+                        "rung": 1, "epochs": 2, "stopped": False, "epochs_spent": 2,
+                        "seconds": 1.5, "run_id": f"{model}-{optimizer}-t{t}", "best": t == best,
                     }
                 )  # fmt: skip
     return pd.DataFrame(rows)
