@@ -349,23 +349,63 @@ def bnn_section(runs: pd.DataFrame, values: pd.DataFrame, out: Path) -> Section:
 
 
 # ----------------------------------------------------------------------------- tuning
-def tuning_extras(trials: pd.DataFrame, log_params: tuple[str, ...], out: Path) -> list[Block]:
-    """Expected best validation accuracy after k trials (Dodge et al. 2019, exact from the
-    trials) and the sensitivity plot."""
+def tuning_extras(
+    trials: pd.DataFrame | None,
+    log_params: tuple[str, ...],
+    out: Path,
+    *,
+    tuning_epochs: int | None = None,
+) -> list[Block]:
+    r"""Expected best validation accuracy after k trials (Dodge et al. 2019, exact from the
+    trials: :func:`report.analysis.expected_max_curves`) and the sensitivity plot
+    (:func:`report.figures.sensitivity_figure`), with the paragraph that explains both.
+
+    ``trials``: one row per trial, its score the mean validation accuracy over its
+    :math:`S` seeds. Expected best-of-k counts only the trials that reached the last rung
+    (``tuning_epochs`` epochs; default: each cell's longest trial): a trial stopped by
+    halving scores at fewer epochs. The sensitivity bands are t-intervals over seeds,
+    :math:`\bar a \pm t_{0.975, S-1}\, s/\sqrt S`."""
     if trials is None or trials.empty:
         return []
-    done = trials[trials["status"] != "missing"]
-    curves = expected_max_curves(done)
-    blocks: list[Block] = [
-        Paragraph(
-            "Expected best validation accuracy after k of the N trials (Dodge et al. 2019: "
-            "computed exactly from the trials, as if k were drawn with replacement), and "
-            "validation accuracy against each tuned parameter (the best trial marked)."
+    done = trials[trials["status"] != "missing"] if "status" in trials else trials
+    curves = expected_max_curves(done, epochs=tuning_epochs)
+    seeds = int(pd.to_numeric(done.get("seeds", pd.Series([1])), errors="coerce").max() or 1)
+    stopped = 0
+    if "stopped" in done:
+        stopped = int(done["stopped"].fillna(False).astype(bool).sum())
+    score = (
+        f"a trial's score is the mean validation accuracy of its {seeds} seeds"
+        if seeds > 1
+        else "a trial's score is its run's validation accuracy"
+    )
+    text = (
+        f"Expected best validation accuracy after k of a cell's N trials (Dodge et al. 2019: "
+        f"computed exactly from the trials, as if k were drawn with replacement; {score})."
+    )
+    if stopped:
+        text += (
+            f" Only the trials that reached the last rung count (N excludes the {stopped} "
+            "trial(s) stopped early by halving: their scores are at fewer epochs)."
         )
-    ]
+    text += (
+        " Then validation accuracy against each tuned parameter: per optimizer, the slice "
+        "through its best point (the trials whose other parameters equal the best point's: "
+        "a grid's row; every trial of a one-parameter space) drawn as a line"
+    )
+    if seeds > 1:
+        text += (
+            " with a band of 95% t-intervals over each trial's seeds (mean ± t(0.975, S-1) "
+            "sd / sqrt(S))"
+        )
+    text += ", its other trials as faint points, its best trial a star"
+    if stopped:
+        text += ", trials stopped by halving hollow (their scores are at fewer epochs)"
+    text += "; a diverged trial (a cross) scores 0."
+    blocks: list[Block] = [Paragraph(text)]
     blocks += _figure(figures.expected_max_figure(curves, out), "expected best of k trials")
     blocks += _figure(
-        figures.sensitivity_figure(done, out, log_params=log_params), "tuning sensitivity"
+        figures.sensitivity_figure(done, out, log_params=log_params, epochs=tuning_epochs),
+        "tuning sensitivity",
     )
     return blocks
 
@@ -434,8 +474,12 @@ def assemble(
     tuning: Section | None = None,
     trials: pd.DataFrame | None = None,
     log_params: tuple[str, ...] = (),
+    tuning_epochs: int | None = None,
 ) -> list[Section]:
-    """The report's sections in order (see the module docstring)."""
+    """The report's sections in order (see the module docstring). A tuned suite's ``tuning``
+    section (:func:`report.tuning.tuning_section`) gets the tuning figures of ``trials``
+    (:func:`benchmark.results.trials_frame`) appended (:func:`tuning_extras`;
+    ``tuning_epochs``: the suite's tuning budget, the last rung)."""
     finals = final_runs(runs)
     if finals.empty:
         return [Section("Results", [Note("No final runs in the store yet.")])]
@@ -449,7 +493,9 @@ def assemble(
         bnn_section(finals, values, out_dir),
     ]
     if tuning is not None:
-        tuning.blocks.extend(tuning_extras(trials, log_params, out_dir))
+        tuning.blocks.extend(
+            tuning_extras(trials, log_params, out_dir, tuning_epochs=tuning_epochs)
+        )
         sections.append(tuning)
     problems = problems_section(finals)
     if problems is not None:

@@ -1,68 +1,208 @@
-"""The tuning section of a training report: what each cell's tuning found and what it cost.
+r"""The tuning section of a training report: what each cell's tuning did, found and cost.
 
-From the tidy runs frame of a suite's tuning trials (role ``"tuning"``, ``split == "val"``):
+Read from the trials frame (:func:`benchmark.results.trials_frame`: one row per *trial*) and
+the :class:`benchmark.tune.TuningResult`. A trial is ``S = tuning.seeds_per_trial`` runs at
+each rung it reached; its score is the mean final validation accuracy of its seeds at its
+last rung, :math:`\bar a = \frac1S \sum_s a_s` (a diverged run scores 0), with the sample
+standard deviation :math:`s = \sqrt{\frac{1}{S-1} \sum_s (a_s - \bar a)^2}` beside it.
 
-- per cell: trials (of which diverged / failed), the best trial's validation accuracy and
-  point as :func:`benchmark.tune.select` picks them (the same selection the final runs use),
-  and the tuning compute (training + evaluation seconds of all the cell's trials);
-- per optimizer: its total tuning compute over every cell, so the cost of tuning each
-  optimizer can be compared.
+- per cell (model x dataset x optimizer), :func:`tuning_table`: trials, of which diverged /
+  failed (/ not run yet) / stopped early by halving; the best trial's score (``"0.931 ±
+  0.012 (3 seeds)"``: :math:`\bar a \pm s` when ``S > 1``) and point, as
+  :func:`benchmark.tune.best_trial` picked them (the point the final runs use); the tuning
+  epochs and seconds: sums over *every* run of the cell's trials (all seeds, all rungs,
+  stopped trials included);
+- per optimizer, :func:`compute_table`: the same compute summed over its cells, so what
+  tuning each optimizer cost can be compared;
+- the intro (:func:`tuning_intro`) says what was done, from the suite's ``tuning:``: the
+  sampler, rounds, seeds per trial, halving's rungs and rule.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
-from benchmark.tune import TuningResult
-from report.blocks import Paragraph, Section, Table
-from report.markup import assignments
+from benchmark.tune import TuningResult, round_size, rungs
+from report.blocks import Block, Paragraph, Section, Table
+from report.markup import assignments, number
 
 CELL = ["model", "dataset", "optimizer"]
 TITLE = "Tuning"
-INTRO = (
-    "Every optimizer of a cell got the same trials (seeded Sobol points of its search space, "
-    "drawn up front) of the same epochs, scored on the validation split; a diverged trial "
-    "scores 0. The final runs use each cell's best point. Tuning seconds: training + "
-    "evaluation time of all the cell's trials."
-)
+#: the Optuna sampler class of each ``tuning.sampler`` but ``qmc``
+OPTUNA_SAMPLERS = {
+    "random": "RandomSampler",
+    "grid": "GridSampler",
+    "tpe": "TPESampler",
+    "cmaes": "CmaEsSampler",
+}
 
 
-def tuning_table(trials: pd.DataFrame, result: TuningResult) -> pd.DataFrame:
-    """One row per cell (see the module docstring)."""
-    trials = trials[trials["split"] == "val"] if "split" in trials else trials
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def sampler_words(tuning: Any) -> str:
+    """How the points were chosen: ``"seeded Sobol points drawn up front"`` (``qmc``), or
+    ``"Optuna's TPESampler, seeded (seed 0), asked in synchronous rounds of 4 ..."`` (round
+    size :func:`benchmark.tune.round_size`: ``tuning.batch``, or its default; "all asked in
+    one round" when that is every trial)."""
+    if tuning.sampler == "qmc":
+        return f"seeded Sobol points of its search space (seed {tuning.seed}), drawn up front"
+    name = OPTUNA_SAMPLERS.get(tuning.sampler, str(tuning.sampler))
+    size = round_size(tuning)
+    grid = " over a grid of exactly that many points" if tuning.sampler == "grid" else ""
+    if size >= int(tuning.trials):
+        return f"Optuna's {name}{grid}, seeded (seed {tuning.seed}), all asked in one round"
+    return (
+        f"Optuna's {name}{grid}, seeded (seed {tuning.seed}), asked in synchronous rounds of "
+        f"{size} (a round is asked once every trial before it is scored)"
+    )
+
+
+def tuning_intro(suite: Any) -> str:
+    """The section's first paragraph, built from ``suite.tuning`` and ``suite.tuning_epochs``:
+    the budget, the sampler (:func:`sampler_words`), what a trial is (``S`` seeds, score =
+    their mean), halving's rungs :math:`r_0, r_0\\eta, \\dots, E` and rule (the best
+    :math:`\\max(1, \\lfloor n/\\eta \\rfloor)` of a rung go on, decided at the rung's barrier),
+    and that a diverged run scores 0."""
+    t = suite.tuning
+    epochs = int(suite.tuning_epochs)
+    seeds = int(t.seeds_per_trial)
+    parts = [
+        f"Every optimizer of a cell got the same budget: {_plural(int(t.trials), 'trial')}; "
+        f"points: {sampler_words(t)}."
+    ]
+    seed_list = ", ".join(str(t.seed + i) for i in range(seeds))
+    if seeds > 1:
+        parts.append(
+            f"A trial is {seeds} runs of the same point with seeds {seed_list}; its score is "
+            "their mean final validation accuracy (shown as mean ± sample standard deviation)."
+        )
+    else:
+        parts.append(
+            f"A trial is one run (seed {seed_list}); its score is its final validation accuracy."
+        )
+    halving = t.halving
+    steps = rungs(epochs, halving.min_epochs, halving.eta) if halving is not None else [epochs]
+    if halving is not None and len(steps) > 1:
+        eta = int(halving.eta)
+        parts.append(
+            "Synchronous successive halving: every trial of a round first runs "
+            f"{_plural(steps[0], 'epoch')}; rungs at {', '.join(map(str, steps))} epochs (factor "
+            f"{eta}). At each rung "
+            f"the best 1/{eta} of the round's trials there, by score (at least one; ties: the lower "
+            "trial number) go on to the next, the rest stop; decisions are taken at rung "
+            "barriers, once every run of the rung is stored, so they depend on scores alone. A "
+            "stopped trial keeps its last rung's score (at fewer epochs) and its runs count in "
+            "the tuning cost."
+        )
+    else:
+        parts.append(f"Every trial runs {_plural(epochs, 'epoch')}.")
+    parts.append(
+        "Scored on the validation split; a diverged run scores 0 and a failed run fails its "
+        "trial. The final runs use each cell's best point: the best trial that ran the full "
+        f"{_plural(epochs, 'epoch')}. Tuning epochs and seconds (training + evaluation): sums "
+        "over all runs of the cell's trials, every seed and rung, stopped trials included."
+    )
+    return " ".join(parts)
+
+
+def best_score_text(score: float, sd: float, seeds: int) -> str | float:
+    """The best trial's score as the table shows it: ``"0.931 ± 0.012 (3 seeds)"`` with more
+    than one seed (``n/a`` for an undefined sd), the plain number with one."""
+    if seeds > 1 and not math.isnan(score):
+        return f"{number(score, 3, fixed=True)} ± {number(sd, 3, fixed=True)} ({seeds} seeds)"
+    return score
+
+
+def _count(group: pd.DataFrame, status: str) -> int:
+    return int((group["status"] == status).sum()) if "status" in group else 0
+
+
+def _sum(group: pd.DataFrame, column: str) -> float:
+    if column not in group:
+        return math.nan
+    return float(pd.to_numeric(group[column], errors="coerce").fillna(0).sum())
+
+
+def _best_row(group: pd.DataFrame) -> pd.Series | None:
+    if "best" not in group:
+        return None
+    best = group[group["best"].fillna(False).astype(bool)]
+    return best.iloc[0] if not best.empty else None
+
+
+def tuning_table(
+    trials: pd.DataFrame, result: TuningResult, *, halving: bool = False
+) -> pd.DataFrame:
+    """One row per cell of the trials frame (module docstring): ``model, dataset, optimizer,
+    trials, diverged, failed`` (``not run``: when a trial is missing), ``stopped early``
+    (``halving`` only), ``best val acc``, ``best point``, ``tuning epochs``, ``tuning
+    seconds``. Counts are of trials (a trial's status is its runs' worst at its last rung)."""
+    missing = bool((trials["status"] == "missing").any()) if "status" in trials else False
     rows = []
     for key, group in trials.groupby(CELL, sort=True):
-        cell = "/".join(key)
-        rows.append(
-            {
-                **dict(zip(CELL, key, strict=True)),
-                "trials": len(group),
-                "diverged": int((group["status"] == "diverged").sum()),
-                "failed": int((group["status"] == "failed").sum()),
-                "best val acc": result.best_score.get(cell, math.nan),
-                "best point": assignments(dict(sorted(result.best_params.get(cell, {}).items()))),
-                "tuning seconds": float((group["train_seconds"] + group["eval_seconds"]).sum()),
-            }
-        )
+        cell = "/".join(map(str, key))
+        best = _best_row(group)
+        if best is not None:
+            seeds = int(best.get("seeds", 1) or 1)
+            sd = float(best.get("score_sd", math.nan))
+            score = best_score_text(float(best["score"]), sd, seeds)
+        else:
+            score = result.best_score.get(cell, math.nan)
+        row: dict[str, Any] = {
+            **dict(zip(CELL, key, strict=True)),
+            "trials": len(group),
+            "diverged": _count(group, "diverged"),
+            "failed": _count(group, "failed"),
+        }
+        if missing:
+            row["not run"] = _count(group, "missing")
+        if halving:
+            stopped = group["stopped"] if "stopped" in group else pd.Series(dtype=bool)
+            row["stopped early"] = int(stopped.fillna(False).astype(bool).sum())
+        row |= {
+            "best val acc": score,
+            "best point": assignments(dict(sorted(result.best_params.get(cell, {}).items()))),
+            "tuning epochs": int(_sum(group, "epochs_spent")),
+            "tuning seconds": _sum(group, "seconds"),
+        }
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def tuning_section(trials: pd.DataFrame, result: TuningResult) -> Section:
-    """The tuning section: the per-cell table and each optimizer's total tuning compute."""
-    if trials.empty:
-        return Section(
-            TITLE, [Paragraph("No tuning trials in the store yet."), Table(pd.DataFrame())]
-        )
-    table = tuning_table(trials, result)
-    cost = table.groupby("optimizer", sort=True)["tuning seconds"].sum().reset_index()
-    return Section(
-        TITLE,
-        [
-            Paragraph(INTRO),
-            Table(table),
-            Paragraph("Tuning compute per optimizer, over all cells:"),
-            Table(cost),
-        ],
+def compute_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per optimizer, over all its cells (rows of :func:`tuning_table`): ``cells``,
+    ``trials``, ``tuning epochs``, ``tuning seconds`` (sums)."""
+    if table.empty:
+        return pd.DataFrame(columns=["optimizer", "cells", "trials", "tuning epochs",
+                                     "tuning seconds"])  # fmt: skip
+    grouped = table.groupby("optimizer", sort=True)
+    out = grouped.agg(
+        cells=("trials", "size"),
+        trials=("trials", "sum"),
+        **{"tuning epochs": ("tuning epochs", "sum"), "tuning seconds": ("tuning seconds", "sum")},
     )
+    return out.reset_index()
+
+
+def tuning_section(suite: Any, trials: pd.DataFrame | None, result: TuningResult) -> Section:
+    """The tuning section: the intro (:func:`tuning_intro`), the per-cell table and each
+    optimizer's total tuning compute. ``suite``: the suite (its ``tuning`` and
+    ``tuning_epochs``); ``trials``: :func:`benchmark.results.trials_frame`."""
+    intro = Paragraph(tuning_intro(suite))
+    if trials is None or trials.empty:
+        return Section(
+            TITLE, [intro, Paragraph("No tuning trials in the store yet."), Table(pd.DataFrame())]
+        )
+    table = tuning_table(trials, result, halving=suite.tuning.halving is not None)
+    blocks: list[Block] = [
+        intro,
+        Table(table),
+        Paragraph("Tuning compute per optimizer, over all cells (every run of every trial):"),
+        Table(compute_table(table)),
+    ]
+    return Section(TITLE, blocks)

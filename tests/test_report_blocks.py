@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -215,20 +216,40 @@ def _train_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _tuning_trials() -> pd.DataFrame:
+    """The trials frame's shape (benchmark.results.trials_frame): one row per trial."""
     return pd.DataFrame(
         [
             {
                 "model": "mlp",
                 "dataset": "digits",
                 "optimizer": o,
-                "split": "val",
+                "trial": t,
+                "param.lr": lr,
                 "status": s,
-                "train_seconds": 2.0,
-                "eval_seconds": 1.0,
+                "score": score,
+                "score_sd": math.nan,
+                "seeds": 1,
+                "rung": 1,
+                "epochs": 2,
+                "stopped": False,
+                "epochs_spent": 2,
+                "seconds": 3.0,
+                "run_id": f"{o}{t}",
+                "best": best,
             }
-            for o, s in (("adam", "completed"), ("adam", "diverged"), ("bop", "completed"))
-        ]  # fmt: skip
+            for o, t, lr, s, score, best in (
+                ("adam", 0, 0.00123456, "completed", 0.9, True),
+                ("adam", 1, 0.1, "diverged", 0.0, False),
+                ("bop", 0, 0.001, "completed", 0.8, True),
+            )
+        ]
     )
+
+
+def _tuning_suite(trials: int = 2) -> SimpleNamespace:
+    tuning = SimpleNamespace(sampler="qmc", batch=None, seeds_per_trial=1, halving=None,
+                             trials=trials, seed=0)  # fmt: skip
+    return SimpleNamespace(tuning=tuning, tuning_epochs=2)
 
 
 def test_every_section_of_a_small_report_is_built_from_blocks(tmp_path: Path) -> None:
@@ -245,8 +266,8 @@ def test_every_section_of_a_small_report_is_built_from_blocks(tmp_path: Path) ->
         "Environment",
     ]
     result = TuningResult({"mlp/digits/adam": {"lr": 0.00123456}}, {"mlp/digits/adam": 0.9})
-    sections.append(tuning_section(_tuning_trials(), result))
-    sections.append(tuning_section(pd.DataFrame(), TuningResult()))
+    sections.append(tuning_section(_tuning_suite(), _tuning_trials(), result))
+    sections.append(tuning_section(_tuning_suite(), pd.DataFrame(), TuningResult()))
     sections.append(convex_section(pd.DataFrame(), pd.DataFrame(), tmp_path))
     for section in sections:
         assert isinstance(section, Section) and section.blocks
