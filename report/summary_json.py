@@ -96,21 +96,69 @@ def training_part(
     return part
 
 
+def _cell_trials(trials: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
+    """The rows of the trials frame of the cell ``key`` (``model/dataset/optimizer``)."""
+    if trials is None or trials.empty or not {"model", "dataset", "optimizer"} <= set(trials):
+        return None
+    keys = (
+        trials["model"].astype(str)
+        + "/"
+        + trials["dataset"].astype(str)
+        + "/"
+        + trials["optimizer"].astype(str)
+    )
+    return trials[keys == key]
+
+
+def _tuning_cell(tuning: Any, key: str, counts: dict, rows: pd.DataFrame | None) -> dict:
+    """One cell of ``task.tuning.cells``: the best point, its trial and score (mean over the
+    trial's seeds, their sample sd, how many seeds), the counts by status, trials stopped by
+    halving, and the tuning compute (epochs and seconds of every run of its trials)."""
+    best_trial = getattr(tuning, "best_trial", {}).get(key)
+    entry: dict[str, Any] = {
+        "best_params": tuning.best_params.get(key),
+        "best_score": tuning.best_score.get(key),
+        "best_trial": best_trial,
+        "trials": counts,
+        "stopped": int(counts.get("stopped", 0)),
+    }
+    if rows is None or rows.empty:
+        return entry
+    if "stopped" in rows:
+        entry["stopped"] = int(rows["stopped"].fillna(False).astype(bool).sum())
+    for column, name in (("epochs_spent", "epochs_spent"), ("seconds", "seconds")):
+        if column in rows:
+            total = pd.to_numeric(rows[column], errors="coerce").fillna(0).sum()
+            entry[name] = int(total) if name == "epochs_spent" else float(total)
+    best = rows[rows["best"].fillna(False).astype(bool)] if "best" in rows else rows.iloc[0:0]
+    if not best.empty:
+        row = best.iloc[0]
+        entry["best_trial"] = int(row["trial"]) if "trial" in row else best_trial
+        entry["best_score_sd"] = float(row.get("score_sd", math.nan))
+        entry["best_seeds"] = int(row.get("seeds", 1))
+    return entry
+
+
 def tuning_part(tuning: Any, trials: pd.DataFrame | None) -> dict[str, Any]:
-    """Per cell: the best point and score, the trial counts; per optimizer: tuning seconds."""
+    """Per cell (:func:`_tuning_cell`): the best point, trial and score (mean, sd, seeds),
+    the trial counts, trials stopped by halving, epochs and seconds spent; per optimizer:
+    tuning seconds and epochs, summed over its cells' trials (every run, stopped ones
+    included)."""
     seconds: dict[str, float] = {}
-    if trials is not None and not trials.empty and "seconds" in trials:
-        seconds = trials.groupby("optimizer")["seconds"].sum().to_dict()
+    epochs: dict[str, int] = {}
+    if trials is not None and not trials.empty:
+        by = trials.groupby(trials["optimizer"].astype(str))
+        if "seconds" in trials:
+            seconds = {k: float(v) for k, v in by["seconds"].sum().items()}
+        if "epochs_spent" in trials:
+            epochs = {k: int(v) for k, v in by["epochs_spent"].sum().items()}
     return {
         "cells": {
-            key: {
-                "best_params": tuning.best_params.get(key),
-                "best_score": tuning.best_score.get(key),
-                "trials": counts,
-            }
+            key: _tuning_cell(tuning, key, counts, _cell_trials(trials, key))
             for key, counts in tuning.counts.items()
         },
         "seconds_per_optimizer": seconds,
+        "epochs_per_optimizer": epochs,
     }
 
 

@@ -89,6 +89,22 @@ def test_summary_json_validates_against_the_documented_schema(report_dir: Path) 
     assert {c["claim"] for c in task["claims"]} == {"speed", "accuracy"}
     assert len(task["claims"]) == 6  # 2 cells x 2 claims + pooled
     assert set(task["tuning"]["seconds_per_optimizer"]) == {"adam", "bamsprod", "bop"}
+    # 2 trials x 1 seed x 1 epoch per cell and optimizer, no halving
+    assert task["tuning"]["epochs_per_optimizer"] == {"adam": 4, "bamsprod": 4, "bop": 4}
+    for cell in task["tuning"]["cells"].values():
+        assert cell["best_seeds"] == 1 and cell["best_score_sd"] is None
+        assert cell["stopped"] == 0 and cell["epochs_spent"] == 2 and cell["seconds"] > 0
+        assert cell["best_trial"] in (0, 1)
+
+
+def test_the_tuning_section_says_what_was_done(report_dir: Path) -> None:
+    markdown = (report_dir / "REPORT.md").read_text()
+    tuning = markdown.split("## Tuning\n", 1)[1].split("\n## ", 1)[0]
+    assert "seeded Sobol points of its search space (seed 0), drawn up front" in tuning
+    assert "A trial is one run (seed 0)" in tuning and "Every trial runs 1 epoch." in tuning
+    assert "| trials | diverged | failed | best val acc | best point | tuning epochs |" in tuning
+    assert "](figures/tuning_sensitivity.png)" in tuning
+    assert "](figures/tuning_expected_max.png)" in tuning
 
 
 def test_the_pages_numbers_agree_with_summary_json(report_dir: Path) -> None:
