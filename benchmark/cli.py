@@ -159,13 +159,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     except StoreMissing as exc:
         _print(f"suite '{suite.name}': nothing stored yet ({exc})")
         return 0
+    from benchmark.pipeline import tuning_lines
+
     stored = res.trials[res.trials["status"] != "missing"] if not res.trials.empty else res.trials
     if res.runs.empty and stored.empty:
         _print(f"suite '{suite.name}': no runs stored in {res.store_url}")
         return 0
-    statuses = [*res.runs["status"], *stored["status"]]
+    finals = res.runs.drop_duplicates("run_id")  # a run in the tuned and defaults rows: once
+    statuses = list(finals["status"])
     counts = ", ".join(f"{k}: {statuses.count(k)}" for k in sorted(set(statuses)))
-    _print(f"suite '{suite.name}': {len(statuses)} runs stored in {res.store_url} ({counts})")
+    if len(finals):
+        _print(
+            f"suite '{suite.name}': {len(finals)} final runs stored in {res.store_url} ({counts})"
+        )
+    else:
+        _print(f"suite '{suite.name}': no final runs stored yet in {res.store_url}")
+    if res.tuning is not None and not res.trials.empty:
+        trials = list(res.trials["status"])
+        done = ", ".join(f"{k}: {trials.count(k)}" for k in sorted(set(trials)))
+        _print(f"tuning: {len(trials)} trials ({done}), {len(res.tuning.run_ids())} runs")
+        for line in tuning_lines(res.tuning):
+            _print(line)
     _print(markdown_table(get_task(suite.task).summary_table(res.runs)))
     return 0
 

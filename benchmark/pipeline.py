@@ -187,22 +187,6 @@ def _add(before: ExecutionReport | None, more: ExecutionReport) -> ExecutionRepo
     )
 
 
-def tuning_budget(suite: Any) -> str:
-    """The tuning budget in words: ``"16 tuning trials (tpe, rounds of 4, 3 seeds each,
-    halving 1/3/9 epochs)"``."""
-    from benchmark.tune import round_size, rung_epochs, trial_count
-
-    tuning = suite.tuning
-    how = [tuning.sampler]
-    if round_size(tuning) < tuning.trials:
-        how.append(f"rounds of {round_size(tuning)}")
-    if tuning.seeds_per_trial > 1:
-        how.append(f"{tuning.seeds_per_trial} seeds each")
-    if tuning.halving is not None:
-        how.append("halving " + "/".join(map(str, rung_epochs(suite))) + " epochs")
-    return f"{trial_count(suite)} tuning trials ({', '.join(how)})"
-
-
 def tuning_lines(result: Any) -> list[str]:
     """One line per tuned cell: its best point, score and trial counts."""
     lines = []
@@ -289,6 +273,8 @@ def run_suite(
             finals = task.final_specs(suite)
             counted = f"{len(finals)} runs"
             if tuned:
+                from benchmark.tune import tuning_budget
+
                 counted = tuning_budget(suite) + (
                     "" if tune_only else f" + {len(finals)} final runs"
                 )

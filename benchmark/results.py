@@ -141,7 +141,7 @@ def trials_frame(
     runs, ``run_id`` (its first run at the last rung) and whether it is its cell's ``best``.
     ``runs``: the suite's runs frame, if at hand (read from ``store`` otherwise)."""
     tuning = current.tuning
-    if tuning is None or not tuning.trials:
+    if tuning is None or not any(tuning.trials.values()):  # e.g. its studies were deleted
         return pd.DataFrame(columns=TRIAL_COLUMNS)
     outcomes = store.outcomes(current.trial_ids)
     if runs is None:
@@ -187,6 +187,8 @@ class Results:
     values: pd.DataFrame
     trials: pd.DataFrame
     suite: Any = None
+    #: the tuning outcome (:class:`benchmark.tune.TuningResult`; ``None`` without tuning)
+    tuning: Any = None
 
     @property
     def metrics(self) -> pd.DataFrame:
@@ -240,4 +242,4 @@ def load_results(
     runs = final_rows(linked, current, grid=get_task(suite.task).grid)
     values = db.metrics_frame(list(dict.fromkeys(runs["run_id"])), names=metric_names)
     trials = trials_frame(current, db, linked)
-    return Results(db.display_url, runs, values, trials, suite)
+    return Results(db.display_url, runs, values, trials, suite, current.tuning)

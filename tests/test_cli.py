@@ -83,7 +83,7 @@ def test_run_then_show_then_report(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "| mlp | synthetic | adam | 2 |" in md
     assert (results / "tiny" / "report" / "index.html").read_text().startswith("<!doctype html>")
     assert main(["show", str(path), "--results-dir", str(results)]) == 0
-    assert "4 runs stored" in capsys.readouterr().out
+    assert "4 final runs stored" in capsys.readouterr().out
     assert main(["run", str(path), "--results-dir", str(results), "--quiet"]) == 0
     assert "4 already stored" in capsys.readouterr().out
 
@@ -135,4 +135,4 @@ def test_reports_leave_out_runs_an_earlier_version_of_the_suite_asked_for(
     assert "Not reported: 2 stored runs that an earlier version of this suite file" in report
     assert "2 runs (completed: 2)" in report  # only the two runs at 2 epochs
     assert main(["show", str(path), "--results-dir", str(tmp_path / "r")]) == 0
-    assert "2 runs stored" in capsys.readouterr().out
+    assert "2 final runs stored" in capsys.readouterr().out

@@ -68,7 +68,7 @@ def test_the_defaults_phase_runs_each_cell_at_the_registry_defaults(ran: dict) -
     # adam's 2 trials are one point (one run); its defaults runs are its tuned runs (skipped)
     assert done == {"tuning": (3, 0), "final": (4, 0), "defaults": (2, 2)}
     messages = [e.message for e in ran["events"]]
-    assert any("4 tuning trials + 4 final runs + 4 runs at the registry defaults" in m
+    assert any("4 tuning trials (qmc) + 4 final runs + 4 runs at the registry defaults" in m
                for m in messages)  # fmt: skip
     assert any(m.startswith("defaults: done in") for m in messages)
     res = load_results(ran["suite"], results_dir=ran["tmp"] / "r")
@@ -242,8 +242,10 @@ def test_defaults_count_in_the_plan_but_not_in_the_studies(tmp_path: Path) -> No
     for a, b in zip(cells(with_defaults), cells(without), strict=True):
         assert study_name(with_defaults, a) == study_name(without, b)
     task = get_task("train")
-    assert task.summary_line(with_defaults) == "final runs: 4 tuned + 4 at the registry defaults"
-    assert task.summary_line(without) == "final runs: 4"
+    assert task.summary_line(with_defaults) == (
+        "final runs: 4 tuned + 4 at the registry defaults; 4 tuning trials (qmc), at most 4 runs"
+    )
+    assert task.summary_line(without) == "final runs: 4; 4 tuning trials (qmc), at most 4 runs"
     assert "(defaults)" in task.tuning_note(with_defaults)
 
 

@@ -280,7 +280,8 @@ def test_the_cli_runs_shows_and_reports_on_postgres_without_the_password(
     assert done.stdout.count("4 already stored (resumed)") == 2  # tuning, final runs
     shown = cli(capfd, "show", str(stored.suite), "--store", url)
     assert shown.returncode == 0, shown.stderr
-    assert f"suite 'pgsuite': 8 runs stored in {hidden(url)} (completed: 8)" in shown.stdout
+    assert f"suite 'pgsuite': 4 final runs stored in {hidden(url)} (completed: 4)" in shown.stdout
+    assert "tuning: 4 trials (completed: 4), 4 runs" in shown.stdout
     report = cli(capfd, "report", str(stored.suite), "--store", url, "--out", str(tmp_path / "r"))
     assert report.returncode == 0, report.stderr
     for out, command in ((done, "run"), (shown, "show"), (report, "report")):

@@ -386,7 +386,7 @@ def test_show_reads_a_read_only_store(finished_suite: tuple[Path, Path]) -> None
                str(base / "results")]  # fmt: skip
         shown = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120, cwd="/")
         assert shown.returncode == 0, shown.stderr
-        assert "2 runs stored" in shown.stdout
+        assert "2 final runs stored" in shown.stdout
         assert _snapshot(folder) == before
     finally:
         for path in (base, folder.parent, folder):

@@ -307,3 +307,30 @@ def test_a_halving_study_end_to_end_multi_seed_scores_are_the_means_of_stored_ru
     finals = store.runs_frame("hs", role="final")
     assert finals["hparams"].map(lr).tolist() == [pytest.approx(best["param.lr"])]
     assert not math.isnan(best["score"])
+
+
+# ------------------------------------------------------------------------- studies edited by hand
+def test_studies_deleted_by_hand_read_as_no_trials_and_a_vanished_study_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmark.cli import main
+    from benchmark.tune import evaluate_round, open_storage, open_study, tell_round
+
+    path = study_suite(tmp_path / "gone.yaml", "random", trials=2)
+    assert tune_suite(path, results_dir=tmp_path / "r", workers=1, progress=False).exit_code == 0
+    url = db_url(tmp_path / "r", "gone")
+    suite = load_suite(path)
+    cell = cells(suite)[0]
+    study = open_study(suite, cell, open_storage(url), url)  # as a running suite holds it
+    for c in cells(suite):  # e.g. in optuna-dashboard
+        optuna.delete_study(study_name=study_name(suite, c), storage=url)
+    res = load_results(path, results_dir=tmp_path / "r")
+    assert res.trials.empty and "param.lr" not in res.trials.columns
+    assert main(["show", str(path), "--results-dir", str(tmp_path / "r")]) == 0
+    assert "suite 'gone': no runs stored in" in capsys.readouterr().out
+    with pytest.raises(BnnBenchError, match=r"disappeared while the suite ran .* rerun") as err:
+        tell_round(study, evaluate_round(suite, cell, {0: {"lr": 0.01, "momentum": 0.5}}, {}), url)
+    assert "\n" not in str(err.value)
+    # the rerun rebuilds the studies with the same points and trains nothing again
+    again = tune_suite(path, results_dir=tmp_path / "r", workers=1, progress=False)
+    assert again.phases["tuning"].stored == 0

@@ -50,6 +50,10 @@ class TrainingTask(Task):
         line = f"final runs: {suite.n_final_runs}"
         if suite.tuning.trials and suite.tuning.defaults:
             line += f" tuned + {suite.n_final_runs} at the registry defaults"
+        if suite.tuning.trials:
+            from benchmark.tune import expected_trial_runs, tuning_budget
+
+            line += f"; {tuning_budget(suite)}, at most {expected_trial_runs(suite)} runs"
         return line
 
     def tuning_note(self, suite: Any) -> str:

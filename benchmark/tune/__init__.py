@@ -20,6 +20,7 @@ from benchmark.tune.loop import (
     stored_tuning,
     summarize,
     trial_count,
+    tuning_budget,
 )
 from benchmark.tune.points import GridError, distributions, grid_axes, qmc_points, unit_to_value
 from benchmark.tune.samplers import (
@@ -91,5 +92,6 @@ __all__ = [
     "trial_score",
     "trial_seed",
     "trial_seeds",
+    "tuning_budget",
     "unit_to_value",
 ]

@@ -203,6 +203,20 @@ def trial_count(suite: Suite) -> int:
     return len(cells(suite)) * suite.tuning.trials
 
 
+def tuning_budget(suite: Any) -> str:
+    """The tuning budget in words: ``"16 tuning trials (tpe, rounds of 4, 3 seeds each,
+    halving 1/3/9 epochs)"``."""
+    tuning = suite.tuning
+    how = [tuning.sampler]
+    if round_size(tuning) < tuning.trials:
+        how.append(f"rounds of {round_size(tuning)}")
+    if tuning.seeds_per_trial > 1:
+        how.append(f"{tuning.seeds_per_trial} seeds each")
+    if tuning.halving is not None:
+        how.append("halving " + "/".join(map(str, rung_epochs(suite))) + " epochs")
+    return f"{trial_count(suite)} tuning trials ({', '.join(how)})"
+
+
 def expected_trial_runs(suite: Suite) -> int:
     """Tuning runs the budget costs at most (every trial to the last rung): for the log."""
     return trial_count(suite) * suite.tuning.seeds_per_trial * len(rung_epochs(suite))
@@ -217,4 +231,5 @@ __all__ = [
     "stored_tuning",
     "summarize",
     "trial_count",
+    "tuning_budget",
 ]

@@ -217,6 +217,12 @@ def storage_errors(url: str, doing: str) -> Iterator[None]:
         raise BnnBenchError(
             f"tuning: cannot {doing} results store '{display_url(url)}': {mask(one_line(cause))}"
         ) from None
+    except KeyError as exc:  # Optuna's storage: a study or trial deleted under our feet
+        raise BnnBenchError(
+            f"tuning: cannot {doing} results store '{display_url(url)}': a tuning study or "
+            f"trial disappeared while the suite ran ({exc.args[0] if exc.args else exc}; deleted "
+            "by hand, e.g. in optuna-dashboard?); rerun to continue: stored runs are kept"
+        ) from None
 
 
 def delete_studies(suite_name: str, storage_url: str) -> int:
