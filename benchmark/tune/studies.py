@@ -103,7 +103,8 @@ def ask_round(
 
 
 def tell_round(study: Any, results: Sequence[TrialResult], url: str) -> None:
-    """Tell the study every still-running trial of a finished round, in trial order: rung
+    """Tell the study every still-running trial of a finished round, in trial order: the
+    ids of its runs (user attribute ``run_ids``; ``score_sd`` with several seeds), rung
     scores as intermediate values (with halving), then the score (``COMPLETE``), ``PRUNED``
     (stopped by halving) or ``FAIL`` (a run failed). Trials already told are left alone."""
     import optuna
@@ -118,8 +119,12 @@ def tell_round(study: Any, results: Sequence[TrialResult], url: str) -> None:
             frozen = trials.get(result.number)
             if frozen is None or frozen.state != TrialState.RUNNING:
                 continue
+            live = optuna.trial.Trial(study, frozen._trial_id)
+            # for Optuna's tools (optuna-dashboard): which stored runs make the trial
+            live.set_user_attr("run_ids", [spec.run_id for spec in result.specs])
+            if len(result.last.specs) > 1 and result.score is not None:
+                live.set_user_attr("score_sd", result.last.spread)
             if len(result.rungs) > 1 or result.stopped:
-                live = optuna.trial.Trial(study, frozen._trial_id)
                 for rung in result.rungs:
                     if rung.score is not None and rung.epochs not in frozen.intermediate_values:
                         live.report(rung.score, step=rung.epochs)
