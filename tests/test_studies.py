@@ -334,3 +334,43 @@ def test_studies_deleted_by_hand_read_as_no_trials_and_a_vanished_study_is_one_l
     # the rerun rebuilds the studies with the same points and trains nothing again
     again = tune_suite(path, results_dir=tmp_path / "r", workers=1, progress=False)
     assert again.phases["tuning"].stored == 0
+
+
+# ------------------------------------------------------------------------- bnnbench tune
+def test_tune_prints_each_best_point_and_run_continues_from_the_studies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmark.cli import main
+
+    path = study_suite(tmp_path / "t.yaml", "tpe", trials=2, batch=1)
+    args = [str(path), "--results-dir", str(tmp_path / "r"), "--workers", "1", "--quiet"]
+    assert main(["tune", *args]) == 0
+    out = capsys.readouterr().out
+    assert "4 tuning trials (tpe, rounds of 1), store" in out  # no final runs counted
+    assert "tuning, round 2/2: done" in out
+    best = [line for line in out.splitlines() if line.startswith("tuned ")]
+    assert [line.split(":")[0] for line in best] == [
+        "tuned mlp/synthetic/sgd",
+        "tuned mlp/synthetic/adam",
+    ]
+    assert "final runs: done" not in out and "report:" not in out
+    assert Store(db_url(tmp_path / "r", "t"), read_only=True).runs_frame("t", role="final").empty
+    assert main(["run", *args]) == 0
+    out = capsys.readouterr().out
+    assert "tuning: nothing to run, 4 already stored (resumed)" in out
+    assert [line for line in out.splitlines() if line.startswith("tuned ")] == best
+    assert "final runs: done" in out
+
+
+def test_tune_refuses_a_suite_that_does_not_tune(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmark.cli import main
+
+    path = write_suite(tmp_path / "plain.yaml")
+    assert main(["tune", str(path), "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err == "bnnbench: error: suite 'plain' does not tune (tuning.trials is 0); nothing to tune"
+    )
+    assert not (tmp_path / "r").exists()
