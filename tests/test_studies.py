@@ -374,3 +374,28 @@ def test_tune_refuses_a_suite_that_does_not_tune(
         err == "bnnbench: error: suite 'plain' does not tune (tuning.trials is 0); nothing to tune"
     )
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("tuning", "expected"),
+    [
+        ({"trials": 2, "seed": 4294967295, "seeds_per_trial": 2},
+         "tuning.seeds_per_trial: trial seeds run from tuning.seed (4294967295) to tuning.seed "
+         "+ seeds_per_trial - 1, past the largest seed 4294967295"),
+        ({"trials": 2, "epochs": 3, "halving": {"min_epochs": 3}},
+         "tuning.halving.min_epochs: must be below the tuning epochs (3), got 3; allowed: 1 to 2"),
+        ({"trials": 2, "epochs": 3, "halving": {"min_epochs": 1, "eta": 1}},
+         "tuning.halving.eta: "),
+        ({"trials": 2, "sampler": "bayes"}, "tuning.sampler: "),
+        ({"trials": 2, "seeds_per_trial": 101}, "tuning.seeds_per_trial: out of range, got 101"),
+        ({"trials": 2, "pruner": "median"}, "use tuning.halving (synchronous successive halving)"),
+    ],
+)  # fmt: skip
+def test_bad_tuning_settings_are_one_line_errors(
+    tmp_path: Path, tuning: dict[str, Any], expected: str
+) -> None:
+    path = write_suite(tmp_path / "bad.yaml", tuning=tuning)
+    with pytest.raises(BnnBenchError) as err:
+        load_suite(path)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).startswith(str(path))

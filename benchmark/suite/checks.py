@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from benchmark.errors import BnnBenchError, closest
-from benchmark.options import FINITE_RULE, is_finite_value
+from benchmark.options import FINITE_RULE, SEED_MAX, is_finite_value
 from benchmark.suite.limits import GRID_PATH, LIMITS, allowed, within
 from benchmark.suite.schema import (
     DEVICE_PATTERN,
@@ -79,6 +79,14 @@ def _check_tuning(suite: Suite, where: str) -> None:
             "tuning.defaults",
             "only allowed with tuning.trials > 0 (with trials: 0 the final runs are at the "
             "registry defaults already); set trials, or remove defaults",
+        )
+    if tuning.seed + tuning.seeds_per_trial - 1 > SEED_MAX:
+        raise _fail(
+            where,
+            "tuning.seeds_per_trial",
+            f"trial seeds run from tuning.seed ({tuning.seed}) to tuning.seed + "
+            f"seeds_per_trial - 1, past the largest seed {SEED_MAX}; allowed: a smaller "
+            "tuning.seed or fewer seeds per trial",
         )
     if tuning.halving is not None and tuning.halving.min_epochs >= suite.tuning_epochs:
         raise _fail(
