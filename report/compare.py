@@ -74,6 +74,9 @@ _SPEC_NAMES = {
     "evals_per_epoch": "evaluations per epoch",
     "clip_latent": "latent clipping",
     "tuning_trials": "tuning trials",
+    "tuning_sampler": "tuning sampler",
+    "tuning_seeds_per_trial": "seeds per tuning trial",
+    "tuning_halving": "successive halving",
 }
 #: besides every ``suite.spec`` field, what must be equal for a like-for-like comparison
 FAIRNESS = (

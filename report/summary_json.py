@@ -197,7 +197,16 @@ def build_summary(
         if hasattr(suite, key)
     }
     spec["seeds"] = list(getattr(suite, "seeds", []) or [])
-    spec["tuning_trials"] = getattr(getattr(suite, "tuning", None), "trials", 0)
+    tuning = getattr(suite, "tuning", None)
+    spec["tuning_trials"] = getattr(tuning, "trials", 0)
+    if spec["tuning_trials"]:  # how the trials were run, where it differs from the defaults
+        # (so that summaries written before these settings existed compare without a warning)
+        for key, default in (("sampler", "qmc"), ("seeds_per_trial", 1), ("halving", None)):
+            value = getattr(tuning, key, default)
+            if value != default:
+                spec[f"tuning_{key}"] = (
+                    value.model_dump() if hasattr(value, "model_dump") else value
+                )
     return clean(
         {
             "schema_version": SCHEMA_VERSION,

@@ -415,3 +415,33 @@ def test_a_suite_is_compared_from_its_store_without_writing(
     for document in (computed, written):
         del document["generated_at"], document["notes"]
     assert computed == written
+
+
+def test_how_tuning_ran_is_part_of_the_spec_a_comparison_checks(tmp_path: Path) -> None:
+    """A summary names the tuning sampler, seeds per trial and halving where they differ from
+    the defaults; comparing a TPE study with a Sobol one warns about each."""
+    import pandas as pd
+
+    from benchmark.suite import load_suite
+    from report.compare import fairness_warnings
+    from report.summary_json import build_summary
+    from tests.conftest import write_suite
+
+    def summary(**tuning: object) -> dict:
+        suite = load_suite(write_suite(tmp_path / "s.yaml", tuning={"trials": 4, **tuning}))
+        return build_summary(
+            suite=suite, store_url="sqlite://", runs=pd.DataFrame(), task_part={}, notes=[]
+        )
+
+    plain = summary()
+    assert not {
+        k for k in plain["suite"]["spec"] if k.startswith("tuning_") and k != "tuning_trials"
+    }
+    study = summary(sampler="tpe", seeds_per_trial=3, halving={"min_epochs": 1, "eta": 2})
+    spec = study["suite"]["spec"]
+    assert spec["tuning_sampler"] == "tpe" and spec["tuning_seeds_per_trial"] == 3
+    assert spec["tuning_halving"] == {"min_epochs": 1, "eta": 2}
+    said = " | ".join(fairness_warnings(study, plain))
+    for name in ("tuning sampler", "seeds per tuning trial", "successive halving"):
+        assert f"suite spec: {name}" in said
+    assert fairness_warnings(plain, summary()) == []
