@@ -414,7 +414,7 @@ def test_a_second_holder_of_the_suite_lock_is_refused_naming_the_holder(pg_url: 
 def test_new_database_opened_by_many_processes_at_once(pg_url: str) -> None:
     """Two suites starting on one new database both create the tables: serialised by an
     advisory lock, else one fails with 'duplicate key value violates unique constraint'."""
-    from benchmark.tune import _storage
+    from benchmark.tune import open_storage
 
     barrier = threading.Barrier(6)
     errors: list[str] = []
@@ -425,7 +425,7 @@ def test_new_database_opened_by_many_processes_at_once(pg_url: str) -> None:
             if i % 2:
                 Store(pg_url).close()
             else:
-                _storage(pg_url).engine.dispose()
+                open_storage(pg_url).engine.dispose()
         except BnnBenchError as exc:
             errors.append(str(exc))
 
@@ -443,7 +443,11 @@ def test_unreachable_or_refusing_servers_are_one_line_without_the_password(
     pg_url: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from benchmark.pipeline import load_suite_like
-    from benchmark.tune import delete_studies, open_studies
+    from benchmark.suite import cells
+    from benchmark.tune import delete_studies, open_storage, open_study
+
+    def open_studies(suite: Any, url: str) -> list[Any]:
+        return [open_study(suite, cell, open_storage(url), url) for cell in cells(suite)]
 
     port = re.search(r"@127\.0\.0\.1:(\d+)/", pg_url).group(1)  # type: ignore[union-attr]
     wrong_port = pg_url.replace(f":{port}/", ":9/")
@@ -510,21 +514,24 @@ def test_a_stopped_server_is_one_line_everywhere(
     """Store methods and Optuna calls on a server that went away: one line each, password
     hidden (Optuna's own error would say "invalid data in the commit" and hide the cause)."""
     from benchmark.pipeline import load_suite_like
-    from benchmark.tune import open_studies, tell_and_select
+    from benchmark.suite import cells
+    from benchmark.tune import ask_round, evaluate_round, open_storage, open_study, tell_round
 
     url = fresh_database(private_server)
     suite_file = write_suite(tmp_path / "gone.yaml", tuning={"trials": 2, "epochs": 1})
     suite = load_suite_like(suite_file)
     store = Store(url)
     assert store.finished_ids() == set()  # a pooled connection now exists
-    tunings = open_studies(suite, url)
+    cell = cells(suite)[0]
+    study = open_study(suite, cell, open_storage(url), url)
+    points = ask_round(suite, cell, study, [0, 1], url)
     private_server.stop()
     attempts: list[tuple[Callable[[], Any], str]] = [
         (store.finished_ids, f"cannot read runs from results store '{hidden(url)}'"),
         (lambda: store.delete_suite("gone"), "cannot delete suite 'gone' from results store"),
         (lambda: Store(url), f"cannot open results store '{hidden(url)}'"),
         (
-            lambda: tell_and_select(tunings, {}),
+            lambda: tell_round(study, evaluate_round(suite, cell, points, {}), url),
             f"tuning: cannot tell tuning trials to results store '{hidden(url)}'",
         ),
     ]
@@ -564,7 +571,8 @@ def test_killing_the_server_mid_suite_is_one_error_and_the_rerun_duplicates_noth
     recovery) the rerun keeps the trial stored before, runs the rest, and every run, link,
     metric row and Optuna trial exists exactly once."""
     from benchmark.pipeline import load_suite_like
-    from benchmark.tune import planned_trials
+    from benchmark.suite import cell_search_space, cells
+    from benchmark.tune import qmc_points, trial_run_specs
 
     url = fresh_database(private_server)
     suite_file = _kill_suite(tmp_path / "killed.yaml")
@@ -627,7 +635,12 @@ def test_killing_the_server_mid_suite_is_one_error_and_the_rerun_duplicates_noth
     assert rows(url, again) == before  # kept, not run again
 
     suite = load_suite_like(suite_file)
-    planned = [spec.run_id for _, trials in planned_trials(suite) for *_, spec in trials]
+    planned = [
+        spec.run_id
+        for cell in cells(suite)
+        for point in qmc_points(cell_search_space(cell), suite.tuning.trials, suite.tuning.seed)
+        for spec in trial_run_specs(suite, cell, point, suite.tuning_epochs)
+    ]
     store = Store(url, read_only=True)
     final = store.runs_frame("killed", role="final")["run_id"].tolist()
     store.close()
@@ -641,8 +654,8 @@ def test_killing_the_server_mid_suite_is_one_error_and_the_rerun_duplicates_noth
     trials = rows(
         url,
         "SELECT t.number, t.state, a.value_json FROM trials t "
-        "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'run_id' "
+        "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'run_ids' "
         "ORDER BY t.number",
     )
     assert [(n, s) for n, s, _ in trials] == [(0, "COMPLETE"), (1, "COMPLETE")]
-    assert [v.strip('"') for *_, v in trials] == planned
+    assert [json.loads(v) for *_, v in trials] == [[run_id] for run_id in planned]
