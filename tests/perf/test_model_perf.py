@@ -41,6 +41,8 @@ def _workload(name: str, tmp_path_factory):
         split, shape = load_dataset("digits").train, (64,)
     elif name == "cnn1d":
         split, shape = load_dataset("mnist1d", root=tmp_path_factory.mktemp("data")).train, (40,)
+    elif name == "cnn2d":
+        split, shape = load_dataset("mnist5k").train, (1, 28, 28)
     else:
         split, shape = _cifar_shaped_train(), (3, 32, 32)
     return split, shape
