@@ -112,10 +112,14 @@ def test_quick_and_nightly_grids() -> None:
     quick = load_suite(ROOT / "suites" / "quick.yaml")
     nightly = load_suite(ROOT / "suites" / "nightly.yaml")
     for suite in (quick, nightly):
-        assert [m.name for m in suite.models] == ["mlp", "cnn1d"]
-        assert [d.name for d in suite.datasets] == ["digits", "mnist1d"]
+        assert [(m.name, d.name) for m, d in suite.pairs][:4] == [
+            ("mlp", "digits"), ("mlp", "mnist1d"), ("cnn1d", "digits"), ("cnn1d", "mnist1d"),
+        ]  # fmt: skip
         assert suite.seeds == [0, 1, 2]
         assert suite.device == "cpu"
+    assert len(quick.pairs) == 4
+    # nightly: + the binary 2-D CNN on real MNIST digits, alone (exclude)
+    assert [(m.name, d.name) for m, d in nightly.pairs][4:] == [("cnn2d", "mnist5k")]
     assert set(nightly.optimizer_names) == {
         "bamsprod",
         "bop",
@@ -659,3 +663,51 @@ def test_the_suite_package_keeps_its_names_and_imports_no_torch() -> None:
     from benchmark.suite import ParamRange
 
     assert ParamRange is Dimension
+
+
+# --------------------------------------------------------------------------------------------
+# exclude: pairs left out of the model x dataset grid
+# --------------------------------------------------------------------------------------------
+def test_exclude_leaves_pairs_out_of_the_grid_and_its_checks(tmp_path: Path) -> None:
+    from tests.conftest import write_suite
+
+    both = [{"name": "mlp", "options": {"hidden": [8]}}, {"name": "cnn2d"}]
+    data = ["digits", {"name": "mnist5k", "subset": 200}]
+    refused = write_suite(tmp_path / "a.yaml", models=both, datasets=data)
+    with pytest.raises(BnnBenchError, match=r"models\[1\] x datasets\[0\]: .*exclude: "):
+        load_suite(refused)
+    path = write_suite(
+        tmp_path / "b.yaml",
+        models=both,
+        datasets=data,
+        exclude=[{"model": "cnn2d", "dataset": "digits"}, {"model": "mlp", "dataset": "mnist5k"}],
+    )
+    suite = load_suite(path)
+    assert [(m.name, d.name) for m, d in suite.pairs] == [("mlp", "digits"), ("cnn2d", "mnist5k")]
+    assert [c.key for c in cells(suite)] == [
+        "mlp/digits/adam", "mlp/digits/bop", "cnn2d/mnist5k/adam", "cnn2d/mnist5k/bop",
+    ]  # fmt: skip
+    assert suite.n_final_runs == 2 * 2 * 2 == len(expand_final_runs(suite))
+    # a dataset alone excludes it for every model
+    only = write_suite(tmp_path / "c.yaml", models=both[:1], datasets=data,
+                       exclude=[{"dataset": "mnist5k"}])  # fmt: skip
+    assert [(m.name, d.name) for m, d in load_suite(only).pairs] == [("mlp", "digits")]
+
+
+@pytest.mark.parametrize(
+    ("exclude", "expected"),
+    [
+        ([{"model": "mpl"}], "exclude[0].model: 'mpl' is not among the suite's models (did you mean 'mlp'?); allowed: mlp"),
+        ([{"dataset": "synthetic"}], "exclude: leaves no model x dataset pair to run"),
+        ([{}], "exclude[0]: name a model, a dataset, or both"),
+        ([{"model": "mlp", "optimizer": "adam"}], "exclude[0].optimizer: unknown key"),
+    ],
+)  # fmt: skip
+def test_bad_exclude_entries_are_one_line_errors(
+    tmp_path: Path, exclude: list, expected: str
+) -> None:
+    from tests.conftest import write_suite
+
+    with pytest.raises(BnnBenchError) as err:
+        load_suite(write_suite(tmp_path / "x.yaml", exclude=exclude))
+    assert expected in str(err.value) and "\n" not in str(err.value)

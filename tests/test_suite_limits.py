@@ -342,6 +342,7 @@ def test_model_dataset_mismatch(tmp_path: Path) -> None:
     assert msg == (
         f"{tmp_path / 'bad.yaml'}: models[1] x datasets[0]: model 'binarynet' does not accept "
         "1-D inputs of dataset 'digits' (shape (64,)); allowed for it: images C x H x W, H,W >= 8"
+        " (or leave the pair out: exclude: [{model: binarynet, dataset: digits}])"
     )
     only_mnist1d = BINARYNET_ON_MNIST1D.replace("[digits, mnist1d]", "[mnist1d]")
     msg = error_of(tmp_path, only_mnist1d)

@@ -154,7 +154,7 @@ def _check(suite: Suite, where: str) -> None:
 def check_training_suite(suite: Suite, where: str) -> None:
     """The rules of a ``task: train`` suite (:meth:`TrainingTask.check_suite`): its run count,
     its grid against the registries, its optimizers, reference and protocol."""
-    n_cells = len(suite.models) * len(suite.datasets) * len(suite.optimizers)
+    n_cells = len(suite.pairs) * len(suite.optimizers)
     finals = len(suite.seeds) * (2 if suite.tuning.defaults else 1)  # + the defaults' runs
     from benchmark.tune.halving import rungs
 
@@ -219,7 +219,29 @@ def _check_grid(suite: Suite, where: str) -> None:
     for i, data in enumerate(suite.datasets):
         allowed = DATASETS[data.name].all_options()
         _check_option_keys(where, f"datasets[{i}]", data.options, allowed)
+    _check_exclude(suite, where)
     _check_inputs(suite, where)
+
+
+def _check_exclude(suite: Suite, where: str) -> None:
+    """Each ``exclude`` entry names a model / dataset of the suite and leaves something out;
+    the grid keeps at least one pair."""
+    models = [m.name for m in suite.models]
+    datasets = [d.name for d in suite.datasets]
+    for i, entry in enumerate(suite.exclude):
+        for key, name, names in (
+            ("model", entry.model, models),
+            ("dataset", entry.dataset, datasets),
+        ):
+            if name is not None and name not in names:
+                raise _fail(
+                    where,
+                    f"exclude[{i}].{key}",
+                    f"'{name}' is not among the suite's {key}s{closest(name, names)}; allowed: "
+                    f"{', '.join(names)}",
+                )
+    if not suite.pairs:
+        raise _fail(where, "exclude", "leaves no model x dataset pair to run")
 
 
 def _check_inputs(suite: Suite, where: str) -> None:
@@ -237,13 +259,16 @@ def _check_inputs(suite: Suite, where: str) -> None:
             continue  # a bad option value: the loader names it
         shape = static[0]
         for i, model in enumerate(suite.models):
+            if any(e.matches(model.name, data.name) for e in suite.exclude):
+                continue
             if not accepts_input(model.name, shape, model.options):
                 raise _fail(
                     where,
                     f"models[{i}] x datasets[{j}]",
                     f"model '{model.name}' does not accept {len(shape)}-D inputs of dataset "
                     f"'{data.name}' (shape {shape}); allowed for it: "
-                    f"{MODELS[model.name].accepts}",
+                    f"{MODELS[model.name].accepts} (or leave the pair out: exclude: "
+                    f"[{{model: {model.name}, dataset: {data.name}}}])",
                 )
 
 

@@ -42,9 +42,10 @@ def _require_train(suite: Suite) -> None:
 
 
 def cells(suite: Suite) -> list[Cell]:
-    """All cells, model-major, then dataset, then optimizer (file order)."""
+    """All cells, model-major, then dataset, then optimizer (file order), without the
+    model x dataset pairs the suite excludes."""
     _require_train(suite)
-    return [Cell(m, d, o) for m in suite.models for d in suite.datasets for o in suite.optimizers]
+    return [Cell(m, d, o) for m, d in suite.pairs for o in suite.optimizers]
 
 
 def cell_hparams(cell: Cell, params: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -200,6 +200,23 @@ class ExecutorConfig(_Strict):
     scheduler: str | None = None
 
 
+class ExcludeEntry(_Strict):
+    """A ``(model, dataset)`` pair left out of the grid (GitHub Actions' matrix ``exclude``):
+    ``model`` and/or ``dataset`` by name; a missing one matches every entry."""
+
+    model: str | None = None
+    dataset: str | None = None
+
+    @model_validator(mode="after")
+    def _names_something(self) -> ExcludeEntry:
+        if self.model is None and self.dataset is None:
+            raise ValueError("name a model, a dataset, or both")
+        return self
+
+    def matches(self, model: str, dataset: str) -> bool:
+        return self.model in (None, model) and self.dataset in (None, dataset)
+
+
 class Suite(_Strict):
     """A validated suite (see docs/suites.md for every key)."""
 
@@ -208,6 +225,7 @@ class Suite(_Strict):
     task: str = "train"
     models: list[ModelEntry] = Field(default_factory=list)
     datasets: list[DatasetEntry] = Field(default_factory=list)
+    exclude: list[ExcludeEntry] = Field(default_factory=list)
     optimizers: list[OptimizerEntry] = Field(default_factory=list)
     seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2])
     epochs: int = Field(10, ge=1)
@@ -272,5 +290,15 @@ class Suite(_Strict):
         return self.tuning.epochs or self.epochs
 
     @property
+    def pairs(self) -> list[tuple[ModelEntry, DatasetEntry]]:
+        """The ``(model, dataset)`` pairs of the grid, model-major, minus ``exclude``."""
+        return [
+            (m, d)
+            for m in self.models
+            for d in self.datasets
+            if not any(e.matches(m.name, d.name) for e in self.exclude)
+        ]
+
+    @property
     def n_final_runs(self) -> int:
-        return len(self.models) * len(self.datasets) * len(self.optimizers) * len(self.seeds)
+        return len(self.pairs) * len(self.optimizers) * len(self.seeds)

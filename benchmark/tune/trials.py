@@ -157,7 +157,7 @@ def evaluate_round(
     suite: Suite, cell: Cell, points: Mapping[int, Mapping[str, Any]], outcomes: Outcomes
 ) -> list[TrialResult]:
     """The trials of one round (``number -> point``) as far as ``outcomes`` take them: every
-    trial at the first rung; at each rung whose runs are all stored, the :func:`promote`\\ d
+    trial at the first rung; at each rung whose runs are all stored, the promoted (:func:`promote`)
     trials go on (:mod:`benchmark.tune.halving`) and the rest are stopped."""
     results = {n: TrialResult(n, dict(p)) for n, p in sorted(points.items())}
     epochs = rung_epochs(suite)
