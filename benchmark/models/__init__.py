@@ -3,7 +3,7 @@
 Public API (the training engine depends on these names):
 
 - :data:`MODELS`: ``name -> ModelSpec(name, description, accepts, factory, options, ...)``
-  for ``mlp``, ``binarynet``, ``cnn1d``, ``bireal_resnet18``.
+  for ``mlp``, ``binarynet``, ``cnn1d``, ``cnn2d``, ``bireal_resnet18``.
 - :func:`build_model`: ``(name, input_shape, num_classes, *, binary=True, **options) ->
   nn.Module``; raises :class:`~benchmark.errors.BnnBenchError` on unknown names/options or an
   input shape the model does not accept.
