@@ -399,3 +399,22 @@ def test_bad_tuning_settings_are_one_line_errors(
         load_suite(path)
     assert expected in str(err.value) and "\n" not in str(err.value)
     assert str(err.value).startswith(str(path))
+
+
+def test_runs_an_executor_did_not_store_stop_tuning_instead_of_looping(tmp_path: Path) -> None:
+    """run_tuning asks the executor again only for runs it has not asked for before: an
+    executor that returns without storing (and without being interrupted) is an error."""
+    from benchmark.execute import ExecutionReport
+    from benchmark.tune import run_tuning
+
+    suite = load_suite(study_suite(tmp_path / "lost.yaml", "qmc", trials=2))
+    store = Store(f"sqlite:///{tmp_path / 'lost.db'}")
+    calls: list[int] = []
+
+    def forgetful(specs: list, title: str) -> ExecutionReport:
+        calls.append(len(specs))
+        return ExecutionReport(total=len(specs))
+
+    with pytest.raises(BnnBenchError, match=r"^tuning: 4 trial runs were executed but not stored"):
+        run_tuning(suite, store, forgetful)
+    assert calls == [4]

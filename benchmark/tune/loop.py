@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmark.errors import BnnBenchError
 from benchmark.records import RunSpec
 from benchmark.suite import Cell, Suite, cell_search_space, cells, expand_tuning_trial
 from benchmark.tune.points import qmc_points
@@ -122,6 +123,7 @@ def run_tuning(
             cell.key: ask_round(suite, cell, studies[cell.key], numbers, store.url)
             for cell in cells(suite)
         }
+        asked_before: set[str] = set()
         while True:
             ids = {
                 s.run_id
@@ -136,6 +138,12 @@ def run_tuning(
             todo = _missing(evaluated, outcomes)
             if not todo:
                 break
+            if {s.run_id for s in todo} == asked_before:  # never loop on runs not stored
+                raise BnnBenchError(
+                    f"tuning: {len(todo)} trial runs were executed but not stored (first: "
+                    f"{todo[0].label()}); rerun to retry them"
+                )
+            asked_before = {s.run_id for s in todo}
             rung = max(len(t.rungs) for ts in evaluated.values() for t in ts)
             title = _title(b, len(all_rounds), rung, n_rungs, todo[0].trained_epochs)
             if run_phase(todo, title).interrupted:
