@@ -418,3 +418,46 @@ def test_runs_an_executor_did_not_store_stop_tuning_instead_of_looping(tmp_path:
     with pytest.raises(BnnBenchError, match=r"^tuning: 4 trial runs were executed but not stored"):
         run_tuning(suite, store, forgetful)
     assert calls == [4]
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "cmaes"])
+def test_adaptive_samplers_with_halving_tell_one_winner_per_round(
+    sampler: str, tmp_path: Path
+) -> None:
+    """Rounds of 2 trials, rungs 1/2 epochs, eta 2: each round keeps one trial to the end; the
+    stopped ones are PRUNED with their rung score, the model sees both (4 trials, 2 rounds)."""
+    path = write_suite(
+        tmp_path / f"{sampler}.yaml",
+        optimizers=OPTIMIZERS,
+        reference="adam",
+        seeds=[0],
+        epochs=2,
+        tuning={
+            "trials": 4,
+            "batch": 2,
+            "sampler": sampler,
+            "seeds_per_trial": 2,
+            "halving": {"min_epochs": 1, "eta": 2},
+        },  # fmt: skip
+    )
+    result = tune_suite(path, results_dir=tmp_path / "r", workers=1, progress=False)
+    assert result.exit_code == 0
+    url = db_url(tmp_path / "r", sampler)
+    suite = load_suite(path)
+    for cell in cells(suite):
+        study = optuna.load_study(study_name=study_name(suite, cell), storage=url)
+        states = [t.state for t in study.trials]
+        for first in (0, 2):  # one winner per round
+            assert sorted(map(str, states[first : first + 2])) == [
+                str(TrialState.COMPLETE),
+                str(TrialState.PRUNED),
+            ]
+        for t in study.trials:
+            assert t.intermediate_values[1] is not None
+            assert len(t.user_attrs["run_ids"]) == (4 if t.state == TrialState.COMPLETE else 2)
+        assert result.tuning.counts[cell.key]["stopped"] == 2
+        best = study.best_trial  # among COMPLETE trials: the same as bnnbench's choice
+        assert result.tuning.best_trial[cell.key] == best.number
+    # 4 trials x 2 seeds at rung 1, then 2 x 2 at rung 2, per cell
+    runs = Store(url, read_only=True).runs_frame(sampler, role="tuning")
+    assert len(runs) == 2 * (8 + 4)

@@ -26,6 +26,7 @@ the same with 1 worker or 8, whichever run finished first, killed and resumed or
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,9 +77,11 @@ def make_sampler(
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=round_size(tuning))
     if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(
-            seed=seed, consider_pruned_trials=halving, warn_independent_sampling=False
-        )
+        with warnings.catch_warnings():  # consider_pruned_trials is "experimental" in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.CmaEsSampler(
+                seed=seed, consider_pruned_trials=halving, warn_independent_sampling=False
+            )
     raise ValueError(f"unknown sampler '{name}'; allowed: {', '.join(SAMPLERS)}")
 
 
