@@ -461,3 +461,25 @@ def test_adaptive_samplers_with_halving_tell_one_winner_per_round(
     # 4 trials x 2 seeds at rung 1, then 2 x 2 at rung 2, per cell
     runs = Store(url, read_only=True).runs_frame(sampler, role="tuning")
     assert len(runs) == 2 * (8 + 4)
+
+
+def test_a_trial_that_failed_at_a_lower_rung_is_failed_not_stopped(tmp_path: Path) -> None:
+    path = write_suite(
+        tmp_path / "f.yaml",
+        optimizers=[OPTIMIZERS[1]],
+        reference="adam",
+        epochs=4,
+        tuning={"trials": 4, "halving": {"min_epochs": 1, "eta": 2}},
+    )
+    suite = load_suite(path)
+    (cell,) = cells(suite)
+    points = {n: {"lr": 10.0 ** -(1 + n)} for n in range(4)}
+    outcomes: dict[str, Any] = {}
+    for n, outcome in enumerate([_outcome(0.5), ("failed", {}), _outcome(0.7), _outcome(0.6)]):
+        outcomes[trial_run_specs(suite, cell, points[n], 1)[0].run_id] = outcome
+    trials = evaluate_round(suite, cell, points, outcomes)
+    assert [len(t.rungs) for t in trials] == [1, 1, 2, 2]  # keep 2 of 4: trials 2 and 3
+    assert [t.stopped for t in trials] == [True, False, False, False]
+    assert trials[1].last.status == "failed" and trials[1].score is None
+    counts = summarize([(cell, trials)], halving=True).counts[cell.key]
+    assert counts["failed"] == 1 and counts["stopped"] == 1 and counts["missing"] == 2

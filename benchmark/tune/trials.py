@@ -174,8 +174,8 @@ def evaluate_round(
                 results[number].final = True
             break
         going_on = promote({n: results[n].score for n in alive}, suite.tuning.halving.eta)
-        for number in alive:
-            results[number].stopped = number not in going_on
+        for number in alive:  # a failed trial is not "stopped": it ends failed
+            results[number].stopped = number not in going_on and results[number].score is not None
         alive = sorted(going_on)
     return list(results.values())
 
