@@ -25,46 +25,21 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.tune import TuningResult, round_size, rungs
+from benchmark.tune import TuningResult, describe_sampler, rung_epochs
 from report.blocks import Block, Paragraph, Section, Table
 from report.markup import assignments, number
 
 CELL = ["model", "dataset", "optimizer"]
 TITLE = "Tuning"
-#: the Optuna sampler class of each ``tuning.sampler`` but ``qmc``
-OPTUNA_SAMPLERS = {
-    "random": "RandomSampler",
-    "grid": "GridSampler",
-    "tpe": "TPESampler",
-    "cmaes": "CmaEsSampler",
-}
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def sampler_words(tuning: Any) -> str:
-    """How the points were chosen: ``"seeded Sobol points drawn up front"`` (``qmc``), or
-    ``"Optuna's TPESampler, seeded (seed 0), asked in synchronous rounds of 4 ..."`` (round
-    size :func:`benchmark.tune.round_size`: ``tuning.batch``, or its default; "all asked in
-    one round" when that is every trial)."""
-    if tuning.sampler == "qmc":
-        return f"seeded Sobol points of its search space (seed {tuning.seed}), drawn up front"
-    name = OPTUNA_SAMPLERS.get(tuning.sampler, str(tuning.sampler))
-    size = round_size(tuning)
-    grid = " over a grid of exactly that many points" if tuning.sampler == "grid" else ""
-    if size >= int(tuning.trials):
-        return f"Optuna's {name}{grid}, seeded (seed {tuning.seed}), all asked in one round"
-    return (
-        f"Optuna's {name}{grid}, seeded (seed {tuning.seed}), asked in synchronous rounds of "
-        f"{size} (a round is asked once every trial before it is scored)"
-    )
-
-
 def tuning_intro(suite: Any) -> str:
     """The section's first paragraph, built from ``suite.tuning`` and ``suite.tuning_epochs``:
-    the budget, the sampler (:func:`sampler_words`), what a trial is (``S`` seeds, score =
+    the budget, the sampler (:func:`benchmark.tune.describe_sampler`), what a trial is (``S`` seeds, score =
     their mean), halving's rungs :math:`r_0, r_0\\eta, \\dots, E` and rule (the best
     :math:`\\max(1, \\lfloor n/\\eta \\rfloor)` of a rung go on, decided at the rung's barrier),
     and that a diverged run scores 0."""
@@ -73,7 +48,7 @@ def tuning_intro(suite: Any) -> str:
     seeds = int(t.seeds_per_trial)
     parts = [
         f"Every optimizer of a cell got the same budget: {_plural(int(t.trials), 'trial')}; "
-        f"points: {sampler_words(t)}."
+        f"points: {describe_sampler(t)}."
     ]
     seed_list = ", ".join(str(t.seed + i) for i in range(seeds))
     if seeds > 1:
@@ -86,7 +61,7 @@ def tuning_intro(suite: Any) -> str:
             f"A trial is one run (seed {seed_list}); its score is its final validation accuracy."
         )
     halving = t.halving
-    steps = rungs(epochs, halving.min_epochs, halving.eta) if halving is not None else [epochs]
+    steps = rung_epochs(suite)
     if halving is not None and len(steps) > 1:
         eta = int(halving.eta)
         parts.append(

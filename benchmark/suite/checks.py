@@ -156,13 +156,10 @@ def check_training_suite(suite: Suite, where: str) -> None:
     its grid against the registries, its optimizers, reference and protocol."""
     n_cells = len(suite.pairs) * len(suite.optimizers)
     finals = len(suite.seeds) * (2 if suite.tuning.defaults else 1)  # + the defaults' runs
-    from benchmark.tune.halving import rungs
+    from benchmark.tune.trials import rung_epochs
 
-    halving = suite.tuning.halving
-    n_rungs = len(
-        rungs(suite.tuning_epochs, *((halving.min_epochs, halving.eta) if halving else ()))
-    )
     # at most: halving stops most trials at the first rung
+    n_rungs = len(rung_epochs(suite))
     per_cell = finals + suite.tuning.trials * suite.tuning.seeds_per_trial * n_rungs
     _check_runs(where, GRID_PATH, n_cells * per_cell, f"{n_cells} cells x {per_cell} runs")
     _check_grid(suite, where)

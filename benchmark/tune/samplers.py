@@ -85,27 +85,37 @@ def make_sampler(
     raise ValueError(f"unknown sampler '{name}'; allowed: {', '.join(SAMPLERS)}")
 
 
-_IN_WORDS = {
-    "qmc": "seeded Sobol points (seed {seed}) of each cell's search space, drawn up front",
-    "random": "Optuna's RandomSampler (seed {seed})",
-    "grid": "a full grid of each cell's search space (Optuna's GridSampler)",
-    "tpe": "Optuna's TPESampler (seed {seed}; the first round random)",
-    "cmaes": "Optuna's CmaEsSampler (seed {seed})",
+#: the Optuna sampler class of each ``tuning.sampler`` but ``qmc``
+OPTUNA_SAMPLERS = {
+    "random": "RandomSampler",
+    "grid": "GridSampler",
+    "tpe": "TPESampler",
+    "cmaes": "CmaEsSampler",
 }
 
 
 def describe_sampler(tuning: Any) -> str:
-    """How the points were chosen, in words (the run's log line and the report)."""
-    words = _IN_WORDS[tuning.sampler].format(seed=tuning.seed)
+    """How the points were chosen, in words (the run's log line, the report's tuning
+    section): ``"seeded Sobol points ... drawn up front"`` (``qmc``), or ``"Optuna's
+    TPESampler, seeded (seed 0), asked in synchronous rounds of 4 ..."`` (:func:`round_size`;
+    "all asked in one round" when that is every trial)."""
+    if tuning.sampler == "qmc":
+        return f"seeded Sobol points of its search space (seed {tuning.seed}), drawn up front"
+    name = OPTUNA_SAMPLERS[tuning.sampler]
     size = round_size(tuning)
-    if size < tuning.trials:
-        words += f", asked in synchronous rounds of {size}"
-    return words
+    grid = " over a grid of exactly that many points" if tuning.sampler == "grid" else ""
+    if size >= int(tuning.trials):
+        return f"Optuna's {name}{grid}, seeded (seed {tuning.seed}), all asked in one round"
+    return (
+        f"Optuna's {name}{grid}, seeded (seed {tuning.seed}), asked in synchronous rounds of "
+        f"{size} (a round is asked once every trial before it is scored)"
+    )
 
 
 __all__ = [
     "ADAPTIVE",
     "ADAPTIVE_BATCH",
+    "OPTUNA_SAMPLERS",
     "SAMPLERS",
     "describe_sampler",
     "make_sampler",
