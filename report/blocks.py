@@ -33,6 +33,7 @@ class Table:
     shown as the note "(no rows)"."""
 
     frame: pd.DataFrame
+    caption: str = ""  # what the table shows: n, interval method, units (plain text)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Figure:
 
     path: Path
     alt: str
+    caption: str = ""  # what is drawn: n, interval method (plain text)
 
 
 Block = Paragraph | Note | Table | Figure
