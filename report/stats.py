@@ -2,11 +2,10 @@
 performance profile), no I/O, no plotting. Every resampling takes a ``seed`` and draws from
 ``numpy.random.default_rng(seed)``, so a report is reproducible number for number.
 
-- confidence intervals: :func:`bootstrap_ci` (one sample), :func:`paired_bootstrap_ci` with the
-  statistics :func:`mean_difference` and :func:`ratio_of_means` (seed-paired samples);
-- paired tests: :func:`sign_flip_p`, :func:`min_attainable_p`, :func:`holm`, :func:`win_tie_loss`,
-  :func:`paired_comparison`, and the wording rules :func:`verdict` / :data:`PAIRED_RULE` and
-  :func:`claim_verdict` / :data:`CLAIM_RULE`;
+- :func:`bootstrap_ci`, a percentile bootstrap kept for the learning-curve bands of
+  report/figures.py only (the report's intervals, tests and verdicts are
+  :mod:`report.inference`'s: Student-t, no percentile bootstrap at a few seeds);
+- :func:`win_tie_loss` (per-seed counts beside a paired comparison);
 - curves and costs: :func:`steps_to_target`, :func:`normalised_auc`,
   :func:`performance_profile` / :func:`profile_taus` (Dolan & Moré 2002), and
   :func:`expected_max` / :func:`expected_max_curve` (Dodge et al. 2019).
@@ -15,41 +14,20 @@ performance profile), no I/O, no plotting. Every resampling takes a ``seed`` and
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-#: Significance level of the paired verdicts (after the Holm correction).
-ALPHA = 0.05
-#: Largest number of pairs for which :func:`sign_flip_p` enumerates all ``2**n`` sign patterns.
-EXACT_MAX_N = 16
-#: Default number of random sign patterns of the Monte Carlo test (``n > EXACT_MAX_N``).
-N_PERM = 20000
 
-PAIRED_RULE = (
-    "Rule: one optimizer is better (worse) than another when an exact sign-flip permutation test "
-    "of the seed-paired differences (Monte Carlo with 20,000 sign patterns beyond 16 seeds), "
-    "Holm-corrected across all comparisons of this report, gives p < 0.05 and the mean "
-    "difference is positive (negative); otherwise the two are indistinguishable."
-)
-CLAIM_RULE = (
-    "A claim is supported when its confidence interval lies entirely above no effect "
-    "(0 for a difference, 1 for a speed-up ratio) and its upper end reaches the claimed value, "
-    "contradicted when its upper end falls short of the claimed value, and inconclusive "
-    "otherwise."
-)
-
-
-# ----------------------------------------------------------------------------- intervals
+# ----------------------------------------------------------------------------- bands
 def bootstrap_ci(
     values: np.ndarray, level: float = 0.95, n_boot: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean (seeded, so reports are reproducible).
 
-    Non-finite values are dropped; the remaining ``n`` values are resampled with replacement
-    ``n_boot`` times (``rng.choice`` with ``rng = default_rng(seed)``), and the interval is the
+    Not used for any interval the report states (those are the t-intervals of
+    :func:`report.inference.mean_interval`). Non-finite values are dropped; the remaining
+    ``n`` values are resampled with replacement ``n_boot`` times (``rng.choice`` with ``rng = default_rng(seed)``), and the interval is the
     ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles (numpy's default linear interpolation)
     of the resampled means. With fewer than 2 finite values the interval is ``(nan, nan)``: one
     seed carries no uncertainty estimate, and the report says so rather than printing a
@@ -64,151 +42,6 @@ def bootstrap_ci(
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
-
-
-def mean_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
-    """``mean(a) - mean(b)``, reducing over the last axis (so it also takes a batch of resamples,
-    one per row, as :func:`paired_bootstrap_ci` passes it)."""
-    return np.mean(a, axis=-1) - np.mean(b, axis=-1)
-
-
-def ratio_of_means(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
-    """``mean(a) / mean(b)``, reducing over the last axis (as :func:`mean_difference`).
-
-    Speed-up of an optimizer over a reference is ``ratio_of_means(ref_steps, opt_steps)``: above
-    1 the optimizer needs fewer steps. ``mean(b) == 0`` gives ``inf`` (``nan`` for ``0 / 0``)
-    without a warning; an ``inf`` step count (target never reached) propagates as in IEEE
-    arithmetic (``inf / x = inf``, ``x / inf = 0``, ``inf / inf = nan``).
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.mean(a, axis=-1) / np.mean(b, axis=-1)
-
-
-def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a`` and ``b`` as float arrays of one and the same length ``n >= 1``."""
-    x = np.asarray(a, dtype=float).ravel()
-    y = np.asarray(b, dtype=float).ravel()
-    if x.size != y.size:
-        raise ValueError(f"paired samples differ in length: {x.size} and {y.size}")
-    if x.size == 0:
-        raise ValueError("paired samples are empty")
-    return x, y
-
-
-def paired_bootstrap_ci(
-    a: np.ndarray,
-    b: np.ndarray,
-    stat: Callable[[np.ndarray, np.ndarray], np.ndarray | float],
-    level: float = 0.95,
-    n_boot: int = 10000,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """``(point, low, high)``: a paired percentile bootstrap of ``stat(a, b)``.
-
-    ``a[i]`` and ``b[i]`` belong to the same seed. The point is ``stat(a, b)``. Each of the
-    ``n_boot`` resamples draws ``n`` positions with replacement,
-    ``idx = default_rng(seed).integers(0, n, size=(n_boot, n))``, and uses the *same* positions
-    for both samples: ``stat(a[idx], b[idx])``. ``low`` and ``high`` are the ``(1 - level) / 2``
-    and ``(1 + level) / 2`` quantiles (numpy's default linear interpolation) of the ``n_boot``
-    resampled statistics.
-
-    ``stat`` must reduce over the last axis: called with two ``(n_boot, n)`` arrays it returns
-    ``n_boot`` values (:func:`mean_difference` and :func:`ratio_of_means` do). Inputs are not
-    filtered: a ``nan`` in ``a`` or ``b`` gives ``nan`` bounds. With ``n == 1`` there is nothing
-    to resample and the result is ``(point, nan, nan)``. ``a`` and ``b`` must have the same
-    length ``n >= 1`` (``ValueError`` otherwise).
-    """
-    x, y = _pair(a, b)
-    point = float(stat(x, y))
-    if x.size == 1:
-        return (point, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.size, size=(n_boot, x.size))
-    boot = np.asarray(stat(x[idx], y[idx]), dtype=float)
-    if boot.shape != (n_boot,):
-        raise ValueError(
-            f"stat must reduce over the last axis: got shape {boot.shape} for {n_boot} resamples"
-        )
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(boot, [alpha, 1.0 - alpha])
-    return point, float(low), float(high)
-
-
-# ----------------------------------------------------------------------------- paired tests
-def sign_flip_p(differences: np.ndarray, seed: int = 0, n_perm: int = N_PERM) -> float:
-    """Two-sided paired permutation (sign-flip) p-value of ``H0: mean difference = 0``.
-
-    Under H0 each seed-paired difference ``d_i`` is as likely to have either sign. The statistic
-    is ``|mean(s * d)|`` over sign patterns ``s`` in ``{-1, +1}^n``; the p-value is the fraction
-    of patterns with ``|mean(s * d)| >= |mean(d)| - tol``, where
-    ``tol = 1e-12 * max(1, mean(|d|))`` absorbs floating-point rounding (1e-12 for differences
-    of order 1).
-
-    - ``n <= 16`` (:data:`EXACT_MAX_N`): exact, all ``2**n`` patterns enumerated, the identity
-      pattern included, so ``p >= 2 / 2**n`` (:func:`min_attainable_p`) whenever ``mean(d) != 0``.
-    - ``n > 16``: Monte Carlo, ``n_perm`` uniform random patterns from ``default_rng(seed)``
-      plus the observed one, ``p = (1 + #{random patterns reaching it}) / (n_perm + 1)``.
-
-    All-zero differences give ``p = 1.0``. A non-finite difference gives ``nan`` (no test;
-    :func:`holm` leaves it out and :func:`verdict` reads it as indistinguishable). Empty input
-    raises ``ValueError``.
-    """
-    d = np.asarray(differences, dtype=float).ravel()
-    if d.size == 0:
-        raise ValueError("sign_flip_p needs at least one difference")
-    if not np.all(np.isfinite(d)):
-        return math.nan
-    if not np.any(d):
-        return 1.0
-    n = d.size
-    observed = abs(float(np.mean(d)))
-    threshold = observed - 1e-12 * max(1.0, float(np.mean(np.abs(d))))
-    if n <= EXACT_MAX_N:
-        bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
-        means = ((2 * bits - 1) @ d) / n
-        return float(np.mean(np.abs(means) >= threshold))
-    rng = np.random.default_rng(seed)
-    hits, chunk = 0, max(1, 2**20 // n)
-    for start in range(0, n_perm, chunk):
-        rows = min(chunk, n_perm - start)
-        signs = 2 * rng.integers(0, 2, size=(rows, n)) - 1
-        hits += int(np.count_nonzero(np.abs((signs @ d) / n) >= threshold))
-    return (1 + hits) / (n_perm + 1)
-
-
-def min_attainable_p(n: int, n_perm: int = N_PERM) -> float:
-    """The smallest p-value :func:`sign_flip_p` can return with ``n`` pairs: ``2 / 2**n`` for the
-    exact test (``n <= 16``: only the identity pattern and its negation reach the observed
-    ``|mean|`` when all differences share a sign), ``1 / (n_perm + 1)`` for the Monte Carlo test
-    (``n > 16``). E.g. 3 seeds: 0.25, 5 seeds: 0.0625, so with 5 or fewer seeds no single
-    comparison can be significant at 0.05. ``n < 1`` raises ``ValueError``."""
-    if n < 1:
-        raise ValueError(f"min_attainable_p needs n >= 1 pairs, got {n}")
-    if n <= EXACT_MAX_N:
-        return 2.0 / 2.0**n
-    return 1.0 / (n_perm + 1)
-
-
-def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni step-down adjusted p-values, in the input order.
-
-    With the ``m`` non-nan p-values sorted ascending, ``p_(1) <= ... <= p_(m)``, the adjusted
-    values are ``min(1, max_{j <= i} (m - j + 1) * p_(j))`` (a running maximum, so they are
-    non-decreasing in the sorted order). Rejecting ``H_(i)`` when its adjusted value is
-    ``< alpha`` controls the family-wise error rate at ``alpha``. ``nan`` inputs stay ``nan`` and
-    do not count in ``m``; ties are sorted stably (the running maximum makes the result
-    independent of their order). Values outside ``[0, 1]`` raise ``ValueError``.
-    """
-    p = np.asarray(p_values, dtype=float).ravel()
-    out = np.full(p.shape, math.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    if np.any((p[valid] < 0.0) | (p[valid] > 1.0)):
-        raise ValueError(f"p-values must lie in [0, 1], got {p[valid].tolist()}")
-    m = valid.size
-    order = valid[np.argsort(p[valid], kind="stable")]
-    scaled = (m - np.arange(m)) * p[order]
-    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
-    return out
 
 
 def win_tie_loss(a: np.ndarray, b: np.ndarray, tolerance: float = 0.0) -> tuple[int, int, int]:
@@ -227,94 +60,6 @@ def win_tie_loss(a: np.ndarray, b: np.ndarray, tolerance: float = 0.0) -> tuple[
     losses = int(np.count_nonzero(d < -tolerance))
     ties = int(np.count_nonzero(np.abs(d) <= tolerance))
     return wins, ties, losses
-
-
-@dataclass(frozen=True)
-class PairedComparison:
-    """``a`` against ``b`` on the same seeds (see :func:`paired_comparison`)."""
-
-    n: int
-    mean_a: float
-    mean_b: float
-    difference: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    min_p: float
-    wins: int
-    ties: int
-    losses: int
-
-
-def paired_comparison(
-    a: np.ndarray, b: np.ndarray, level: float = 0.95, seed: int = 0
-) -> PairedComparison:
-    """``a`` against ``b`` on the same seeds (``a[i]``, ``b[i]`` from seed ``i``).
-
-    ``difference = mean(a) - mean(b)`` with its paired percentile bootstrap CI
-    (:func:`paired_bootstrap_ci` with :func:`mean_difference`, 10,000 resamples, ``level``,
-    ``seed``); ``p_value`` is the unadjusted two-sided :func:`sign_flip_p` of ``a - b`` (``seed``
-    for the Monte Carlo case) and ``min_p`` = :func:`min_attainable_p` ``(n)``, the smallest
-    p-value ``n`` pairs can give; ``wins, ties, losses`` from :func:`win_tie_loss` with
-    tolerance 0. Pairs are not filtered: a ``nan`` gives ``nan`` means, CI and p-value. With
-    ``n == 1`` the CI is ``(nan, nan)`` and ``p = 1``. ``a`` and ``b`` must have the same length
-    ``n >= 1``.
-    """
-    x, y = _pair(a, b)
-    difference, low, high = paired_bootstrap_ci(x, y, mean_difference, level=level, seed=seed)
-    wins, ties, losses = win_tie_loss(x, y)
-    return PairedComparison(
-        n=int(x.size),
-        mean_a=float(np.mean(x)),
-        mean_b=float(np.mean(y)),
-        difference=difference,
-        ci_low=low,
-        ci_high=high,
-        p_value=sign_flip_p(x - y, seed=seed),
-        min_p=min_attainable_p(x.size),
-        wins=wins,
-        ties=ties,
-        losses=losses,
-    )
-
-
-def verdict(p_adjusted: float, difference: float, alpha: float = ALPHA) -> str:
-    """``"better"`` if ``p_adjusted < alpha`` and ``difference > 0``, ``"worse"`` if
-    ``p_adjusted < alpha`` and ``difference < 0``, else ``"indistinguishable"`` (also for a
-    ``nan`` p-value or difference). ``difference`` is oriented so that positive favours the
-    optimizer (e.g. accuracy minus the reference's; negate it for a loss). The rule in words is
-    :data:`PAIRED_RULE`."""
-    if p_adjusted < alpha:  # False for nan
-        if difference > 0:
-            return "better"
-        if difference < 0:
-            return "worse"
-    return "indistinguishable"
-
-
-def claim_verdict(low: float, high: float, claimed: float, null: float) -> str:
-    """Verdict on a claim "the effect is about ``claimed``", given the effect's CI
-    ``[low, high]`` in the claim's units and the no-effect value ``null < claimed`` (accuracy
-    gain: ``null = 0``, ``claimed = 0.037``; speed-up ratio: ``null = 1``, ``claimed = 1.2``):
-
-    - ``"supported"`` if ``low > null`` and ``high >= claimed`` (a real effect, and the claimed
-      size is within reach of the interval);
-    - ``"contradicted"`` if ``high < claimed`` (the whole interval falls short of the claim,
-      whether or not it excludes no effect);
-    - ``"inconclusive"`` otherwise (the interval reaches the claim but includes no effect), and
-      whenever a bound is ``nan``.
-
-    The rule in words is :data:`CLAIM_RULE`. ``claimed <= null`` raises ``ValueError``.
-    """
-    if not claimed > null:
-        raise ValueError(f"the claimed effect ({claimed}) must lie above no effect ({null})")
-    if math.isnan(low) or math.isnan(high):
-        return "inconclusive"
-    if high < claimed:
-        return "contradicted"
-    if low > null:
-        return "supported"
-    return "inconclusive"
 
 
 # ----------------------------------------------------------------------------- curves

@@ -2,9 +2,9 @@ r"""The small accuracy table of ``bnnbench show`` (the report's numbers: report/
 
 Per cell (model x dataset x optimizer), over its seeds (final runs, ``split == "test"``):
 
-- final test accuracy: mean, standard deviation (ddof 1), 95% percentile-bootstrap CI of the
-  mean; diverged runs count with their last measured accuracy (never silently dropped), and
-  failed runs are listed apart;
+- final test accuracy: mean, standard deviation (ddof 1), 95% Student-t interval of the mean
+  (:func:`report.inference.mean_interval`; none with one seed); diverged runs count with
+  their last measured accuracy (never silently dropped), and failed runs are listed apart;
 - mean wall time per run (training + evaluation).
 """
 
@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from report.stats import bootstrap_ci
+from report.inference import mean_interval
 
 CELL = ["model", "dataset", "optimizer"]
 
@@ -36,7 +36,8 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
     for key, group in final_runs(runs).groupby(CELL, sort=True):
         ok = group[group["status"] != "failed"]
         acc = ok.get("summary.final_test_accuracy", pd.Series(dtype=float)).astype(float).to_numpy()
-        low, high = bootstrap_ci(acc)
+        interval = mean_interval(acc)
+        low, high = interval.ci_low, interval.ci_high
         rows.append(
             {
                 **dict(zip(CELL, key, strict=True)),

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from report.analysis import Analysis
+from report.analysis import Analysis, Comparison
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("summary.schema.json")
@@ -40,10 +40,87 @@ def _interval(d: dict[str, float]) -> dict[str, Any]:
     return {k: d.get(k) for k in ("n", "mean", "std", "ci_low", "ci_high")}
 
 
+def _comparison(c: Comparison) -> dict[str, Any]:
+    """One comparison: on the reported scale (``estimate``, ``ci_low``, ``ci_high``, ``mde``,
+    ``margin``: an accuracy difference as a fraction, or a speed-up ratio) and on the test's
+    scale (``difference``: the mean paired difference or log-ratio, ``se``, ``df``)."""
+    e = c.effect
+    return {
+        "model": c.model,
+        "dataset": c.dataset,
+        "optimizer": "bamsprod",
+        "vs": c.other,
+        "metric": c.metric,
+        "family": c.family,
+        "scale": "difference" if c.metric == "accuracy" else "ratio",
+        "n": e.n,
+        "cells": c.cells,
+        "estimate": c.estimate,
+        "ci_low": c.ci_low,
+        "ci_high": c.ci_high,
+        "difference": e.estimate,
+        "sd": e.sd,
+        "se": e.se,
+        "df": e.df,
+        "mean_a": c.mean_a,
+        "mean_b": c.mean_b,
+        "p_value": e.p_value,
+        "p_holm": c.p_holm,
+        "p_equivalence": e.p_equivalence,
+        "p_equivalence_holm": c.p_equivalence_holm,
+        "margin": c.margin,
+        "verdict": c.verdict,
+        "mde": c.mde,
+        "min_p": c.min_p,
+        "wins": c.wins,
+        "ties": c.ties,
+        "losses": c.losses,
+    }
+
+
+def _descriptive(analysis: Analysis) -> dict[str, Any]:
+    return {
+        kind: {name: asdict(d) for name, d in values.items()}
+        for kind, values in analysis.descriptive.items()
+    }
+
+
+def protocol_part(suite: Any) -> dict[str, Any]:
+    """The suite's seeds and tuning protocol as the report states it: final seeds and epochs,
+    and with tuning the trials' seeds (``benchmark.tune.trials.trial_seeds``), their epochs
+    (the tuning horizon) and the seeds they share with the final runs."""
+    if suite is None:
+        return {}
+    seeds = [int(s) for s in getattr(suite, "seeds", []) or []]
+    part: dict[str, Any] = {"seeds": seeds, "epochs": getattr(suite, "epochs", None)}
+    tuning = getattr(suite, "tuning", None)
+    trials = int(getattr(tuning, "trials", 0) or 0)
+    entry: dict[str, Any] = {"trials": trials}
+    if trials:
+        from benchmark.tune.trials import trial_seeds
+
+        tseeds = [int(s) for s in trial_seeds(suite)]
+        entry.update(
+            {
+                "seeds": tseeds,
+                "seeds_per_trial": int(getattr(tuning, "seeds_per_trial", 1)),
+                "epochs": getattr(suite, "tuning_epochs", None),
+                "seeds_shared_with_final_runs": sorted(set(tseeds) & set(seeds)),
+            }
+        )
+    part["tuning"] = entry
+    return part
+
+
 def training_part(
-    analysis: Analysis, tuning: Any = None, trials: pd.DataFrame | None = None
+    analysis: Analysis,
+    tuning: Any = None,
+    trials: pd.DataFrame | None = None,
+    *,
+    suite: Any = None,
 ) -> dict:
-    """The training-specific fields: cells, comparisons, claims, tuning."""
+    """The training-specific fields: methods, cells, comparisons (both families), claims,
+    descriptive summaries, tuning."""
     cells = []
     for cell in analysis.cells:
         optimizers = {}
@@ -54,12 +131,18 @@ def training_part(
                 "diverged": sum(p.status == "diverged" for p in r.runs),
                 "failed": r.failed,
                 "accuracy": _interval(r.accuracy),
-                "steps_to_target": {**_interval(r.steps_to_target), "reached": r.reached},
+                "steps_to_target": {
+                    **_interval(r.steps_to_target),
+                    "reached": r.reached,
+                    "km_median": r.steps_to_target.get("km_median"),
+                    "rmst": r.steps_to_target.get("rmst"),
+                },
                 "epochs_to_target": _interval(r.epochs_to_target),
                 "seconds_to_target": _interval(r.seconds_to_target),
                 "speedup_vs_reference": r.speedup or None,
                 "auc": r.auc,
                 "seconds_per_run": r.seconds_per_run,
+                "standing": cell.standing.get(name, ""),
                 "runs": [asdict(p) for p in r.runs],
             }
         cells.append(
@@ -69,27 +152,18 @@ def training_part(
                 "target": cell.target,
                 "budget_steps": cell.budget,
                 "best": cell.best,
+                "leaders": sorted(n for n, s in cell.standing.items() if s in ("lead", "tie")),
                 "optimizers": optimizers,
             }
         )
-    comparisons = [
-        {
-            "model": c.model,
-            "dataset": c.dataset,
-            "optimizer": "bamsprod",
-            "vs": c.other,
-            **asdict(c.result),
-            "p_holm": c.p_holm,
-            "verdict": c.verdict,
-            "speedup": c.speedup,
-        }
-        for c in analysis.comparisons
-    ]
     part: dict[str, Any] = {
         "reference": analysis.reference,
+        "methods": {**analysis.methods, "protocol": protocol_part(suite)},
         "cells": cells,
-        "comparisons": comparisons,
+        "comparisons": [_comparison(c) for c in analysis.comparisons],
+        "primary": [_comparison(c) for c in analysis.primary],
         "claims": [asdict(c) for c in analysis.claims],
+        "descriptive": _descriptive(analysis),
     }
     if tuning is not None:
         part["tuning"] = tuning_part(tuning, trials)

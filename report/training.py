@@ -1,24 +1,37 @@
-"""The sections of a training suite's report, in the order a reader asks: the headline, the
-paper's claims, accuracy, speed of convergence, across cells, inside the binary network,
-tuning, diverged and failed runs, the environment. Every number comes from one
+"""The sections of a training suite's report, in the order a reader asks: the answer (a few
+generated sentences and the accuracy matrix), the paper's claims, accuracy, speed of
+convergence, across cells, inside the binary network, tuning, diverged and failed runs, the
+methods (every rule, stated once) and the environment. Every number comes from one
 :class:`~report.analysis.Analysis` (so the page and ``summary.json`` agree); figures from
-:mod:`report.figures`. A tuned suite with ``tuning.defaults`` has two rows per optimizer,
-tuned (``"adam"``) and at the registry defaults (``"adam (defaults)"``), side by side in every
-table and figure, and a "tuned vs defaults" table of what tuning gained."""
+:mod:`report.figures`; the words of the verdicts from :mod:`report.inference_words`. A tuned
+suite with ``tuning.defaults`` has two rows per optimizer, tuned (``"adam"``) and at the
+registry defaults (``"adam (defaults)"``), side by side in every table and figure, and a
+"tuned vs defaults" table of what tuning gained."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from statistics import median
 from typing import Any
 
 import pandas as pd
 
-from report import figures, stats
-from report.analysis import DEFAULTS_SUFFIX, Analysis, analyse, expected_max_curves, tuning_gains
+from report import figures
+from report import inference as inf
+from report import inference_words as words
+from report.analysis import (
+    CANDIDATE,
+    CLAIM_BASELINE,
+    DEFAULTS_SUFFIX,
+    Analysis,
+    Claim,
+    Comparison,
+    analyse,
+    expected_max_curves,
+    family_alpha,
+    tuning_gains,
+)
 from report.blocks import Block, Figure, Note, Paragraph, Section, Table
-from report.markup import number
 from report.summary import final_runs
 
 RECONSTRUCTION = (
@@ -33,6 +46,8 @@ DEFAULTS_NOTE = (
     "everywhere, and the paper's claims compare tuned BAMSProd with tuned Bop only. A "
     "cell whose best point was the defaults has one run in both rows."
 )
+#: how every interval is named in a caption
+CI = f"95% {inf.INTERVAL_METHOD} interval"
 
 
 def has_defaults(analysis: Analysis) -> bool:
@@ -42,81 +57,168 @@ def has_defaults(analysis: Analysis) -> bool:
     )
 
 
-def _ci(low: float, high: float) -> str:
-    return "n/a" if math.isnan(low) or math.isnan(high) else f"[{number(low)}, {number(high)}]"
+def _figure(path: Path | None, alt: str, caption: str) -> list[Block]:
+    return [Figure(path, alt, caption)] if path is not None else []
 
 
-def _figure(path: Path | None, alt: str) -> list[Block]:
-    return [Figure(path, alt)] if path is not None else []
+def _cell_name(model: str, dataset: str) -> str:
+    return "pooled" if model == "all" else f"{model}/{dataset}"
 
 
-# ----------------------------------------------------------------------------- headline
-def headline_rows(analysis: Analysis) -> pd.DataFrame:
-    """Per baseline: in how many cells BAMSProd is better / indistinguishable / worse (the
-    paired rule), and the median over cells of its speedup (baseline steps / BAMSProd's)."""
-    rows = []
-    by_other: dict[str, list[Any]] = {}
-    for comparison in analysis.comparisons:
-        by_other.setdefault(comparison.other, []).append(comparison)
-    for other, comparisons in sorted(by_other.items()):
-        verdicts = [c.verdict for c in comparisons]
-        speedups = [c.speedup["value"] for c in comparisons if not math.isnan(c.speedup["value"])]
-        rows.append(
-            {
-                "baseline": other,
-                "cells": len(comparisons),
-                "better": verdicts.count("better"),
-                "indistinguishable": verdicts.count("indistinguishable"),
-                "worse": verdicts.count("worse"),
-                "median speedup": median(speedups) if speedups else math.nan,
-            }
-        )
-    return pd.DataFrame(rows)
+def _seeds(analysis: Analysis) -> str:
+    """The seed counts of the report's rows: ``3`` or ``2-3``."""
+    counts = sorted({len(r.runs) for c in analysis.cells for r in c.optimizers.values()})
+    if not counts:
+        return "0"
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
 
 
-def best_rows(analysis: Analysis) -> pd.DataFrame:
-    rows = []
-    for cell in analysis.cells:
-        best = cell.best
-        mean = cell.optimizers[best].accuracy["mean"] if best else math.nan
-        rows.append({"model": cell.model, "dataset": cell.dataset, "best": best or "n/a",
-                     "test acc": mean})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def headline_section(analysis: Analysis) -> Section:
-    table = headline_rows(analysis)
-    n_cells = len(analysis.cells)
-    if table.empty:
-        text = (
-            f"{n_cells} cell(s); BAMSProd is not in this suite (or has no finished run), so "
-            "there is no comparison against it. Best optimizer per cell below."
-        )
-        return Section("Headline", [Paragraph(text), Table(best_rows(analysis))])
-    better = int(table["better"].sum())
-    worse = int(table["worse"].sum())
-    total = int(table["cells"].sum())
-    n = sorted(analysis.min_p)
-    text = (
-        f"Over {n_cells} cell(s), BAMSProd was compared with {len(table)} optimizer(s) on the "
-        f"same seeds in final test accuracy: better in {better}, worse in {worse} and "
-        f"indistinguishable in {total - better - worse} of {total} comparisons. "
-        f"{stats.PAIRED_RULE} "
-        f"With {', '.join(map(str, n))} seed(s) per comparison the smallest attainable p is "
-        f"{', '.join(number(analysis.min_p[k]) for k in n)}, so a difference this test cannot "
-        "detect reads as indistinguishable. Median speedup: the baseline's steps-to-target / "
-        "BAMSProd's (> 1: BAMSProd faster)."
+def _verdict(c: Comparison | Claim, metric: str) -> str:
+    margin = (
+        c.margin
+        if isinstance(c, Comparison)
+        else (inf.ACCURACY_MARGIN if metric == "accuracy" else 1 + inf.SPEED_MARGIN)
     )
-    if has_defaults(analysis):
-        text += " " + DEFAULTS_NOTE
+    return words.verdict(c.verdict, metric, margin, c.mde)
+
+
+# ----------------------------------------------------------------------------- the answer
+def _half_width(acc: dict[str, float]) -> float:
+    low, high = acc["ci_low"], acc["ci_high"]
+    return (high - low) / 2 if math.isfinite(low) and math.isfinite(high) else math.nan
+
+
+def matrix_rows(analysis: Analysis) -> pd.DataFrame:
+    """Optimizers x cells: final test accuracy in points, ``mean ± half-width`` of the
+    t-interval, ``(lead)`` for each cell's highest mean and ``(tie)`` for every optimizer not
+    separable from it (:attr:`report.analysis.CellResult.standing`)."""
+    names = sorted({n for c in analysis.cells for n in c.optimizers})
+    rows = []
+    for name in names:
+        row: dict[str, Any] = {"optimizer": name}
+        for cell in analysis.cells:
+            r = cell.optimizers.get(name)
+            text = "-"
+            if r is not None and math.isfinite(r.accuracy["mean"]):
+                h = _half_width(r.accuracy)
+                text = words.points(r.accuracy["mean"])
+                text += f" ± {words.points(h)}" if math.isfinite(h) else f" (n={r.accuracy['n']})"
+                mark = cell.standing.get(name, "")
+                text += f" ({mark})" if mark else ""
+            row[f"{cell.model}/{cell.dataset} (points)"] = text
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _leaders_sentence(analysis: Analysis) -> str:
+    parts = []
+    for cell in analysis.cells:
+        lead = [n for n, s in cell.standing.items() if s == "lead"]
+        if not lead:
+            parts.append(f"{cell.model}/{cell.dataset}: no finished run")
+            continue
+        r = cell.optimizers[lead[0]].accuracy
+        ties = sorted(n for n, s in cell.standing.items() if s == "tie")
+        h = _half_width(r)
+        text = f"{cell.model}/{cell.dataset}: {lead[0]} {words.points(r['mean'])}%"
+        text += f" (± {words.points(h)})" if math.isfinite(h) else ""
+        text += f", not separable from {', '.join(ties)}" if ties else ", ahead of every other"
+        parts.append(text)
+    if len(parts) > 4:
+        leads = [n for c in analysis.cells for n, s in c.standing.items() if s == "lead"]
+        counts = ", ".join(f"{n} in {leads.count(n)}" for n in sorted(set(leads)))
+        return (
+            f"Highest mean final test accuracy, by cell: {counts} of {len(analysis.cells)} cells."
+        )
+    return "Highest mean final test accuracy: " + "; ".join(parts) + "."
+
+
+def _primary(analysis: Analysis, other: str, metric: str) -> Comparison | None:
+    for c in analysis.primary:
+        if c.other == other and c.metric == metric:
+            return c
+    return None
+
+
+def _primary_sentence(analysis: Analysis) -> str:
+    if not analysis.primary:
+        return ""
+    counts = {v: 0 for v in inf.VERDICTS}
+    for c in analysis.primary:
+        counts[c.verdict] += 1
+    k = max(c.cells for c in analysis.primary)
+    return (
+        f"Pooled over {k} cell(s), BAMSProd against each baseline (the primary family, "
+        f"{len(analysis.primary)} comparisons of final accuracy and speed): better in "
+        f"{counts['better']}, worse in {counts['worse']}, equivalent in "
+        f"{counts['equivalent']}, undetermined in {counts['undetermined']}."
+    )
+
+
+def _claims_sentence(analysis: Analysis) -> str:
+    pooled = {c.claim: c for c in analysis.claims if c.family == "primary"}
+    if not pooled:
+        return "The paper's claims are not tested here (no cell has both BAMSProd and Bop)."
+    parts = []
+    for metric, claimed in (("accuracy", "+3.7 points accuracy"), ("speed", "1.2x speed")):
+        c = pooled.get(metric)
+        if c is None:
+            continue
+        inside = {True: "inside", False: "outside", None: "with no interval for"}[
+            c.claimed_in_interval
+        ]
+        parts.append(
+            f"{claimed}: measured {words.effect(c.value, metric)} "
+            f"{words.interval(c.ci_low, c.ci_high, metric)}, {_verdict(c, metric)}, the "
+            f"claimed value {inside} the interval"
+        )
+    return "The paper's claims against Bop, pooled: " + "; ".join(parts) + "."
+
+
+def _sure_sentence(analysis: Analysis) -> str:
+    text = f"Seeds per optimizer and cell: {_seeds(analysis)}."
+    acc = _primary(analysis, CLAIM_BASELINE, "accuracy") or next(
+        (c for c in analysis.primary if c.metric == "accuracy"), None
+    )
+    speed = _primary(analysis, acc.other if acc else CLAIM_BASELINE, "speed")
+    if acc is not None:
+        text += (
+            f" The smallest effect this suite detects with 80% power (primary family, "
+            f"BAMSProd vs {acc.other}) is {words.mde(acc.mde, 'accuracy')} of accuracy"
+        )
+        text += f" and {words.mde(speed.mde, 'speed')} of speed." if speed else "."
+    needed = {c.claim: c.seeds_needed for c in analysis.claims if c.family == "primary"}
+    if needed:
+        bits = [
+            f"{'+3.7 points' if k == 'accuracy' else '1.2x'}: "
+            f"{int(v) if math.isfinite(v) else 'n/a'}"
+            for k, v in sorted(needed.items())
+        ]
+        text += " Seeds per cell that would resolve the claimed effects at the observed spread: "
+        text += ", ".join(bits) + "."
+    return text
+
+
+def answer_text(analysis: Analysis) -> str:
+    """The opening: who leads where (with intervals), the primary verdicts, the claims, how
+    sure (seeds, the smallest detectable effect)."""
+    sentences = [_leaders_sentence(analysis)]
+    if CANDIDATE in {n for c in analysis.cells for n in c.optimizers}:
+        sentences += [_primary_sentence(analysis), _claims_sentence(analysis)]
+    sentences.append(_sure_sentence(analysis))
+    return " ".join(s for s in sentences if s)
+
+
+def answer_section(analysis: Analysis) -> Section:
+    caption = (
+        f"Final test accuracy in points: mean ± half-width of the {CI} over the seeds of each "
+        f"row (n = {_seeds(analysis)}; 'n=1': too few for an interval). (lead): the "
+        "highest mean of the cell; (tie): not separable from it (paired t-test of the leader "
+        "minus the row, Holm over the cell's rows, p >= 0.05)."
+    )
     return Section(
-        "Headline",
-        [
-            Paragraph(text),
-            Table(table),
-            Paragraph("Best optimizer per cell (highest mean final test accuracy):"),
-            Table(best_rows(analysis)),
-        ],
+        "The answer",
+        [Paragraph(answer_text(analysis)), Table(matrix_rows(analysis), caption)],
     )
 
 
@@ -124,15 +226,18 @@ def headline_section(analysis: Analysis) -> Section:
 def claims_table(analysis: Analysis) -> pd.DataFrame:
     rows = []
     for claim in analysis.claims:
+        metric = claim.claim
         rows.append(
             {
-                "claim": "1.2x faster than Bop" if claim.claim == "speed" else "+3.7 points vs Bop",
-                "cell": "pooled" if claim.model == "all" else f"{claim.model}/{claim.dataset}",
+                "claim": "1.2x faster than Bop" if metric == "speed" else "+3.7 points vs Bop",
+                "cell": _cell_name(claim.model, claim.dataset),
+                "verdict": _verdict(claim, metric),
                 "seeds": claim.n,
-                "measured": claim.value,
-                "95% CI": _ci(claim.ci_low, claim.ci_high),
-                "claimed": claim.claimed,
-                "verdict": claim.verdict,
+                "measured": words.effect(claim.value, metric),
+                "95% CI": words.interval(claim.ci_low, claim.ci_high, metric),
+                "claim in CI": {True: "yes", False: "no", None: "n/a"}[claim.claimed_in_interval],
+                "p (Holm)": words.p_value(claim.p_holm),
+                "seeds to resolve": claim.seeds_needed,
             }
         )
     return pd.DataFrame(rows)
@@ -140,16 +245,23 @@ def claims_table(analysis: Analysis) -> pd.DataFrame:
 
 def claims_section(analysis: Analysis) -> Section:
     intro = (
-        "The paper claims about 1.2x faster convergence and about 3.7% higher accuracy than "
-        "Bop. Measured here: speedup = Bop's steps-to-target / BAMSProd's (ratio of means over "
-        "the seeds both ran, paired bootstrap CI); accuracy = BAMSProd's final test accuracy "
-        "minus Bop's (mean of seed-paired differences, paired bootstrap CI); pooled: every "
-        f"(cell, seed) pair together. Rule: {stats.CLAIM_RULE} {RECONSTRUCTION}"
+        "The paper claims about 1.2x faster convergence and about 3.7 points higher accuracy "
+        "than Bop. Each claim is tested with the comparison BAMSProd vs Bop itself (the same "
+        "estimate, interval, test and verdict as the comparisons below; per cell: the "
+        "secondary family, pooled: the primary), and the table adds whether the claimed value "
+        f"lies in the interval. {RECONSTRUCTION}"
     )
     if not analysis.claims:
         note = Note("No cell has both BAMSProd and Bop: the claims are not tested here.")
         return Section("The paper's claims", [Paragraph(intro), note])
-    return Section("The paper's claims", [Paragraph(intro), Table(claims_table(analysis))])
+    caption = (
+        "The claims: measured speed-up (Bop's restricted time-to-target / BAMSProd's, geometric "
+        "mean over seeds) and accuracy difference (BAMSProd - Bop, points) with the "
+        f"{CI} (ratios: of the log-ratio, exponentiated); seeds: pairs; seeds to resolve: "
+        "seeds per cell at which the claimed effect would be detected with 80% power at the "
+        "observed spread."
+    )
+    return Section("The paper's claims", [Paragraph(intro), Table(claims_table(analysis), caption)])
 
 
 # ----------------------------------------------------------------------------- accuracy
@@ -175,30 +287,42 @@ def accuracy_rows(analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def comparison_rows(analysis: Analysis) -> pd.DataFrame:
+def comparison_rows(
+    analysis: Analysis, metric: str = "accuracy", family: str = "secondary"
+) -> pd.DataFrame:
+    """BAMSProd against every other row on ``metric``, per cell (``secondary``) or pooled
+    (``primary``)."""
     rows = []
-    for c in analysis.comparisons:
-        r = c.result
+    for c in analysis.family(family):
+        if c.metric != metric:
+            continue
         rows.append(
             {
                 "model": c.model,
                 "dataset": c.dataset,
                 "vs": c.other,
-                "seeds": r.n,
-                "difference": r.difference,
-                "95% CI": _ci(r.ci_low, r.ci_high),
-                "p": r.p_value,
-                "p (Holm)": c.p_holm,
-                "W/T/L": f"{r.wins}/{r.ties}/{r.losses}",
-                "verdict": c.verdict,
+                "seeds": c.effect.n,
+                "verdict": _verdict(c, metric),
+                ("difference (points)" if metric == "accuracy" else "speed-up"): words.effect(
+                    c.estimate, metric
+                ),
+                "95% CI": words.interval(c.ci_low, c.ci_high, metric),
+                "p": words.p_value(c.effect.p_value),
+                "p (Holm)": words.p_value(c.p_holm),
+                "W/T/L": f"{c.wins}/{c.ties}/{c.losses}",
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if family == "primary" and not frame.empty:
+        frame = frame.drop(columns=["model", "dataset"])
+        frame.insert(1, "cells", [c.cells for c in analysis.primary if c.metric == metric])
+    return frame
 
 
 def gain_rows(analysis: Analysis) -> pd.DataFrame:
     """Per cell and optimizer with both rows: tuned and defaults mean accuracy, the gain
-    (tuned - defaults, seed-paired) with its CI, and the seeds whose two runs are one."""
+    (tuned - defaults, seed-paired) with its t-interval, and the seeds whose two runs are
+    one."""
     rows = [
         {
             "model": g.model,
@@ -207,8 +331,8 @@ def gain_rows(analysis: Analysis) -> pd.DataFrame:
             "seeds": g.n,
             "tuned": g.tuned,
             "defaults": g.defaults,
-            "gain": g.gain,
-            "95% CI": _ci(g.ci_low, g.ci_high),
+            "gain (points)": words.points(g.gain, signed=True),
+            "95% CI": words.interval(g.ci_low, g.ci_high, "accuracy"),
             "same run": f"{g.shared}/{g.n}",
         }
         for g in tuning_gains(analysis)
@@ -218,34 +342,33 @@ def gain_rows(analysis: Analysis) -> pd.DataFrame:
 
 def accuracy_section(analysis: Analysis) -> Section:
     blocks: list[Block] = [
-        Paragraph(
-            "Final test accuracy per cell over seeds: mean, standard deviation and 95% "
-            "bootstrap CI of the mean (n/a with a single seed). Diverged runs count with "
-            "their last accuracy; failed runs are counted, not averaged."
+        Table(
+            accuracy_rows(analysis),
+            f"Final test accuracy (fraction) per cell and optimizer over its seeds: mean, sd "
+            f"and the {CI} of the mean (ci_low, ci_high; n/a: n too small for an interval). "
+            "Diverged runs count with their last accuracy; failed runs are counted, not "
+            "averaged; seconds: mean wall time per run.",
         ),
-        Table(accuracy_rows(analysis)),
     ]
     gains = gain_rows(analysis)
     if not gains.empty:
         blocks += [
-            Paragraph(
-                "Tuned vs defaults: what tuning gained per cell and optimizer, gain = tuned - "
-                "defaults final test accuracy (mean of seed-paired differences, paired "
-                "bootstrap CI); same run: seeds where the best point was the defaults, so "
-                f"both rows are one run. {DEFAULTS_NOTE}"
+            Table(
+                gains,
+                "Tuned vs defaults: what tuning gained, tuned - defaults final test accuracy "
+                f"in points (mean of seed-paired differences, {CI}); same run: seeds where "
+                "the best point was the defaults, so both rows are one run.",
             ),
-            Table(gains),
         ]
-    if analysis.comparisons:
+    if any(c.metric == "accuracy" for c in analysis.comparisons):
         blocks += [
-            Paragraph(
-                "BAMSProd against each optimizer on the same seeds: difference = BAMSProd - "
-                "other in final test accuracy (paired bootstrap CI), exact sign-flip "
-                f"permutation p, Holm-corrected over the {len(analysis.comparisons)} "
-                f"comparisons of this report; W/T/L = seeds where BAMSProd won/tied/lost. "
-                f"{stats.PAIRED_RULE}"
+            Table(
+                comparison_rows(analysis, "accuracy"),
+                "BAMSProd against each row in final test accuracy, per cell (the secondary "
+                f"family, {len(analysis.comparisons)} tests): difference = BAMSProd - other in "
+                f"points with the {CI} of the seed-paired differences; p: paired t-test; "
+                "p (Holm): adjusted over the family; W/T/L: seeds BAMSProd won/tied/lost.",
             ),
-            Table(comparison_rows(analysis)),
         ]
     return Section("Final test accuracy", blocks)
 
@@ -255,95 +378,165 @@ def speed_rows(analysis: Analysis) -> pd.DataFrame:
     rows = []
     for cell in analysis.cells:
         for name, r in cell.optimizers.items():
-            s, e, t = r.steps_to_target, r.epochs_to_target, r.seconds_to_target
+            s, t = r.steps_to_target, r.seconds_to_target
             rows.append(
                 {
                     "model": cell.model,
                     "dataset": cell.dataset,
                     "optimizer": name,
-                    "target": cell.target,
-                    "steps": s["mean"],
-                    "steps CI": _ci(s["ci_low"], s["ci_high"]),
-                    "epochs": e["mean"],
+                    "target (points)": words.points(cell.target),
+                    "reached": f"{r.reached} of {len(r.runs)}",
+                    "median steps (KM)": s.get("km_median", math.nan),
+                    "restricted mean steps": s["mean"],
+                    "steps CI": _steps_ci(s),
+                    "epochs": r.epochs_to_target["mean"],
                     "seconds": t["mean"],
-                    "seconds CI": _ci(t["ci_low"], t["ci_high"]),
-                    "reached": f"{r.reached}/{len(r.runs)}",
-                    "speedup": r.speedup.get("value", math.nan),
-                    "speedup CI": _ci(
-                        r.speedup.get("ci_low", math.nan), r.speedup.get("ci_high", math.nan)
-                    ),  # fmt: skip
+                    "speed-up vs ref": words.ratio(r.speedup.get("value", math.nan)),
+                    "speed-up CI": words.interval(
+                        r.speedup.get("ci_low", math.nan),
+                        r.speedup.get("ci_high", math.nan),
+                        "speed",
+                    ),
                     "AUC": r.auc,
                 }
             )
     return pd.DataFrame(rows)
 
 
+def _steps_ci(s: dict[str, float]) -> str:
+    if not (math.isfinite(s["ci_low"]) and math.isfinite(s["ci_high"])):
+        return inf.NO_INTERVAL
+    return f"[{s['ci_low']:.0f}, {s['ci_high']:.0f}]"
+
+
 def speed_section(
     analysis: Analysis, runs: pd.DataFrame, values: pd.DataFrame, out: Path
 ) -> Section:
     ref = analysis.reference
-    intro = (
-        "Test accuracy during training, mean over seeds with a 95% bootstrap band, against "
-        "optimizer steps and against training wall seconds (BAMSProd and the reference "
-        f"'{ref}' drawn thicker; one colour per optimizer in every figure). The target of a "
-        f"cell is the mean final test accuracy of '{ref}''s completed runs; steps-, epochs- "
-        "and seconds-to-target count until a run first reaches it; a run that never does, and "
-        "every diverged run, counts as the cell's full budget. speedup = the reference's "
-        "steps / the optimizer's (seed-paired). AUC: area under the accuracy curve over the "
-        "step budget (1 = perfect from the first step)."
-    )
-    if has_defaults(analysis):
-        intro += (
-            " Dashed, in the optimizer's colour: its runs at the registry defaults (the rows "
-            f"'<optimizer> (defaults)'); the target is the tuned '{ref}''s."
-        )
-    blocks: list[Block] = [Paragraph(intro)]
+    n = _seeds(analysis)
+    blocks: list[Block] = []
     blocks += _figure(
         figures.learning_curves(runs, values, out, x="step", reference=ref),
         "test accuracy against optimizer steps, per cell",
+        f"Test accuracy against optimizer steps, per cell: mean over n = {n} seeds with a "
+        f"95% band (BAMSProd and the reference '{ref}' thicker; dashed: runs at the registry "
+        "defaults).",
     )
     blocks += _figure(
         figures.learning_curves(runs, values, out, x="seconds", reference=ref),
         "test accuracy against training seconds, per cell",
+        f"Test accuracy against training wall seconds, per cell: mean over n = {n} seeds "
+        "with a 95% band.",
     )
-    blocks.append(Table(speed_rows(analysis)))
+    blocks.append(
+        Table(
+            speed_rows(analysis),
+            f"Time to the cell's target ({analysis.target.describe(ref)}), per optimizer over "
+            f"n = {n} seeds: reached k of n; the Kaplan-Meier median (inf: fewer than half "
+            "reached it within the budget); the restricted mean (runs that never reached it "
+            f"count at the budget) with its {CI}; epochs and seconds at that point; speed-up = "
+            f"the reference's restricted time / the optimizer's (geometric mean, {CI} of the "
+            "log-ratio, exponentiated); AUC: mean test accuracy over the step budget.",
+        )
+    )
+    if any(c.metric == "speed" for c in analysis.comparisons):
+        blocks.append(
+            Table(
+                comparison_rows(analysis, "speed"),
+                "BAMSProd against each row in speed, per cell (secondary family): speed-up = "
+                "the other's restricted time-to-target / BAMSProd's (> 1: BAMSProd faster), "
+                f"geometric mean with the {CI} of the paired log-ratio, exponentiated; p: "
+                "paired t-test of the log-ratios; W/T/L: seeds BAMSProd was faster/equal/slower.",
+            )
+        )
     return Section("Speed of convergence", blocks)
 
 
 # ----------------------------------------------------------------------------- across cells
+def descriptive_rows(analysis: Analysis) -> pd.DataFrame:
+    rows = []
+    poi = analysis.descriptive.get("probability_of_improvement", {})
+    for name, d in analysis.descriptive.get("iqm", {}).items():
+        p = poi.get(name)
+        rows.append(
+            {
+                "optimizer": name,
+                "IQM accuracy (points)": words.points(d.estimate),
+                "IQM CI": words.interval(d.ci_low, d.ci_high, "accuracy").replace("+", ""),
+                "P(BAMSProd > it)": f"{p.estimate:.2f}" if p else "-",
+                "P CI": f"[{p.ci_low:.2f}, {p.ci_high:.2f}]"
+                if p and math.isfinite(p.ci_low)
+                else "-",
+                "runs": d.runs,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def profiles_section(analysis: Analysis, out: Path) -> Section:
-    intro = (
-        "Performance profiles (Dolan and Moré, 2002) across cells: for each optimizer, the "
-        "fraction of cells where its cost is within a factor tau of the best optimizer's. "
-        "Costs: final test error (1 - mean accuracy) and mean steps-to-target (infinite when "
-        "a seed never reached the target). Higher and further left is better."
-    )
-    blocks: list[Block] = [Paragraph(intro)]
+    blocks: list[Block] = []
+    for metric, what in (("accuracy", "difference in points"), ("speed", "speed-up ratio")):
+        rows = comparison_rows(analysis, metric, "primary")
+        if rows.empty:
+            continue
+        blocks.append(
+            Table(
+                rows,
+                f"The primary family ({len(analysis.primary)} tests), {metric}: BAMSProd "
+                "against each baseline pooled over the cells where both ran, each cell "
+                f"weighted equally ({what}, {CI} with Welch-Satterthwaite degrees of "
+                "freedom; seeds: pairs over all cells; p (Holm) over the whole family).",
+            )
+        )
+    desc = descriptive_rows(analysis)
+    if not desc.empty:
+        blocks.append(
+            Table(
+                desc,
+                "Descriptive, not a verdict: the interquartile mean of final test accuracy "
+                "over every run of every cell, and the probability that a BAMSProd run beats "
+                "a run of the row in the same cell (averaged over cells), each with a 95% "
+                f"percentile interval from a stratified bootstrap over seeds within cells "
+                f"({inf.RESAMPLES} resamples).",
+            )
+        )
     for name, label in (("final_error", "final test error"), ("steps_to_target", "steps")):
         profile = analysis.profiles.get(name)
         if profile is not None:
             path = figures.performance_profile_figure(
                 profile, out, name=f"profile_{name}", xlabel=f"tau ({label} / best)"
             )
-            blocks += _figure(path, f"performance profile of {label}")
-    if len(blocks) == 1:
+            blocks += _figure(
+                path,
+                f"performance profile of {label}",
+                f"Performance profile (Dolan and Moré 2002) of {label} over "
+                f"{len(analysis.cells)} cells: the fraction of cells where an optimizer's "
+                "mean cost is within a factor tau of the best (steps: infinite when a seed "
+                "never reached the target). Higher and further left is better.",
+            )
+    if not blocks:
         blocks.append(Note("Not enough cells for a profile."))
     return Section("Across cells", blocks)
 
 
 # ----------------------------------------------------------------------------- BNN
 def bnn_section(runs: pd.DataFrame, values: pd.DataFrame, out: Path) -> Section:
-    intro = (
+    blocks: list[Block] = []
+    blocks += _figure(
+        figures.diagnostics_figure(runs, values, out),
+        "BNN diagnostics",
         "Inside the binary network, per optimizer (mean over seeds and over binary layers, "
         "weighted by size): the flip rate (fraction of binary weights whose sign changed since "
         "the previous evaluation), the quantization error of the latent weights (xnor_l1) and "
-        "the fraction of latent weights saturated at the clip bound; and BAMSProd's step-size "
-        "range (lower, upper bound of its clamp) over training."
+        "the fraction of latent weights saturated at the clip bound.",
     )
-    blocks: list[Block] = [Paragraph(intro)]
-    blocks += _figure(figures.diagnostics_figure(runs, values, out), "BNN diagnostics")
-    blocks += _figure(figures.bamsprod_range_figure(runs, values, out), "BAMSProd's range")
-    if len(blocks) == 1:
+    blocks += _figure(
+        figures.bamsprod_range_figure(runs, values, out),
+        "BAMSProd's range",
+        "BAMSProd's step-size range (lower and upper bound of its clamp) over training, mean "
+        "over seeds.",
+    )
+    if not blocks:
         blocks.append(Note("No diagnostics stored (diagnostics: false)."))
     return Section("Inside the binary network", blocks)
 
@@ -402,10 +595,17 @@ def tuning_extras(
         text += ", trials stopped by halving hollow (their scores are at fewer epochs)"
     text += "; a diverged trial (a cross) scores 0."
     blocks: list[Block] = [Paragraph(text)]
-    blocks += _figure(figures.expected_max_figure(curves, out), "expected best of k trials")
+    blocks += _figure(
+        figures.expected_max_figure(curves, out),
+        "expected best of k trials",
+        "Expected best validation accuracy after k trials (Dodge et al. 2019), per cell and "
+        "optimizer, exact from the trials.",
+    )
     blocks += _figure(
         figures.sensitivity_figure(done, out, log_params=log_params, epochs=tuning_epochs),
         "tuning sensitivity",
+        "Validation accuracy against each tuned parameter through the best point"
+        + (" (band: 95% Student-t interval over each trial's seeds)." if seeds > 1 else "."),
     )
     return blocks
 
@@ -416,11 +616,12 @@ def problems_section(runs: pd.DataFrame) -> Section | None:
     if bad.empty:
         return None
     cols = [c for c in FAILED_COLUMNS if c in bad]
-    intro = Paragraph(
+    caption = (
         "Runs that diverged (stored with their curve so far, counted with their last "
-        "accuracy) or failed (raised an error; rerunning the suite retries them)."
+        "accuracy, never reaching a target) or failed (raised an error; rerunning the suite "
+        "retries them)."
     )
-    return Section("Diverged and failed runs", [intro, Table(bad[cols])])
+    return Section("Diverged and failed runs", [Table(bad[cols], caption)])
 
 
 def environment_rows(runs: pd.DataFrame) -> pd.DataFrame:
@@ -442,10 +643,87 @@ def environment_section(runs: pd.DataFrame) -> Section:
     return Section(
         "Environment",
         [
-            Paragraph("Where the runs executed (captured by the process that ran each run):"),
-            Table(environment_rows(runs)),
-        ],  # fmt: skip
+            Table(
+                environment_rows(runs),
+                "Where the runs executed (captured by the process that ran each run), one "
+                "row per distinct host, CPU, GPU, torch, python and git commit.",
+            ),
+        ],
     )
+
+
+# ----------------------------------------------------------------------------- methods
+def methods_text(analysis: Analysis, protocol: dict[str, Any] | None = None) -> list[str]:
+    """The rules of every number above, once (docs/protocol.md, "Statistics", gives the
+    reasons)."""
+    m = analysis.methods
+    fam = m["families"]
+    design = m["min_signflip_holm_p"]
+    acc_margin = words.margin("accuracy", m["margins"]["accuracy"])
+    speed_margin = words.margin("speed", 1 + m["margins"]["speed"])
+    primary_alpha = family_alpha(analysis.primary) if analysis.primary else math.nan
+    paragraphs = [
+        f"Intervals: every mean and every mean paired difference over seeds has a {CI} "
+        "(mean ± t(0.975, n-1) sd / sqrt(n)); a ratio (speed-up) is the exponentiated "
+        "t-interval of the mean paired log-ratio (a geometric mean ratio). With a single seed "
+        f"there is no interval ('{inf.NO_INTERVAL}').",
+        "Verdicts, one standard for comparisons and claims: the paired t-test of the "
+        "per-seed differences (accuracy: BAMSProd - other; speed: log of the other's "
+        "restricted time-to-target over BAMSProd's), Holm-adjusted over a declared family. "
+        f"'better'/'worse': adjusted p < {m['alpha']:g}; 'equivalent within ±m': the "
+        "equivalence test (TOST) with margin m rejects, Holm-adjusted over the same family "
+        f"(m = {acc_margin} of accuracy, {speed_margin} of speed); otherwise 'undetermined', "
+        "with the smallest effect the test detects with 80% power at the family's first "
+        "Holm level (alpha / family size: conservative).",
+        f"Families: primary = {fam['primary']['what']} ({fam['primary']['size']} tests"
+        + (f", first Holm level {primary_alpha:.3g}" if math.isfinite(primary_alpha) else "")
+        + f"); secondary = {fam['secondary']['what']} ({fam['secondary']['size']} tests). "
+        "Pooled across cells, the cells are the unit and weigh equally: the pooled effect is "
+        "the mean over cells of the per-cell mean paired difference, its standard error "
+        "sqrt(sum over cells of s_c^2 / n_c) / K with Welch-Satterthwaite degrees of freedom "
+        "(cells fixed, seeds the replication).",
+        f"Speed: a cell's target is {analysis.target.describe(analysis.reference)}. "
+        "Time-to-target is the first evaluation at or above it, linearly interpolated between "
+        "the last evaluation below and that one; a run that never reaches it (and every "
+        "diverged run) is censored at the cell's budget: the tables give 'reached k of n', "
+        "the Kaplan-Meier median and the restricted mean (censored runs counted at the "
+        "budget, the restricted mean time up to the budget), and speed comparisons use the "
+        "paired log-ratio of these restricted times.",
+        "Descriptive summaries (no verdict): probability of improvement and interquartile "
+        f"mean, stratified bootstrap over seeds within cells ({m['descriptive']['resamples']} "
+        "resamples, percentile intervals; as rliable does).",
+    ]
+    if math.isfinite(design.get("primary", math.nan)):
+        paragraphs.append(
+            "Design check: with these seed counts an exact sign-flip test (no normality "
+            "assumption) could reach at best a Holm-adjusted p of "
+            f"{words.p_value(design['primary'])} in the primary family and "
+            f"{words.p_value(design['secondary'])} in the secondary one."
+        )
+    if protocol:
+        tuning = protocol.get("tuning") or {}
+        if tuning.get("trials"):
+            overlap = tuning.get("seeds_shared_with_final_runs") or []
+            paragraphs.append(
+                f"Tuning: {tuning['trials']} trials per cell, each on the validation split with "
+                f"seed(s) {', '.join(map(str, tuning.get('seeds', [])))} for "
+                f"{tuning.get('epochs')} epoch(s); the final runs train "
+                f"{protocol.get('epochs')} epoch(s) on seeds "
+                f"{', '.join(map(str, protocol.get('seeds', [])))}"
+                + (
+                    f" (shared with the trials: {', '.join(map(str, overlap))}: those final "
+                    "runs repeat a trial's data order and initialisation)."
+                    if overlap
+                    else "; no final run shares a seed with a tuning trial."
+                )
+            )
+    if has_defaults(analysis):
+        paragraphs.append(DEFAULTS_NOTE)
+    return paragraphs
+
+
+def methods_section(analysis: Analysis, protocol: dict[str, Any] | None = None) -> Section:
+    return Section("Methods", [Paragraph(p) for p in methods_text(analysis, protocol)])
 
 
 def training_sections(
@@ -456,11 +734,12 @@ def training_sections(
     *,
     analysis: Analysis | None = None,
     fixed_target: float | None = None,
+    target: Any = None,
 ) -> list[Section]:
     """Every section of a training report but tuning (inserted by the caller before the
     diverged/failed and environment sections: see :func:`assemble`)."""
     return assemble(runs, metrics, reference, out_dir or Path("."), analysis=analysis,
-                    fixed_target=fixed_target)  # fmt: skip
+                    fixed_target=fixed_target, target=target)  # fmt: skip
 
 
 def assemble(
@@ -471,21 +750,24 @@ def assemble(
     *,
     analysis: Analysis | None = None,
     fixed_target: float | None = None,
+    target: Any = None,
     tuning: Section | None = None,
     trials: pd.DataFrame | None = None,
     log_params: tuple[str, ...] = (),
     tuning_epochs: int | None = None,
+    protocol: dict[str, Any] | None = None,
 ) -> list[Section]:
     """The report's sections in order (see the module docstring). A tuned suite's ``tuning``
     section (:func:`report.tuning.tuning_section`) gets the tuning figures of ``trials``
     (:func:`benchmark.results.trials_frame`) appended (:func:`tuning_extras`;
-    ``tuning_epochs``: the suite's tuning budget, the last rung)."""
+    ``tuning_epochs``: the suite's tuning budget, the last rung). ``protocol``: the suite's
+    seeds and tuning (:func:`report.summary_json.protocol_part`) for the Methods."""
     finals = final_runs(runs)
     if finals.empty:
         return [Section("Results", [Note("No final runs in the store yet.")])]
-    analysis = analysis or analyse(finals, values, reference, fixed_target)
+    analysis = analysis or analyse(finals, values, reference, fixed_target, target=target)
     sections = [
-        headline_section(analysis),
+        answer_section(analysis),
         claims_section(analysis),
         accuracy_section(analysis),
         speed_section(analysis, finals, values, out_dir),
@@ -500,5 +782,6 @@ def assemble(
     problems = problems_section(finals)
     if problems is not None:
         sections.append(problems)
+    sections.append(methods_section(analysis, protocol))
     sections.append(environment_section(finals))
     return sections

@@ -395,8 +395,14 @@ def _check_protocol(suite: Suite, where: str) -> None:
         raise _fail(
             where,
             "target.value",
-            "only allowed with kind: value (kind is "
-            "reference_mean: the reference optimizer's mean final accuracy)",
+            f"only allowed with kind: value (kind is {target.kind}); allowed kinds: "
+            "best_fraction, value, reference_mean",
+        )
+    if target.fraction is not None and target.kind != "best_fraction":
+        raise _fail(
+            where,
+            "target.fraction",
+            f"only allowed with kind: best_fraction (kind is {target.kind})",
         )
     schedule = suite.lr_schedule
     if schedule is not None:

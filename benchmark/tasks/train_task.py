@@ -135,23 +135,27 @@ class TrainingTask(Task):
     ) -> tuple[list[Any], dict[str, Any]]:
         from report.analysis import analyse
         from report.summary import final_runs
-        from report.summary_json import training_part
+        from report.summary_json import protocol_part, training_part
         from report.training import assemble
 
-        fixed = suite.target.value if suite.target.kind == "value" else None
         finals = final_runs(runs)
-        analysis = analyse(finals, values, suite.reference, fixed) if not finals.empty else None
+        analysis = (
+            analyse(finals, values, suite.reference, target=suite.target)
+            if not finals.empty
+            else None
+        )
         section = None
         if tuning is not None:
             from report.tuning import tuning_section
 
             section = tuning_section(suite, trials, tuning)
         sections = assemble(
-            runs, values, suite.reference, out_dir, analysis=analysis, fixed_target=fixed,
+            runs, values, suite.reference, out_dir, analysis=analysis, target=suite.target,
             tuning=section, trials=trials, log_params=self._log_params(suite),
             tuning_epochs=suite.tuning_epochs if tuning is not None else None,
+            protocol=protocol_part(suite),
         )  # fmt: skip
-        part = training_part(analysis, tuning, trials) if analysis is not None else {}
+        part = training_part(analysis, tuning, trials, suite=suite) if analysis is not None else {}
         return sections, part
 
     @staticmethod
