@@ -1,7 +1,7 @@
 r"""The report's inferential standard: one set of rules for every interval and every verdict.
 
 Everything here is a thin, documented layer over maintained libraries (docs/protocol.md,
-"Statistics"): Student-t intervals and tests from :mod:`scipy.stats`, TOST from
+"Statistics"): Student-t intervals and tests on :data:`scipy.stats.t`, TOST from
 :func:`statsmodels.stats.weightstats.ttost_paired`, Holm from
 :func:`statsmodels.stats.multitest.multipletests`, power from
 :class:`statsmodels.stats.power.TTestPower`. No resampling: these are exact under normality
@@ -76,28 +76,45 @@ class Interval:
     ci_high: float
 
 
+def _no_spread(sd: float, scale: float) -> bool:
+    """A sample sd at floating-point noise (``<= 1e-12 * max(1, |scale|)``, e.g. three equal
+    differences whose mean rounds): no spread, so no t statistic to compute."""
+    return sd <= 1e-12 * max(1.0, abs(scale))
+
+
 def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
     x = np.asarray(values, dtype=float).ravel()
     return x[np.isfinite(x)]
 
 
+def t_intervals(rows: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, ...]:
+    r"""Row by row of a 2-D array of ``n >= 2`` finite values per row: the mean, the sample
+    sd and the Student-t interval :math:`\bar x \pm t_{(1+\ell)/2,\,n-1}\,s/\sqrt n`
+    (quantile from ``scipy.stats.t.ppf``). The one computation behind every interval of the
+    report (:func:`mean_interval`, :func:`paired_test`), vectorised so that its coverage can
+    be simulated (tests/test_inference.py)."""
+    x = np.asarray(rows, dtype=float)
+    n = x.shape[-1]
+    mean = x.mean(axis=-1)
+    sd = x.std(axis=-1, ddof=1)
+    half = float(sps.t.ppf((1.0 + level) / 2.0, n - 1)) * sd / math.sqrt(n)
+    return mean, sd, mean - half, mean + half
+
+
 def mean_interval(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> Interval:
     r"""Mean and Student-t interval :math:`\bar x \pm t_{(1+\ell)/2,\,n-1}\,s/\sqrt n` of the
-    finite ``values`` (scipy's ``ttest_1samp(x, 0).confidence_interval(level)``). ``n < 2``:
-    no interval (``nan`` bounds, and ``sd`` ``nan`` too); all values equal: the zero-width
-    interval at the mean (there is no spread to widen it)."""
+    finite ``values`` (:func:`t_intervals`). ``n < 2``: no interval (``nan`` bounds, and
+    ``sd`` ``nan`` too); all values equal: the zero-width interval at the mean."""
     x = _finite(values)
     n = int(x.size)
     if n == 0:
         return Interval(0, math.nan, math.nan, math.nan, math.nan)
-    mean = float(x.mean())
     if n < 2:
-        return Interval(n, mean, math.nan, math.nan, math.nan)
-    sd = float(x.std(ddof=1))
-    if sd == 0.0:
+        return Interval(n, float(x[0]), math.nan, math.nan, math.nan)
+    mean, sd, low, high = (float(v[0]) for v in t_intervals(x[None, :], level))
+    if _no_spread(sd, mean):
         return Interval(n, mean, 0.0, mean, mean)
-    ci = sps.ttest_1samp(x, 0.0).confidence_interval(level)
-    return Interval(n, mean, sd, float(ci.low), float(ci.high))
+    return Interval(n, mean, sd, low, high)
 
 
 @dataclass(frozen=True)
@@ -125,8 +142,9 @@ def _nan_test(n: int, estimate: float, margin: float) -> Effect:
 def paired_test(
     differences: Sequence[float] | np.ndarray, margin: float, level: float = LEVEL
 ) -> Effect:
-    r"""The one-sample t-test of the per-seed ``differences`` against 0 (``scipy.stats
-    .ttest_1samp``), their t-interval, and TOST of :math:`|\Delta| < m`
+    r"""The one-sample t-test of the per-seed ``differences`` against 0 (two-sided, on
+    ``scipy.stats.t``; equal to ``scipy.stats.ttest_rel`` of the two samples), their
+    t-interval (:func:`t_intervals`), and TOST of :math:`|\Delta| < m`
     (``statsmodels.stats.weightstats.ttost_paired(d, 0, -m, m)``). Non-finite differences are
     dropped. ``n < 2``: no test (``nan``). Zero spread: ``p = 0`` if the mean is not 0 (else 1)
     and ``p_eq = 0`` if :math:`|\bar d| < m` (else 1), the limits of the tests as
@@ -137,17 +155,16 @@ def paired_test(
         return _nan_test(n, float(d.mean()) if n else math.nan, margin)
     mean = float(d.mean())
     sd = float(d.std(ddof=1))
-    if sd == 0.0:
+    if _no_spread(sd, mean):
+        sd = 0.0
         p = 0.0 if mean != 0.0 else 1.0
         p_eq = 0.0 if abs(mean) < margin else 1.0
         return Effect(n, mean, 0.0, 0.0, n - 1, mean, mean, p, p_eq, margin)
-    res = sps.ttest_1samp(d, 0.0)
-    ci = res.confidence_interval(level)
+    se = sd / math.sqrt(n)
+    _, _, low, high = (float(v[0]) for v in t_intervals(d[None, :], level))
+    p = float(2.0 * sps.t.sf(abs(mean) / se, n - 1))
     p_eq = float(ttost_paired(d, np.zeros_like(d), -margin, margin)[0])
-    return Effect(
-        n, mean, sd, sd / math.sqrt(n), float(n - 1), float(ci.low), float(ci.high),
-        float(res.pvalue), p_eq, margin,
-    )  # fmt: skip
+    return Effect(n, mean, sd, se, float(n - 1), low, high, p, p_eq, margin)
 
 
 def _t_from_se(
