@@ -113,6 +113,10 @@ def test_holm_by_hand_and_against_statsmodels() -> None:
     with_nan = inf.holm([0.01, math.nan, 0.04])  # nan left out of the family (m = 2)
     assert with_nan[0] == pytest.approx(0.02) and math.isnan(with_nan[1])
     assert with_nan[2] == pytest.approx(0.04)
+    rng = np.random.default_rng(3)  # random families, ties and ones included
+    for size in (1, 2, 5, 12, 40):
+        family = np.round(rng.uniform(0, 0.2, size), 3)
+        assert inf.holm(family) == pytest.approx(multipletests(family, method="holm")[1])
 
 
 def test_verdict_words() -> None:
