@@ -184,6 +184,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from benchmark.planning import plan_lines, plan_suite
+
+    plan = plan_suite(
+        resolve_suite_path(args.suite), results_dir=args.results_dir, store=args.store
+    )
+    for line in plan_lines(plan):
+        _print(line)
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from report.compare import compare, load_summary, to_markdown
 
@@ -309,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("suite")
     store_options(show)
     show.set_defaults(func=cmd_show)
+
+    plan = sub.add_parser(
+        "plan",
+        help="how many seeds a suite needs: detectable effects and seeds for the paper's "
+        "claims from its stored runs (read-only), and the design check",
+    )
+    plan.add_argument("suite")
+    store_options(plan)
+    plan.set_defaults(func=cmd_plan)
 
     rep = sub.add_parser("report", help="(re)build a suite's report from its store")
     rep.add_argument("suite")

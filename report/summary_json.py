@@ -87,8 +87,9 @@ def _descriptive(analysis: Analysis) -> dict[str, Any]:
 
 def protocol_part(suite: Any) -> dict[str, Any]:
     """The suite's seeds and tuning protocol as the report states it: final seeds and epochs,
-    and with tuning the trials' seeds (``benchmark.tune.trials.trial_seeds``), their epochs
-    (the tuning horizon) and the seeds they share with the final runs."""
+    with tuning the trials' seeds (``benchmark.tune.trials.trial_seeds``), their epochs (the
+    tuning horizon) and the seeds they share with the final runs; and the design check from
+    the suite file's seed counts (``benchmark.planning.design_families``)."""
     if suite is None:
         return {}
     seeds = [int(s) for s in getattr(suite, "seeds", []) or []]
@@ -109,6 +110,12 @@ def protocol_part(suite: Any) -> dict[str, Any]:
             }
         )
     part["tuning"] = entry
+    from benchmark.planning import design_families
+    from report.inference import min_signflip_holm
+
+    part["design_min_signflip_holm_p"] = {
+        name: min_signflip_holm(pairs) for name, pairs in design_families(suite).items()
+    }
     return part
 
 

@@ -12,19 +12,21 @@ from pathlib import Path
 import pytest
 
 from benchmark import run_suite
+from report import inference_words as words
 from report.markup import number
 from report.summary_json import schema
 from tests.conftest import write_suite
 
 DESCRIPTION = "<script>alert(1)</script> & a BAMSProd test"
 SECTIONS = (
-    "Headline",
+    "The answer",
     "The paper's claims",
     "Final test accuracy",
     "Speed of convergence",
     "Across cells",
     "Inside the binary network",
     "Tuning",
+    "Methods",
     "Environment",
 )
 
@@ -82,12 +84,24 @@ def test_every_section_is_there(report_dir: Path) -> None:
 def test_summary_json_validates_against_the_documented_schema(report_dir: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     summary = json.loads((report_dir / "summary.json").read_text())
-    jsonschema.validate(summary, schema())
+    jsonschema.validate(summary, schema(), format_checker=jsonschema.FormatChecker())
     assert summary["schema_version"] == 1 and summary["suite"]["description"] == DESCRIPTION
     task = summary["task"]
-    assert len(task["cells"]) == 2 and len(task["comparisons"]) == 4
+    # secondary family: 2 cells x 2 baselines x 2 metrics; primary: 2 baselines x 2 metrics
+    assert len(task["cells"]) == 2 and len(task["comparisons"]) == 8
+    assert len(task["primary"]) == 4 and {c["family"] for c in task["primary"]} == {"primary"}
     assert {c["claim"] for c in task["claims"]} == {"speed", "accuracy"}
     assert len(task["claims"]) == 6  # 2 cells x 2 claims + pooled
+    methods = task["methods"]
+    assert methods["families"]["primary"]["size"] == 4
+    assert methods["families"]["secondary"]["size"] == 8
+    assert methods["interval"]["method"] == "Student-t" and methods["alpha"] == 0.05
+    assert methods["margins"] == {"accuracy": 0.01, "speed": 0.1}
+    assert methods["target"]["kind"] == "best_fraction"  # the default rule
+    # 3 seeds: at best 2/2^3 per cell, 2/2^6 pooled, times the family sizes (Holm)
+    assert methods["min_signflip_holm_p"] == {"primary": 4 * 2 / 64, "secondary": 1.0}
+    tuning = methods["protocol"]["tuning"]
+    assert tuning["trials"] == 2 and tuning["epochs"] == 1 and methods["protocol"]["epochs"] == 3
     assert set(task["tuning"]["seconds_per_optimizer"]) == {"adam", "bamsprod", "bop"}
     # 2 trials x 1 seed x 1 epoch per cell and optimizer, no halving
     assert task["tuning"]["epochs_per_optimizer"] == {"adam": 4, "bamsprod": 4, "bop": 4}
@@ -119,13 +133,17 @@ def test_the_pages_numbers_agree_with_summary_json(report_dir: Path) -> None:
                        for line in markdown.splitlines()), (row, mean)  # fmt: skip
             assert f"<td>{mean}</td>" in html
     for c in summary["task"]["comparisons"]:
-        cells = [c["model"], c["dataset"], c["vs"], str(c["n"]), number(c["difference"])]
-        assert "| " + " | ".join(cells) + " |" in markdown, cells
-        assert f"<td>{number(c['p_holm'])}</td>" in html
-        assert c["verdict"] in markdown
+        metric = c["metric"]
+        row = [c["model"], c["dataset"], c["vs"], str(c["n"]),
+               words.verdict(c["verdict"], metric, c["margin"], c["mde"]),
+               words.effect(c["estimate"], metric),
+               words.interval(c["ci_low"], c["ci_high"], metric)]  # fmt: skip
+        assert "| " + " | ".join(row) + " |" in markdown, row
+        assert f"<td>{words.p_value(c['p_holm'])}</td>" in html
     for claim in summary["task"]["claims"]:
-        assert f" {number(claim['value'])} |" in markdown
+        assert f" {words.effect(claim['value'], claim['claim'])} |" in markdown
         assert claim["verdict"] in html
+    assert "indistinguishable" not in markdown and "inconclusive" not in markdown
 
 
 def _chromium() -> str | None:

@@ -256,13 +256,14 @@ def test_every_section_of_a_small_report_is_built_from_blocks(tmp_path: Path) ->
     runs, metrics = _train_frames()
     sections = training_sections(runs, metrics, "bop", tmp_path)
     assert [s.title for s in sections] == [
-        "Headline",
+        "The answer",
         "The paper's claims",
         "Final test accuracy",
         "Speed of convergence",
         "Across cells",
         "Inside the binary network",
         "Diverged and failed runs",
+        "Methods",
         "Environment",
     ]
     result = TuningResult({"mlp/digits/adam": {"lr": 0.00123456}}, {"mlp/digits/adam": 0.9})

@@ -1,36 +1,22 @@
 """report.stats against values worked out by hand on small fixed arrays (the arithmetic is in
-the comments), plus one Monte Carlo test against scipy's permutation test."""
+the comments). The intervals, tests and verdicts are report.inference's: tests/test_inference.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import permutation_test
 
 from report.stats import (
-    CLAIM_RULE,
-    PAIRED_RULE,
-    PairedComparison,
     bootstrap_ci,
-    claim_verdict,
     expected_max,
     expected_max_curve,
-    holm,
-    mean_difference,
-    min_attainable_p,
     normalised_auc,
-    paired_bootstrap_ci,
-    paired_comparison,
     performance_profile,
     profile_taus,
-    ratio_of_means,
-    sign_flip_p,
     steps_to_target,
-    verdict,
     win_tie_loss,
 )
 
@@ -70,133 +56,6 @@ def test_steps_to_target_sorts_and_skips_nan() -> None:
         steps_to_target([0, 1], [0.5], 0.5)
 
 
-# ----------------------------------------------------------------------------- paired bootstrap
-def test_mean_difference_and_ratio_of_means() -> None:
-    # mean([1, 2, 3, 4]) = 2.5, mean([0, 2, 1, 5]) = 2.0
-    assert mean_difference(np.array([1.0, 2, 3, 4]), np.array([0.0, 2, 1, 5])) == 0.5
-    # speed-up: mean(ref) = (100 + 300) / 2 = 200, mean(opt) = (50 + 150) / 2 = 100 -> 2
-    assert ratio_of_means(np.array([100.0, 300.0]), np.array([50.0, 150.0])) == 2.0
-    # over the last axis: rows [1, 3] / [1, 1] = 2 and [2, 2] / [4, 4] = 0.5
-    rows = ratio_of_means(np.array([[1.0, 3.0], [2.0, 2.0]]), np.array([[1.0, 1.0], [4.0, 4.0]]))
-    np.testing.assert_array_equal(rows, [2.0, 0.5])
-    assert ratio_of_means(np.array([1.0]), np.array([0.0])) == INF  # mean(b) = 0
-
-
-def test_paired_bootstrap_ci_point_and_bounds() -> None:
-    a, b = np.array([1.0, 2, 3, 4]), np.array([0.0, 2, 1, 5])
-    point, low, high = paired_bootstrap_ci(a, b, mean_difference)
-    assert point == 0.5  # 2.5 - 2.0
-    # the differences are [1, 0, 2, -1]: every resampled mean lies in [-1, 2]
-    assert -1.0 <= low <= point <= high <= 2.0
-    assert low < high
-    # deterministic for a seed
-    assert paired_bootstrap_ci(a, b, mean_difference, seed=3) == paired_bootstrap_ci(
-        a, b, mean_difference, seed=3
-    )
-
-
-def test_paired_bootstrap_ci_pairs_by_position() -> None:
-    # a = [1, 3], b = [1, 2]: differences [0, 1]. The same index is used for a and b, so a
-    # resample is (0, 0) -> 1 - 1 = 0 (p 1/4), mixed -> 2 - 1.5 = 0.5 (p 1/2) or (1, 1) -> 3 - 2
-    # = 1 (p 1/4); the 2.5% / 97.5% quantiles of 10000 draws are 0 and 1, the point 2 - 1.5.
-    assert paired_bootstrap_ci([1.0, 3.0], [1.0, 2.0], mean_difference) == (0.5, 0.0, 1.0)
-
-
-def test_paired_bootstrap_ci_constant_difference_collapses() -> None:
-    a = np.array([1.0, 2.0, 4.0, 8.0])
-    point, low, high = paired_bootstrap_ci(a, a - 0.25, mean_difference)
-    assert (point, low, high) == pytest.approx((0.25, 0.25, 0.25), abs=1e-12)
-    # ref = 2 * opt on every seed: mean(2x) / mean(x) = 2 exactly, for every resample
-    opt = np.array([50.0, 150.0, 80.0])
-    assert paired_bootstrap_ci(2 * opt, opt, ratio_of_means) == (2.0, 2.0, 2.0)
-
-
-def test_paired_bootstrap_ci_edge_cases() -> None:
-    point, low, high = paired_bootstrap_ci([3.0], [1.0], mean_difference)
-    assert point == 2.0 and math.isnan(low) and math.isnan(high)
-    with pytest.raises(ValueError):
-        paired_bootstrap_ci([1.0, 2.0], [1.0], mean_difference)
-    with pytest.raises(ValueError):
-        paired_bootstrap_ci([], [], mean_difference)
-    with pytest.raises(ValueError, match="last axis"):
-        paired_bootstrap_ci([1.0, 2.0], [1.0, 0.0], lambda x, y: float(np.mean(x - y)))
-
-
-# ----------------------------------------------------------------------------- sign-flip test
-def test_sign_flip_p_exact() -> None:
-    # [1, 2, 3]: the 8 signed sums are +-6 (all +, all -), +-4, +-2, 0, 0; only 2 of 8 reach
-    # |sum| = 6, so p = 2/8
-    assert sign_flip_p([1.0, 2.0, 3.0]) == 0.25
-    # [1, 2, -0.5]: observed |sum| 2.5; |+-1 +-2 +-0.5| takes 3.5, 2.5, 1.5, 0.5 twice each,
-    # so 4 of 8 reach it
-    assert sign_flip_p([1.0, 2.0, -0.5]) == 0.5
-    # [1, -1]: sums 0, 2, -2, 0 all reach |0|
-    assert sign_flip_p([1.0, -1.0]) == 1.0
-    assert sign_flip_p([0.0, 0.0]) == 1.0
-    # one pair: both patterns have the same |mean|
-    assert sign_flip_p([0.3]) == 1.0
-    # six same-sign differences: only the identity and its negation, 2/64
-    assert sign_flip_p([0.1, 0.2, 0.1, 0.3, 0.05, 0.2]) == 2 / 64
-    assert math.isnan(sign_flip_p([1.0, NAN]))
-    with pytest.raises(ValueError):
-        sign_flip_p([])
-
-
-def test_sign_flip_p_monte_carlo() -> None:
-    # 20 equal differences: a random pattern reaches |mean| = 1 only if it is all + or all -
-    # (probability 2/2^20 per draw); none of the 20000 does, so p = (1 + 0) / (20000 + 1)
-    assert sign_flip_p(np.ones(20)) == 1 / 20001
-    # mean 0: every pattern reaches it, p = (1 + 20000) / 20001
-    assert sign_flip_p([1.0] * 10 + [-1.0] * 10) == 1.0
-    # fewer patterns: (1 + 0) / (100 + 1)
-    assert sign_flip_p(np.ones(20), n_perm=100) == 1 / 101
-
-
-def test_sign_flip_p_monte_carlo_matches_scipy() -> None:
-    d = np.array([0.3, -0.1, 0.5, 0.2, -0.4, 0.6, 0.1, -0.2, 0.4, 0.3])
-    d = np.concatenate([d, [-0.5, 0.2, 0.1, -0.3, 0.7, 0.0, 0.2, -0.1, 0.4, -0.6]])
-    reference = permutation_test(
-        (d,),
-        lambda x, axis: np.mean(x, axis=axis),
-        permutation_type="samples",  # one sample: scipy flips signs
-        vectorized=True,
-        n_resamples=200_000,
-        alternative="two-sided",
-        rng=np.random.default_rng(1),
-    ).pvalue  # about 0.305 (exact enumeration of the 2^20 patterns gives 0.3055)
-    p = sign_flip_p(d, seed=0)
-    assert p == pytest.approx(reference, abs=0.015)  # Monte Carlo SE ~ 0.0033
-    assert sign_flip_p(d, seed=0) == p
-
-
-def test_min_attainable_p() -> None:
-    assert min_attainable_p(1) == 1.0  # 2 / 2
-    assert min_attainable_p(3) == 0.25  # 2 / 8
-    assert min_attainable_p(5) == 0.0625  # 2 / 32: five seeds can never reach p < 0.05
-    assert min_attainable_p(16) == 2 / 65536
-    assert min_attainable_p(17) == 1 / 20001  # Monte Carlo beyond 16 pairs
-    with pytest.raises(ValueError):
-        min_attainable_p(0)
-
-
-# ----------------------------------------------------------------------------- holm
-def test_holm() -> None:
-    # sorted: 0.005 * 4 = 0.02, 0.01 * 3 = 0.03, 0.03 * 2 = 0.06, 0.04 * 1 = 0.04 -> running
-    # max 0.02, 0.03, 0.06, 0.06; back in input order:
-    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
-    # nan stays nan and m = 2: 0.01 * 2 = 0.02, 0.04 * 1 = 0.04
-    np.testing.assert_allclose(holm([0.01, NAN, 0.04]), [0.02, NAN, 0.04])
-    # capped at 1: 0.6 * 2 = 1.2 -> 1, then max(1, 0.7) = 1
-    np.testing.assert_allclose(holm([0.7, 0.6]), [1.0, 1.0])
-    # ties: 0.01 * 2 = 0.02, 0.01 * 1 = 0.01 -> running max 0.02 for both
-    np.testing.assert_allclose(holm([0.01, 0.01]), [0.02, 0.02])
-    assert holm([]).size == 0
-    assert np.isnan(holm([NAN, NAN])).all()
-    with pytest.raises(ValueError):
-        holm([0.5, 1.5])
-
-
-# ----------------------------------------------------------------------------- win/tie/loss
 def test_win_tie_loss() -> None:
     a, b = [1.0, 2.0, 3.0, 4.0], [0.0, 2.0, 3.05, 5.0]  # a - b = [1, 0, -0.05, -1]
     assert win_tie_loss(a, b) == (1, 1, 2)
@@ -207,75 +66,6 @@ def test_win_tie_loss() -> None:
         win_tie_loss([1.0], [1.0, 2.0])
     with pytest.raises(ValueError):
         win_tie_loss([1.0], [1.0], tolerance=-0.1)
-
-
-# ----------------------------------------------------------------------------- paired_comparison
-def test_paired_comparison() -> None:
-    # d = a - b = [2, 0, 2, -1]; mean(a) = 18/4 = 4.5, mean(b) = 15/4 = 3.75, difference 0.75.
-    # Sign flips: the 0 does not matter; |+-2 +-2 +-1| is 5, 3, 1, 1, 1, 1, 3, 5, and 4 of 8
-    # reach the observed 3, so p = 0.5; min_p = 2 / 2^4 = 0.125.
-    c = paired_comparison([3.0, 5.0, 4.0, 6.0], [1.0, 5.0, 2.0, 7.0])
-    assert (c.n, c.mean_a, c.mean_b, c.difference) == (4, 4.5, 3.75, 0.75)
-    assert (c.p_value, c.min_p) == (0.5, 0.125)
-    assert (c.wins, c.ties, c.losses) == (2, 1, 1)
-    assert -1.0 <= c.ci_low <= 0.75 <= c.ci_high <= 2.0  # resampled means lie in [min d, max d]
-    assert [f.name for f in dataclasses.fields(PairedComparison)] == [
-        "n",
-        "mean_a",
-        "mean_b",
-        "difference",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        "min_p",
-        "wins",
-        "ties",
-        "losses",
-    ]
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        c.n = 5  # type: ignore[misc]
-
-
-def test_paired_comparison_one_seed() -> None:
-    c = paired_comparison([0.9], [0.8])
-    assert c.n == 1 and c.difference == pytest.approx(0.1)
-    assert math.isnan(c.ci_low) and math.isnan(c.ci_high)
-    assert (c.p_value, c.min_p, c.wins, c.ties, c.losses) == (1.0, 1.0, 1, 0, 0)
-
-
-# ----------------------------------------------------------------------------- verdicts
-def test_verdict() -> None:
-    assert verdict(0.01, 0.5) == "better"
-    assert verdict(0.01, -0.5) == "worse"
-    assert verdict(0.2, 0.5) == "indistinguishable"
-    assert verdict(0.05, 0.5) == "indistinguishable"  # strict: p < alpha
-    assert verdict(0.01, 0.0) == "indistinguishable"
-    assert verdict(NAN, 0.5) == "indistinguishable"
-    assert verdict(0.08, 0.5, alpha=0.1) == "better"
-    assert "Holm" in PAIRED_RULE and "sign-flip" in PAIRED_RULE and "0.05" in PAIRED_RULE
-
-
-def test_claim_verdict_accuracy() -> None:
-    # claim: +3.7 points of accuracy; no effect is 0
-    assert claim_verdict(0.01, 0.05, 0.037, 0.0) == "supported"
-    assert claim_verdict(0.01, 0.037, 0.037, 0.0) == "supported"  # high reaches the claim
-    assert claim_verdict(0.005, 0.03, 0.037, 0.0) == "contradicted"  # real but too small
-    assert claim_verdict(-0.02, 0.01, 0.037, 0.0) == "contradicted"
-    assert claim_verdict(-0.01, 0.05, 0.037, 0.0) == "inconclusive"  # includes no effect
-    assert claim_verdict(0.0, 0.05, 0.037, 0.0) == "inconclusive"  # low must be > null
-    assert claim_verdict(NAN, NAN, 0.037, 0.0) == "inconclusive"
-    assert claim_verdict(0.01, NAN, 0.037, 0.0) == "inconclusive"
-
-
-def test_claim_verdict_speedup() -> None:
-    # claim: 1.2x fewer steps; no effect is a ratio of 1
-    assert claim_verdict(1.1, 1.5, 1.2, 1.0) == "supported"
-    assert claim_verdict(0.9, 1.1, 1.2, 1.0) == "contradicted"
-    assert claim_verdict(0.95, 1.3, 1.2, 1.0) == "inconclusive"
-    with pytest.raises(ValueError):
-        claim_verdict(0.9, 1.1, 1.0, 1.0)  # the claim must lie above no effect
-    assert "supported" in CLAIM_RULE and "contradicted" in CLAIM_RULE
-    assert "inconclusive" in CLAIM_RULE
 
 
 # ----------------------------------------------------------------------------- profiles
