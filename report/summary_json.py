@@ -278,6 +278,15 @@ def build_summary(
         if hasattr(suite, key)
     }
     spec["seeds"] = list(getattr(suite, "seeds", []) or [])
+    target = getattr(suite, "target", None)
+    if target is not None and target.kind != "reference_mean":
+        # the rule the steps-to-target count to: recorded where it differs from the rule of
+        # summaries written before it existed, so `bnnbench compare` warns when two differ
+        spec["target"] = {"kind": target.kind}
+        if target.kind == "best_fraction":
+            spec["target"]["fraction"] = target.fraction or 0.95
+        else:
+            spec["target"]["value"] = target.value
     tuning = getattr(suite, "tuning", None)
     spec["tuning_trials"] = getattr(tuning, "trials", 0)
     if spec["tuning_trials"]:  # how the trials were run, where it differs from the defaults

@@ -176,27 +176,28 @@ def _claims_sentence(analysis: Analysis) -> str:
 
 
 def _sure_sentence(analysis: Analysis) -> str:
-    text = f"Seeds per optimizer and cell: {_seeds(analysis)}."
+    """How sure, in one sentence: the seeds, the smallest effects the primary family detects,
+    and the seeds the claimed effects would need."""
+    text = f"How sure: {_seeds(analysis)} seed(s) per optimizer and cell"
     acc = _primary(analysis, CLAIM_BASELINE, "accuracy") or next(
         (c for c in analysis.primary if c.metric == "accuracy"), None
     )
-    speed = _primary(analysis, acc.other if acc else CLAIM_BASELINE, "speed")
     if acc is not None:
+        speed = _primary(analysis, acc.other, "speed")
         text += (
-            f" The smallest effect this suite detects with 80% power (primary family, "
-            f"BAMSProd vs {acc.other}) is {words.mde(acc.mde, 'accuracy')} of accuracy"
+            f"; the smallest effects this suite detects with 80% power (BAMSProd vs "
+            f"{acc.other}, pooled) are {words.mde(acc.mde, 'accuracy')} of accuracy"
+            + (f" and {words.mde(speed.mde, 'speed')} of speed" if speed else "")
         )
-        text += f" and {words.mde(speed.mde, 'speed')} of speed." if speed else "."
     needed = {c.claim: c.seeds_needed for c in analysis.claims if c.family == "primary"}
     if needed:
         bits = [
-            f"{'+3.7 points' if k == 'accuracy' else '1.2x'}: "
+            f"{'+3.7 points' if k == 'accuracy' else '1.2x'} "
             f"{int(v) if math.isfinite(v) else 'n/a'}"
             for k, v in sorted(needed.items())
         ]
-        text += " Seeds per cell that would resolve the claimed effects at the observed spread: "
-        text += ", ".join(bits) + "."
-    return text
+        text += "; seeds per cell to resolve the claimed effects: " + ", ".join(bits)
+    return text + "."
 
 
 def answer_text(analysis: Analysis) -> str:
@@ -340,7 +341,19 @@ def gain_rows(analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def accuracy_section(analysis: Analysis) -> Section:
+def horizon_note(protocol: dict[str, Any] | None) -> str:
+    """Where the tuning trials ran fewer epochs than the final runs, a sentence saying so."""
+    tuning = (protocol or {}).get("tuning") or {}
+    short, final = tuning.get("epochs"), (protocol or {}).get("epochs")
+    if not tuning.get("trials") or short is None or final is None or short >= final:
+        return ""
+    return (
+        f" The tuning trials ran {short} epoch(s), the final runs {final}: points chosen at "
+        "the shorter horizon can favour fast early learning over the final accuracy."
+    )
+
+
+def accuracy_section(analysis: Analysis, protocol: dict[str, Any] | None = None) -> Section:
     blocks: list[Block] = [
         Table(
             accuracy_rows(analysis),
@@ -357,7 +370,8 @@ def accuracy_section(analysis: Analysis) -> Section:
                 gains,
                 "Tuned vs defaults: what tuning gained, tuned - defaults final test accuracy "
                 f"in points (mean of seed-paired differences, {CI}); same run: seeds where "
-                "the best point was the defaults, so both rows are one run.",
+                "the best point was the defaults, so both rows are one run."
+                + horizon_note(protocol),
             ),
         ]
     if any(c.metric == "accuracy" for c in analysis.comparisons):
@@ -769,7 +783,7 @@ def assemble(
     sections = [
         answer_section(analysis),
         claims_section(analysis),
-        accuracy_section(analysis),
+        accuracy_section(analysis, protocol),
         speed_section(analysis, finals, values, out_dir),
         profiles_section(analysis, out_dir),
         bnn_section(finals, values, out_dir),
