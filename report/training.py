@@ -366,6 +366,7 @@ def accuracy_section(analysis: Analysis, protocol: dict[str, Any] | None = None)
     gains = gain_rows(analysis)
     if not gains.empty:
         blocks += [
+            Paragraph("Tuned vs defaults: what tuning gained, per cell and optimizer."),
             Table(
                 gains,
                 "Tuned vs defaults: what tuning gained, tuned - defaults final test accuracy "
