@@ -171,3 +171,29 @@ def test_time_to_target_is_interpolated_and_censored_at_the_budget() -> None:
         *frames({"bamsprod": 0.0, "bop": 0.0}, 3, spread=0.0, status="diverged"), "bop", 0.6
     )
     assert diverged.cells[0].optimizers["bop"].reached == 0
+
+
+def test_the_suite_files_target_rule(tmp_path: Path) -> None:
+    from benchmark.errors import BnnBenchError
+    from benchmark.suite import load_suite
+
+    base = "name: t\nmodels: [mlp]\ndatasets: [digits]\noptimizers: [bop, adam]\n"
+
+    def load(extra: str) -> object:
+        path = tmp_path / "t.yaml"
+        path.write_text(base + extra)
+        return load_suite(path)
+
+    assert load("").target.kind == "best_fraction"  # the default rule, fraction 0.95
+    assert TargetSpec.of(load("").target) == TargetSpec("best_fraction", None, 0.95)
+    rule = load("target: {kind: best_fraction, fraction: 0.9}\n").target
+    assert TargetSpec.of(rule).fraction == 0.9
+    assert load("target: {kind: reference_mean}\n").target.kind == "reference_mean"
+    for extra, words in (
+        ("target: {kind: value, value: 0.9, fraction: 0.9}\n", "target.fraction: only allowed with kind: best_fraction"),
+        ("target: {kind: best_fraction, fraction: 1.5}\n", "target.fraction"),
+        ("target: {kind: best_fraction, value: 0.9}\n", "target.value: only allowed with kind: value"),
+    ):  # fmt: skip
+        with pytest.raises(BnnBenchError) as info:
+            load(extra)
+        assert words in str(info.value) and "\n" not in str(info.value)
