@@ -210,6 +210,7 @@ class Claim:
     mde: float
     seeds_needed: float
     family: str
+    margin: float = math.nan  # the equivalence margin, reported scale
 
 
 @dataclass
@@ -602,6 +603,7 @@ def _claim_of(c: Comparison, family: list[Comparison]) -> Claim:
     return Claim(
         c.metric, c.model, c.dataset, c.effect.n, c.estimate, c.ci_low, c.ci_high, claimed,
         c.verdict, inside, c.effect.p_value, c.p_holm, c.mde, float(needed), c.family,
+        c.margin,
     )  # fmt: skip
 
 

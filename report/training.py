@@ -74,12 +74,7 @@ def _seeds(analysis: Analysis) -> str:
 
 
 def _verdict(c: Comparison | Claim, metric: str) -> str:
-    margin = (
-        c.margin
-        if isinstance(c, Comparison)
-        else (inf.ACCURACY_MARGIN if metric == "accuracy" else 1 + inf.SPEED_MARGIN)
-    )
-    return words.verdict(c.verdict, metric, margin, c.mde)
+    return words.verdict(c.verdict, metric, c.margin, c.mde)
 
 
 # ----------------------------------------------------------------------------- the answer
