@@ -26,7 +26,7 @@ from benchmark.store import Store
 from benchmark.suite import LIMITS, expand_final_runs, load_suite
 from benchmark.tasks.train_task import TrainingTask
 from benchmark.train import divergence_limit, train
-from report.analysis import analyse
+from report.analysis import TargetSpec, analyse
 from tests.conftest import REPO, write_suite
 
 TIMING = ("train_seconds", "eval_seconds")
@@ -186,7 +186,8 @@ def _curve(run_id: str, accuracies: list[float]) -> pd.DataFrame:
 
 
 def test_a_diverged_run_never_reaches_the_target() -> None:
-    # reference bop: 0.5 and 0.7 -> target 0.6; adam reached 0.9 at step 10, then diverged
+    # the old rule, reference_mean: bop 0.5 and 0.7 -> target 0.6; adam reached 0.9 at step
+    # 10, then diverged
     runs = _runs(
         [("b0", "bop", "completed", 0.5, 0), ("b1", "bop", "completed", 0.7, 1),
          ("a0", "adam", "diverged", 0.1, 0)]
@@ -194,7 +195,7 @@ def test_a_diverged_run_never_reaches_the_target() -> None:
     values = pd.concat(
         [_curve("b0", [0.1, 0.3, 0.5]), _curve("b1", [0.1, 0.6, 0.7]), _curve("a0", [0.1, 0.9])]
     )
-    cell = analyse(runs, values, "bop").cells[0]
+    cell = analyse(runs, values, "bop", target=TargetSpec("reference_mean")).cells[0]
     assert cell.target == pytest.approx(0.6) and cell.budget == 20.0
     adam, bop = cell.optimizers["adam"], cell.optimizers["bop"]
     assert adam.reached == 0 and adam.runs[0].steps == 20.0  # the cell's budget, not 10
@@ -207,7 +208,7 @@ def test_a_diverged_run_never_reaches_the_target() -> None:
 def test_a_cell_whose_reference_diverged_has_no_target() -> None:
     runs = _runs([("b0", "bop", "diverged", 0.1, 0), ("a0", "adam", "completed", 0.9, 0)])
     values = pd.concat([_curve("b0", [0.1, 0.1]), _curve("a0", [0.1, 0.9])])
-    cell = analyse(runs, values, "bop").cells[0]
+    cell = analyse(runs, values, "bop", target=TargetSpec("reference_mean")).cells[0]
     assert math.isnan(cell.target)
     adam = cell.optimizers["adam"]
     assert math.isnan(adam.steps_to_target["mean"])  # never 0
