@@ -559,6 +559,7 @@ def test_run_id_changes_with_every_spec_field() -> None:
         "diagnostics": False,
         "threads": 2,
         "stop_epoch": 3,
+        "eval_schedule": {"kind": "log", "points": 10},
     }
     fields = {f.name for f in dataclasses.fields(RunSpec)} - {"task"}
     assert set(changes) == fields, "every field that changes the numbers is covered"
@@ -566,10 +567,12 @@ def test_run_id_changes_with_every_spec_field() -> None:
     for name, value in changes.items():
         ids.add(dataclasses.replace(base, **{name: value}).run_id)
     assert len(ids) == len(changes) + 1
-    # a run that trains to the end keeps the id it had before stop_epoch existed
-    assert "stop_epoch" not in base.to_dict()
+    # a run that trains to the end, on the per-epoch points only, keeps the id it had before
+    # stop_epoch and eval_schedule existed
+    assert "stop_epoch" not in base.to_dict() and "eval_schedule" not in base.to_dict()
+    new = ("stop_epoch", "eval_schedule")
     assert base.run_id == spec_hash(
-        {k: v for k, v in dataclasses.asdict(base).items() if k != "stop_epoch"}
+        {k: v for k, v in dataclasses.asdict(base).items() if k not in new}
     )
 
 
