@@ -4,6 +4,7 @@ primary family can reach a verdict at all."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,48 @@ def test_a_tuned_suites_store_keeps_tuning_and_final_seeds_apart(tmp_path: Path)
     values = store.metrics_frame(list(tuning["run_id"]), names=["accuracy"])
     for _, run in values[values["split"] == "val"].groupby("run_id"):
         assert sorted(run["step"]) == [0, 9]  # trials: per-epoch evaluations only
+
+
+# ----------------------------------------------------------------------------- quick.yaml
+def _exact_sign_flip_p(differences: list[float]) -> float:
+    """Two-sided exact sign-flip p of paired differences, by enumerating all 2^n signs: the
+    share of sign vectors whose |sum| is at least the observed |sum|."""
+    observed = abs(sum(differences))
+    flips = list(itertools.product((1, -1), repeat=len(differences)))
+    sums = [abs(sum(s * d for s, d in zip(signs, differences, strict=True))) for signs in flips]
+    hits = sum(total >= observed - 1e-12 for total in sums)
+    return hits / len(flips)
+
+
+def test_quick_can_reach_a_verdict_in_its_primary_family() -> None:
+    """The primary family is BAMSProd vs each baseline (every other optimizer of the suite),
+    one exact two-sided sign-flip test per comparison over the n paired seeds, Holm over the
+    m comparisons. Its smallest attainable adjusted p (every seed on one side, in every
+    comparison: m x 2 / 2^n) must lie below 0.05 from the suite's seeds alone."""
+    from statsmodels.stats.multitest import multipletests
+
+    suite = load_suite(REPO / "suites" / "quick.yaml")
+    n = len(suite.seeds)
+    baselines = [o for o in suite.optimizer_names if o != "bamsprod"]
+    m = len(baselines)
+    assert "bamsprod" in suite.optimizer_names and m >= 1 and n >= 8
+    p_min = _exact_sign_flip_p([0.01 * (i + 1) for i in range(n)])  # all seeds one side
+    assert p_min == pytest.approx(2 / 2**n)
+    adjusted = multipletests([p_min] * m, alpha=0.05, method="holm")[1]
+    assert min(adjusted) == pytest.approx(m * 2 / 2**n)
+    assert min(adjusted) < 0.05
+    assert all(multipletests([p_min] * m, alpha=0.05, method="holm")[0])
+
+
+def test_quick_test_sets_hold_at_least_1000_samples() -> None:
+    from benchmark.train import load_spec_dataset
+
+    suite = load_suite(REPO / "suites" / "quick.yaml")
+    seen = set()
+    for spec in expand_final_runs(suite):
+        key = (spec.dataset, repr(spec.dataset_options))
+        if key in seen:
+            continue
+        seen.add(key)
+        assert len(load_spec_dataset(spec).test) >= 1000, spec.dataset
+    assert suite.eval_schedule is not None
