@@ -62,6 +62,9 @@ class RunSpec(SpecBase):
     run after that many epochs of an ``epochs``-long run: the learning-rate schedule still
     spans ``epochs``, so the stopped run is exactly the first ``stop_epoch`` epochs of the full
     one (training is deterministic).
+    ``eval_schedule`` (the suite's, final runs only) adds evaluation points beside the
+    ``evals_per_epoch`` ones, e.g. ``{"kind": "log", "points": 10}``: 10 log-spaced steps from
+    the first batch to the last of ``epochs`` (:func:`benchmark.train.schedule_steps`).
     """
 
     model: str
@@ -82,6 +85,7 @@ class RunSpec(SpecBase):
     threads: int = 1
     task: Literal["train"] = "train"
     stop_epoch: int | None = None
+    eval_schedule: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.stop_epoch is not None and not 1 <= self.stop_epoch < self.epochs:
@@ -90,11 +94,12 @@ class RunSpec(SpecBase):
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec's fields; ``stop_epoch`` only when set, so a run that trains to the end
-        keeps the id it had before the field existed."""
+        """The spec's fields; ``stop_epoch`` and ``eval_schedule`` only when set, so a run
+        without them keeps the id it had before the fields existed."""
         out = asdict(self)
-        if out["stop_epoch"] is None:
-            del out["stop_epoch"]
+        for key in ("stop_epoch", "eval_schedule"):
+            if out[key] is None:
+                del out[key]
         return out
 
     @property

@@ -2,7 +2,8 @@ r"""One training run: a pure function of its :class:`~benchmark.records.RunSpec`
 
 ``train(spec)`` seeds everything, builds the dataset, model and optimizer, trains for
 ``spec.epochs`` epochs and evaluates ``spec.evals_per_epoch`` times per epoch (plus once
-before the first step). Each evaluation records, as tidy rows of a
+before the first step, and after each step of ``spec.eval_schedule``,
+:func:`schedule_steps`). Each evaluation records, as tidy rows of a
 :class:`~benchmark.records.RunRecord`:
 
 - ``loss``/``accuracy`` on ``val`` and ``test`` (full passes, ``model.eval()``), and on
@@ -239,6 +240,28 @@ def eval_points(num_batches: int, evals_per_epoch: int) -> set[int]:
     return {round(num_batches * (k + 1) / n) for k in range(n)}
 
 
+def schedule_steps(schedule: dict[str, Any] | None, total_steps: int) -> set[int]:
+    r"""The optimizer steps (1-based, over the whole run) after which ``schedule`` adds an
+    evaluation, for a run of ``total_steps`` steps (epochs x batches per epoch).
+
+    - ``None``: none.
+    - ``{"kind": "log", "points": N}``: :math:`s_k = \lfloor T^{k/(N-1)} + 1/2 \rfloor`,
+      :math:`k = 0, \dots, N - 1` (:math:`T` = ``total_steps``): log-spaced from the first
+      batch (:math:`s_0 = 1`) to the last (:math:`s_{N-1} = T`), as a set, so steps that
+      round alike early in training count once (at most :math:`N` points, fewer when
+      :math:`T` is small). E.g. :math:`T = 420`, :math:`N = 10`: 1, 2, 4, 7, 15, 29, 56,
+      110, 215, 420.
+    """
+    if not schedule:
+        return set()
+    if schedule.get("kind") != "log":
+        raise BnnBenchError(
+            f"eval_schedule.kind: unknown kind {schedule.get('kind')!r}; allowed: log"
+        )
+    points, total = int(schedule["points"]), max(int(total_steps), 1)
+    return {min(total, math.floor(total ** (k / (points - 1)) + 0.5)) for k in range(points)}
+
+
 def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False) -> RunRecord:
     """Run ``spec`` to completion (or divergence) and return its record."""
     from benchmark.optim import is_latent_free, make_optimizer
@@ -259,6 +282,8 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
         evaluate = _Evaluator(spec, model, optimizer, dataset, device, record)
         num_batches = dataset.train.num_batches(spec.batch_size)
         points = eval_points(num_batches, spec.evals_per_epoch)
+        # the schedule spans the full horizon, so a stopped run evaluates a prefix of it
+        extra = schedule_steps(spec.eval_schedule, spec.epochs * num_batches)
 
         t0 = time.perf_counter()
         evaluate(0, 0.0, math.nan, math.nan)
@@ -316,7 +341,7 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
                 loss_sum += loss.detach() * y.numel()
                 correct_sum += (out.detach().argmax(dim=1) == y).sum()
                 seen += y.numel()
-                if index in points:
+                if index in points or step in extra:
                     record.train_seconds += time.perf_counter() - t_train
                     t_eval = time.perf_counter()
                     fraction = epoch + index / num_batches

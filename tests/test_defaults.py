@@ -261,7 +261,7 @@ def test_the_shipped_quick_and_smoke_suites_tune(name: str) -> None:
     assert len(suite.seeds) >= 2
     specs = defaults_specs(suite)
     if name == "quick":
-        assert suite.tuning.defaults and len(suite.seeds) == 3
+        assert suite.tuning.defaults and len(suite.seeds) == 10
         assert {"bamsprod", "bop", "sgd"} <= set(suite.optimizer_names)
         assert {"adam", "amsgrad"} & set(suite.optimizer_names)
     assert len(specs) == (suite.n_final_runs if suite.tuning.defaults else 0)

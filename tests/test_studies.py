@@ -263,7 +263,7 @@ def test_a_halving_study_end_to_end_multi_seed_scores_are_the_means_of_stored_ru
     runs = store.runs_frame("hs", role="tuning")
     stops = runs["stop_epoch"]
     assert sorted(stops.fillna(4).astype(int).tolist()) == [1] * 8 + [2] * 4 + [4] * 2
-    assert sorted(runs["seed"].tolist()) == [0] * 7 + [1] * 7
+    assert sorted(runs["seed"].tolist()) == [1_000_000] * 7 + [1_000_001] * 7  # trial_seeds
     # the 2-epoch run of a trial repeats its 1-epoch run's first epoch exactly
     lr = lambda h: h["lr"]  # noqa: E731
     two = runs[stops == 2].iloc[0]
@@ -380,8 +380,8 @@ def test_tune_refuses_a_suite_that_does_not_tune(
     ("tuning", "expected"),
     [
         ({"trials": 2, "seed": 4294967295, "seeds_per_trial": 2},
-         "tuning.seeds_per_trial: trial seeds run from tuning.seed (4294967295) to tuning.seed "
-         "+ seeds_per_trial - 1, past the largest seed 4294967295"),
+         "tuning.seed: trial seeds run from 1,000,000 + tuning.seed to that + seeds_per_trial "
+         "- 1 = 4295967296, past the largest seed 4294967295, got 4294967295"),
         ({"trials": 2, "epochs": 3, "halving": {"min_epochs": 3}},
          "tuning.halving.min_epochs: must be below the tuning epochs (3), got 3; allowed: 1 to 2"),
         ({"trials": 2, "epochs": 3, "halving": {"min_epochs": 1, "eta": 1}},

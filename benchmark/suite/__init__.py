@@ -50,6 +50,7 @@ from benchmark.suite.schema import PLUGIN_PATTERN as PLUGIN_PATTERN
 from benchmark.suite.schema import SCHEDULE_KEYS as SCHEDULE_KEYS
 from benchmark.suite.schema import (
     DatasetEntry,
+    EvalSchedule,
     ExcludeEntry,
     ExecutorConfig,
     LrSchedule,
@@ -64,6 +65,7 @@ from benchmark.suite.schema import (
 __all__ = [
     "Cell",
     "DatasetEntry",
+    "EvalSchedule",
     "ExcludeEntry",
     "ExecutorConfig",
     "LrSchedule",

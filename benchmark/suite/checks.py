@@ -55,6 +55,7 @@ def _check_limits(suite: Suite, where: str) -> None:
         ("epochs", suite.epochs),
         ("batch_size", suite.batch_size),
         ("evals_per_epoch", suite.evals_per_epoch),
+        ("eval_schedule.points", suite.eval_schedule.points if suite.eval_schedule else None),
         ("tuning.trials", suite.tuning.trials),
         ("tuning.epochs", suite.tuning.epochs),
         ("tuning.batch", suite.tuning.batch),
@@ -80,13 +81,17 @@ def _check_tuning(suite: Suite, where: str) -> None:
             "only allowed with tuning.trials > 0 (with trials: 0 the final runs are at the "
             "registry defaults already); set trials, or remove defaults",
         )
-    if tuning.seed + tuning.seeds_per_trial - 1 > SEED_MAX:
+    from benchmark.tune.trials import TUNING_SEED_BASE
+
+    last = TUNING_SEED_BASE + tuning.seed + tuning.seeds_per_trial - 1
+    if last > SEED_MAX:
         raise _fail(
             where,
-            "tuning.seeds_per_trial",
-            f"trial seeds run from tuning.seed ({tuning.seed}) to tuning.seed + "
-            f"seeds_per_trial - 1, past the largest seed {SEED_MAX}; allowed: a smaller "
-            "tuning.seed or fewer seeds per trial",
+            "tuning.seed",
+            f"trial seeds run from {TUNING_SEED_BASE:,} + tuning.seed to that + "
+            f"seeds_per_trial - 1 = {last}, past the largest seed {SEED_MAX}, got "
+            f"{tuning.seed}; allowed: 0 to {SEED_MAX - TUNING_SEED_BASE - tuning.seeds_per_trial + 1}"
+            " (or fewer seeds per trial)",
         )
     if tuning.halving is not None and tuning.halving.min_epochs >= suite.tuning_epochs:
         raise _fail(
@@ -174,6 +179,28 @@ def check_training_suite(suite: Suite, where: str) -> None:
             f"{closest(suite.reference, names)}; set reference to one of: {', '.join(names)}",
         )
     _check_protocol(suite, where)
+    _check_seeds_apart(suite, where)
+
+
+def _check_seeds_apart(suite: Suite, where: str) -> None:
+    """No final run shares a seed with a tuning trial (:func:`benchmark.tune.trial_seeds`,
+    ``1,000,000 + tuning.seed + i``): a final run with a trial's seed would repeat the trial's
+    data order and initialisation, so the winning trial's runs would be selected, not sampled
+    (docs/protocol.md, "Tuning seeds apart from evaluation seeds")."""
+    if suite.tuning.trials == 0:
+        return
+    from benchmark.tune.trials import trial_seeds
+
+    tuning = trial_seeds(suite)
+    shared = sorted(set(suite.seeds) & set(tuning))
+    if shared:
+        raise _fail(
+            where,
+            "seeds",
+            f"seed {shared[0]} is also a tuning-trial seed (trials train with seeds "
+            f"{tuning[0]} to {tuning[-1]}: 1,000,000 + tuning.seed + i); allowed: final seeds "
+            "outside that range, or another tuning.seed",
+        )
 
 
 def check_convex_suite(suite: Suite, where: str) -> None:

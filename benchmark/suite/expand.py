@@ -114,15 +114,25 @@ def expand_tuning_trial(
 def expand_final_runs(
     suite: Suite, best_params: Mapping[str, Mapping[str, Any]] | None = None
 ) -> list[RunSpec]:
-    """The final runs: every cell x every seed on the test split. ``best_params`` maps
+    """The final runs: every cell x every seed on the test split, with the suite's
+    ``eval_schedule`` (tuning trials have none: their score is the last evaluation). ``best_params`` maps
     ``Cell.key`` to tuned hyper-parameters (cells without an entry use the defaults)."""
     best_params = best_params or {}
+    schedule = suite.eval_schedule.as_dict() if suite.eval_schedule else None
     runs = []
     for cell in cells(suite):
         hparams = cell_hparams(cell, best_params.get(cell.key))
         for seed in suite.seeds:
             runs.append(
-                _spec(suite, cell, dict(hparams), epochs=suite.epochs, seed=seed, split="test")
+                _spec(
+                    suite,
+                    cell,
+                    dict(hparams),
+                    epochs=suite.epochs,
+                    seed=seed,
+                    split="test",
+                    eval_schedule=schedule,
+                )
             )
     return runs
 

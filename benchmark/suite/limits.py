@@ -15,6 +15,7 @@ LIMITS: dict[str, tuple[int, int, str]] = {
     "epochs": (1, 100_000, "a training budget far beyond any benchmark's"),
     "batch_size": (1, 1_000_000, "larger than every dataset's training pool"),
     "evals_per_epoch": (1, 10_000, "at most one evaluation per batch is made anyway"),
+    "eval_schedule.points": (2, 1_000, "evaluations per run; each a full val and test pass"),
     "tuning.trials": (0, 10_000, "trials per cell; a study holds one Optuna trial each"),
     "tuning.batch": (1, 10_000, "trials asked per round; at most the trials"),
     "tuning.seeds_per_trial": (1, 100, "runs per trial; their mean is the trial's score"),

@@ -151,6 +151,23 @@ class TargetRule(_Strict):
     fraction: float | None = Field(None, gt=0.0, le=1.0)
 
 
+class EvalSchedule(_Strict):
+    r"""Extra evaluation points of every final run, beside the ``evals_per_epoch`` ones, so
+    that steps-to-target is resolved early in training (docs/suites.md, ``eval_schedule``).
+
+    ``kind: log``: ``points`` log-spaced optimizer steps from the first batch to the last,
+    :math:`s_k = \lfloor T^{k/(N-1)} + 1/2 \rfloor` for :math:`k = 0, \dots, N - 1`, with
+    :math:`T` = epochs x batches per epoch, duplicates (early, where the spacing is below one
+    step) counted once (:func:`benchmark.train.schedule_steps`)."""
+
+    kind: Literal["log"]
+    points: int = Field(ge=2)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``eval_schedule`` of a :class:`RunSpec`."""
+        return {"kind": self.kind, "points": self.points}
+
+
 class HalvingConfig(_Strict):
     """Synchronous successive halving (:mod:`benchmark.tune.halving`): every trial of a round
     runs ``min_epochs`` epochs, the best ``1/eta`` of them go on to ``eta`` times as many, up
@@ -238,6 +255,7 @@ class Suite(_Strict):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(128, ge=1)
     evals_per_epoch: int = Field(1, ge=1)
+    eval_schedule: EvalSchedule | None = None
     clip_latent: float | None = Field(1.0, gt=0.0)
     lr_schedule: LrSchedule | None = None
     reference: str = "bop"

@@ -42,6 +42,7 @@ from benchmark.tune.studies import (
 )
 from benchmark.tune.trials import (
     TUNING_METRIC,
+    TUNING_SEED_BASE,
     WORST,
     RungResult,
     TrialResult,
@@ -56,6 +57,7 @@ from benchmark.tune.trials import (
 __all__ = [
     "SAMPLERS",
     "TUNING_METRIC",
+    "TUNING_SEED_BASE",
     "WORST",
     "GridError",
     "RungResult",

@@ -42,6 +42,7 @@ from benchmark.tune.trials import (
     evaluate_round,
     rung_epochs,
     trial_run_specs,
+    trial_seeds,
 )
 
 
@@ -101,7 +102,7 @@ def preflight_specs(suite: Suite) -> list[RunSpec]:
             for point in qmc_points(space, suite.tuning.trials, suite.tuning.seed):
                 specs += trial_run_specs(suite, cell, point, suite.tuning_epochs)
         else:
-            specs.append(expand_tuning_trial(suite, cell, {}, suite.tuning.seed))
+            specs.append(expand_tuning_trial(suite, cell, {}, trial_seeds(suite)[0]))
     return specs
 
 

@@ -25,7 +25,7 @@ from benchmark.records import canonical_json
 from benchmark.suite import Cell, Suite, cell_search_space, expand_tuning_trial
 from benchmark.tune.points import distributions, qmc_points
 from benchmark.tune.samplers import make_sampler
-from benchmark.tune.trials import TrialResult
+from benchmark.tune.trials import TrialResult, trial_seeds
 
 #: tuning keys hashed into a study's name only when they differ from these defaults, so the
 #: studies of suites written before the keys existed keep their names
@@ -34,7 +34,7 @@ _NEW_KEY_DEFAULTS = {"sampler": "qmc", "batch": None, "seeds_per_trial": 1, "hal
 
 def study_name(suite: Suite, cell: Cell) -> str:
     """``<suite>/<cell key>/<hash of search space, tuning section and trial template>``."""
-    template = expand_tuning_trial(suite, cell, {}, suite.tuning.seed).to_dict()
+    template = expand_tuning_trial(suite, cell, {}, trial_seeds(suite)[0]).to_dict()
     template.pop("hparams")
     tuning = suite.tuning.model_dump()
     for key, default in _NEW_KEY_DEFAULTS.items():

@@ -4,8 +4,9 @@ same functions drive a tuning run and rebuild its outcome for ``show``, the repo
 
 A *trial* is one point of a cell's search space. It is ``tuning.seeds_per_trial`` runs at
 each rung it reaches (:mod:`benchmark.tune.halving`; one rung of ``tuning.epochs`` without
-halving), with seeds :math:`s_0, s_0 + 1, \dots` (:math:`s_0` = ``tuning.seed``), scored on
-the validation split:
+halving), with seeds :math:`s_0, s_0 + 1, \dots` (:func:`trial_seeds`: :math:`s_0` =
+:data:`TUNING_SEED_BASE` + ``tuning.seed``, a range of its own, apart from the final runs'
+seeds), scored on the validation split:
 
 - a run's score is its final validation accuracy; a diverged run (or one without a finite
   accuracy) scores :data:`WORST` = 0, never dropped;
@@ -29,6 +30,10 @@ from benchmark.suite import Cell, Suite, expand_tuning_trial
 from benchmark.tune.halving import promote, rungs
 
 TUNING_METRIC = "final_val_accuracy"
+TUNING_SEED_BASE = 1_000_000
+"""Trial seeds start here (plus ``tuning.seed``): tuning trials train with seeds of their own
+range, never one of the final runs' (docs/protocol.md, "Tuning seeds apart from evaluation
+seeds"). The suite loader refuses a suite whose final seeds reach into the trials' range."""
 WORST = 0.0
 """The score of a diverged run: the worst possible validation accuracy."""
 Outcomes = Mapping[str, tuple[str, Mapping[str, float]]]
@@ -49,8 +54,13 @@ def trial_score(outcome: tuple[str, Mapping[str, float]] | None) -> float | None
 
 
 def trial_seeds(suite: Suite) -> list[int]:
-    """The run seeds of every trial: ``tuning.seed + i`` for ``i < seeds_per_trial``."""
-    return [suite.tuning.seed + i for i in range(suite.tuning.seeds_per_trial)]
+    """The run seeds of every trial, the one place that says which seeds trials train with:
+    :data:`TUNING_SEED_BASE` ``+ tuning.seed + i`` for ``i < seeds_per_trial`` (1,000,000,
+    1,000,001, ... with ``tuning.seed: 0``). Every trial of every cell uses the same seeds, so
+    every optimizer's trials see the same data order; no final run uses one of them (the
+    loader checks, :func:`benchmark.suite.checks.check_training_suite`)."""
+    first = TUNING_SEED_BASE + suite.tuning.seed
+    return [first + i for i in range(suite.tuning.seeds_per_trial)]
 
 
 def rung_epochs(suite: Suite) -> list[int]:
@@ -190,6 +200,7 @@ def best_trial(trials: Sequence[TrialResult]) -> TrialResult | None:
 
 __all__ = [
     "TUNING_METRIC",
+    "TUNING_SEED_BASE",
     "WORST",
     "Outcomes",
     "RungResult",
