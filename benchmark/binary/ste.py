@@ -30,8 +30,17 @@ SWISH_BETA = 5.0
 
 
 def hard_sign(x: torch.Tensor) -> torch.Tensor:
-    """Binarize to {-1, +1} with ``sign(0) = +1`` (no gradient)."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+    r"""Binarize to {-1, +1} with ``sign(0) = +1`` (no gradient).
+
+    Computed as :math:`2\,\mathbb{1}\{x \ge 0\} - 1`: the comparison stored in a tensor of
+    ``x``'s dtype (1.0 or 0.0), then doubled and shifted in place; no ``ones`` tensors to
+    fill, negate and select from as in ``torch.where(x >= 0, ones, -ones)``, and the same
+    values for every input: ``-0.0 >= 0`` is true (+1), NaN compares false (-1) in both
+    (docs/performance.md, "The binary sign").
+    """
+    out = torch.empty_like(x)
+    torch.ge(x, 0, out=out)
+    return out.mul_(2).sub_(1)
 
 
 def _ste_grad(x: torch.Tensor) -> torch.Tensor:
@@ -70,6 +79,10 @@ class _SignSTE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
+        if ctx.estimator == "ste":  # g * 1 == g exactly (NaN, inf and -0.0 included)
+            return grad_output, None
+        if ctx.estimator == "clipped":  # g * (0 or 1) without converting the mask first
+            return grad_output * (x.abs() <= 1), None
         return grad_output * SURROGATE_GRADIENTS[ctx.estimator](x), None
 
 
