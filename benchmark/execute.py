@@ -34,7 +34,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import torch
 from tqdm.auto import tqdm
 
 from benchmark.environment import run_environment
@@ -127,6 +126,8 @@ def run_unit(
 
 def _init_worker() -> None:
     """Pool worker start-up: die with the parent; one torch thread until a run sets its own."""
+    import torch  # here, not at the top: `bnnbench show` imports this module without torch
+
     die_with_parent()
     torch.set_num_threads(1)
 

@@ -24,7 +24,16 @@ from collections.abc import Callable
 
 import torch
 
-from benchmark.errors import unknown_name
+from benchmark.binary.names import ESTIMATORS, check_estimator
+
+__all__ = [
+    "ESTIMATORS",
+    "SURROGATE_GRADIENTS",
+    "Sign",
+    "check_estimator",
+    "hard_sign",
+    "sign",
+]
 
 SWISH_BETA = 5.0
 
@@ -66,7 +75,6 @@ SURROGATE_GRADIENTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "approx_sign": _approx_sign_grad,
     "swish_sign": _swish_sign_grad,
 }
-ESTIMATORS: tuple[str, ...] = tuple(SURROGATE_GRADIENTS)
 
 
 class _SignSTE(torch.autograd.Function):
@@ -84,13 +92,6 @@ class _SignSTE(torch.autograd.Function):
         if ctx.estimator == "clipped":  # g * (0 or 1) without converting the mask first
             return grad_output * (x.abs() <= 1), None
         return grad_output * SURROGATE_GRADIENTS[ctx.estimator](x), None
-
-
-def check_estimator(name: str) -> str:
-    """Return ``name`` if it is a known estimator, else raise :class:`BnnBenchError`."""
-    if name not in SURROGATE_GRADIENTS:
-        raise unknown_name("straight-through estimator", name, ESTIMATORS)
-    return name
 
 
 def sign(x: torch.Tensor, estimator: str = "ste") -> torch.Tensor:

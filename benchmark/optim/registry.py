@@ -31,18 +31,15 @@ import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from pytorch_optimizer import AdaBound
-from torch.optim import Optimizer
-
-from benchmark.binary.metrics import QUANTIZATION_ERRORS
+from benchmark.binary.names import QUANTIZATION_ERRORS
 from benchmark.errors import BnnBenchError, closest, unknown_name
-from benchmark.optim.bamsprod import BAMSProd
-from benchmark.optim.bop import Bop, Bop2ndOrder
 from benchmark.options import FINITE_RULE, is_finite_value
 from benchmark.search_space import Dimension, DimensionError
+
+if TYPE_CHECKING:
+    from torch.optim import Optimizer
 
 Kind = Literal["latent", "latent-free"]
 Check = Callable[[Any], str | None]
@@ -70,7 +67,7 @@ class OptimizerSpec:
     defaults: dict[str, Any]
     search_space: dict[str, dict[str, Any]]
     description: str
-    factory: Callable[..., Optimizer]
+    factory: Callable[..., Optimizer]  # imports torch (and the optimizer's module) when called
     checks: dict[str, Check] = field(default_factory=dict)
     extra_hparams: tuple[str, ...] = ()
     accepts_any: bool = False
@@ -158,11 +155,12 @@ BOUND_CHECKS: dict[str, Check] = {**ADAM_CHECKS, "final_lr": NONNEG, "gamma": PO
 
 # ---------------------------------------------------------------------- factories
 def _adam(amsgrad: bool, decoupled: bool) -> Callable[..., Optimizer]:
-    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
-
     def make(
         params: Any, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
     ) -> Optimizer:
+        import torch
+
+        cls = torch.optim.AdamW if decoupled else torch.optim.Adam
         return cls(
             params,
             lr=lr,
@@ -179,6 +177,8 @@ def _adam(amsgrad: bool, decoupled: bool) -> Callable[..., Optimizer]:
 def _sgd(
     params: Any, *, lr: float, momentum: float, nesterov: bool, weight_decay: float
 ) -> Optimizer:
+    import torch
+
     return torch.optim.SGD(
         params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=True
     )
@@ -187,6 +187,8 @@ def _sgd(
 def _radam(
     params: Any, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
 ) -> Optimizer:
+    import torch
+
     return torch.optim.RAdam(
         params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, foreach=True
     )
@@ -204,6 +206,8 @@ def _adabound(ams_bound: bool) -> Callable[..., Optimizer]:
         eps: float,
         weight_decay: float,
     ) -> Optimizer:
+        from pytorch_optimizer import AdaBound  # imports sympy too: only when built
+
         return AdaBound(
             params,
             lr=lr,
@@ -233,6 +237,8 @@ def _bamsprod(
     error_every: int,
     bound: Any = None,
 ) -> Optimizer:
+    from benchmark.optim.bamsprod import BAMSProd
+
     return BAMSProd(
         params,
         lr=lr,
@@ -248,12 +254,16 @@ def _bamsprod(
 
 
 def _bop(params: Any, *, threshold: float, gamma: float) -> Optimizer:
+    from benchmark.optim.bop import Bop
+
     return Bop(params, threshold=threshold, gamma=gamma)
 
 
 def _bop2nd(
     params: Any, *, threshold: float, gamma: float, sigma: float, bias_correction: bool
 ) -> Optimizer:
+    from benchmark.optim.bop import Bop2ndOrder
+
     return Bop2ndOrder(
         params, threshold=threshold, gamma=gamma, sigma=sigma, bias_correction=bias_correction
     )
@@ -419,7 +429,10 @@ def _prefix(where: str) -> str:
 
 
 def _plugin_spec(name: str, where: str) -> OptimizerSpec:
-    """Import ``package.module:Class`` and describe it as a latent-weight plug-in."""
+    """Import ``package.module:Class`` and describe it as a latent-weight plug-in (this, and
+    the plug-in itself, import torch)."""
+    from torch.optim import Optimizer
+
     module_name, _, attr = name.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
