@@ -121,7 +121,18 @@ def run_unit(
     for spec, record in zip(specs, records, strict=True):
         if not record.environment:  # captured here, in the process that ran it
             record.environment = run_environment(getattr(spec, "threads", 1))
+            record.environment["optimizer_implementation"] = _implementation(spec)
     return records
+
+
+def _implementation(spec: Any) -> str:
+    """Which code ran the run's optimizer update (the registry's statement for its device)."""
+    from benchmark.optim.registry import implementation_of
+
+    hparams = getattr(spec, "hparams", None) or {}
+    return implementation_of(
+        getattr(spec, "optimizer", ""), getattr(spec, "device", "cpu"), hparams.get("fp_optimizer")
+    )
 
 
 def _init_worker() -> None:

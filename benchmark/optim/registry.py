@@ -60,6 +60,10 @@ class OptimizerSpec:
     for the others the flag only labels the groups. ``elementwise`` marks an update rule under
     which each element evolves from its own gradients and the group's options alone (no
     per-tensor reduction such as BAMSProd's error), so independent problems may share a tensor.
+    ``implementation`` says which code runs the update (:func:`implementation_of` resolves
+    it for a device and is what each run's environment records); ``"fused"`` means torch's
+    single-kernel ``fused=True`` where torch offers it for the device (:data:`FUSED_DEVICES`),
+    else ``foreach=True``.
     """
 
     name: str
@@ -74,6 +78,7 @@ class OptimizerSpec:
     object_hparams: tuple[str, ...] = ()
     reads_binary_flag: bool = False
     elementwise: bool = False
+    implementation: str = "bnnbench foreach"
 
     @property
     def own_hparams(self) -> list[str]:
@@ -154,6 +159,35 @@ BOUND_CHECKS: dict[str, Check] = {**ADAM_CHECKS, "final_lr": NONNEG, "gamma": PO
 
 
 # ---------------------------------------------------------------------- factories
+#: device types whose torch.optim ``fused=True`` kernels exist (torch's
+#: ``_get_fused_kernels_supported_devices()``, stated here without importing torch; a test
+#: keeps the two equal)
+FUSED_DEVICES: tuple[str, ...] = (
+    "mps",
+    "cuda",
+    "xpu",
+    "hpu",
+    "cpu",
+    "mtia",
+    "privateuseone",
+)
+
+
+def _fused_or_foreach(params: Any) -> tuple[list[Any], dict[str, bool]]:
+    """``(params, {"fused": True})`` when every tensor is a floating-point tensor on a device
+    of :data:`FUSED_DEVICES`, else ``(params, {"foreach": True})`` (params and each group's
+    tensors materialised as lists, so a generator is not consumed twice)."""
+    items = [
+        {**item, "params": list(item["params"])} if isinstance(item, dict) else item
+        for item in params
+    ]
+    tensors = [t for item in items for t in (item["params"] if isinstance(item, dict) else [item])]
+    fused = bool(tensors) and all(
+        t.device.type in FUSED_DEVICES and t.is_floating_point() for t in tensors
+    )
+    return items, ({"fused": True} if fused else {"foreach": True})
+
+
 def _adam(amsgrad: bool, decoupled: bool) -> Callable[..., Optimizer]:
     def make(
         params: Any, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
@@ -161,6 +195,7 @@ def _adam(amsgrad: bool, decoupled: bool) -> Callable[..., Optimizer]:
         import torch
 
         cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+        params, kernel = _fused_or_foreach(params)
         return cls(
             params,
             lr=lr,
@@ -168,7 +203,7 @@ def _adam(amsgrad: bool, decoupled: bool) -> Callable[..., Optimizer]:
             eps=eps,
             weight_decay=weight_decay,
             amsgrad=amsgrad,
-            foreach=True,
+            **kernel,
         )
 
     return make
@@ -179,8 +214,9 @@ def _sgd(
 ) -> Optimizer:
     import torch
 
+    params, kernel = _fused_or_foreach(params)
     return torch.optim.SGD(
-        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=True
+        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, **kernel
     )
 
 
@@ -351,6 +387,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_adam(amsgrad=False, decoupled=False),
             checks=ADAM_CHECKS,
             elementwise=True,
+            implementation="fused",
         ),
         OptimizerSpec(
             name="amsgrad",
@@ -361,6 +398,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_adam(amsgrad=True, decoupled=False),
             checks=ADAM_CHECKS,
             elementwise=True,
+            implementation="fused",
         ),
         OptimizerSpec(
             name="adamw",
@@ -371,6 +409,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_adam(amsgrad=False, decoupled=True),
             checks=ADAM_CHECKS,
             elementwise=True,
+            implementation="fused",
         ),
         OptimizerSpec(
             name="sgd",
@@ -384,6 +423,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_sgd,
             checks={"lr": NONNEG, "momentum": BETA, "nesterov": _boolean, "weight_decay": NONNEG},
             elementwise=True,
+            implementation="fused",
         ),
         OptimizerSpec(
             name="adabound",
@@ -396,6 +436,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_adabound(ams_bound=False),
             checks=BOUND_CHECKS,
             elementwise=True,
+            implementation="pytorch_optimizer (per tensor)",
         ),
         OptimizerSpec(
             name="amsbound",
@@ -408,6 +449,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_adabound(ams_bound=True),
             checks=BOUND_CHECKS,
             elementwise=True,
+            implementation="pytorch_optimizer (per tensor)",
         ),
         OptimizerSpec(
             name="radam",
@@ -418,6 +460,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_radam,
             checks=ADAM_CHECKS,
             elementwise=True,
+            implementation="torch foreach (no fused RAdam in torch)",
         ),
     ]
 }
@@ -464,6 +507,23 @@ def _plugin_spec(name: str, where: str) -> OptimizerSpec:
         extra_hparams=keys,
         accepts_any=accepts_any,
     )
+
+
+def implementation_of(name: str, device: str = "cpu", fp_optimizer: str | None = None) -> str:
+    """Which code runs optimizer ``name``'s update on ``device`` (e.g. ``"cuda:0"``), from
+    the registry's ``implementation`` alone (no torch import): ``"torch fused"`` /
+    ``"torch foreach"`` for the ``"fused"`` entries, the companion's too for a latent-free
+    optimizer (``"bnnbench foreach + adam: torch fused"``), ``"plug-in"`` for plug-ins."""
+    if not isinstance(name, str) or ":" in name or name not in OPTIMIZERS:
+        return "plug-in"
+    spec = OPTIMIZERS[name]
+    kind = spec.implementation
+    if kind == "fused":
+        kind = "torch fused" if str(device).split(":")[0] in FUSED_DEVICES else "torch foreach"
+    if spec.kind == "latent-free":
+        companion = fp_optimizer or spec.defaults.get("fp_optimizer", "adam")
+        kind += f" + {companion}: {implementation_of(companion, device)}"
+    return kind
 
 
 def get_optimizer_spec(name: str, where: str = "") -> OptimizerSpec:
