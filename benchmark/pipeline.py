@@ -496,7 +496,9 @@ def _report_if_changed(
     from benchmark.report_stamp import fingerprint, stamp_of, write_stamp
 
     fp = fingerprint(suite, db)
-    stamp = None if rebuild else stamp_of(out_dir, fp)
+    before = stamp_of(out_dir, fp)
+    complete = complete or bool(before and before.get("complete"))  # same state: still so
+    stamp = None if rebuild else before
     if stamp is not None:
         if complete and not stamp.get("complete"):
             write_stamp(out_dir, fp, complete=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from benchmark.pipeline import run_suite
+from benchmark.pipeline import build_report, run_suite
 from benchmark.report_stamp import STAMP_NAME
 from tests.conftest import REPO, write_suite
 
@@ -157,3 +157,10 @@ def test_a_changed_store_suite_or_flag_rebuilds_the_report(
     suite.write_text(suite.read_text() + "description: edited\n")
     edited = run_suite(suite, results_dir=results, workers=1, progress=False)
     assert edited.phases and _files(folder)["index.html"] != after_retry["index.html"]
+    # `bnnbench report` always rebuilds, and a rerun after it is still a no-op
+    after_edit = _files(folder)
+    build_report(suite, results_dir=results)
+    rebuilt = _files(folder)
+    assert rebuilt["index.html"] != after_edit["index.html"]
+    assert run_suite(suite, results_dir=results, workers=1, progress=False).phases == {}
+    assert _files(folder) == rebuilt
