@@ -105,12 +105,9 @@ def _printer(quiet: bool) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.workers import start_worker_server
-
+    # the fork server starts inside run_suite once runs are known to be due, before torch is
+    # imported here (its imports overlap with ours; a rerun with nothing to do starts none)
     path = resolve_suite_path(args.suite)
-    if args.executor != "dask" and args.workers != 1 and (os.cpu_count() or 1) > 1:
-        # before torch is imported here: the server's imports overlap with ours (see workers.py)
-        start_worker_server([peek_task(path)])
     from benchmark.pipeline import run_suite
 
     result = run_suite(
@@ -129,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         on_event=_printer(args.quiet),
         tune_only=args.command == "tune",
+        rebuild_report=getattr(args, "report", False),
     )
     return result.exit_code
 
@@ -296,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite (resumes by default)")
     run_options(run)
     run.add_argument("--no-report", action="store_true", help="do not render the report afterwards")
+    run.add_argument(
+        "--report",
+        action="store_true",
+        help="rebuild the report even if nothing changed since it was written (by default "
+        "it is rebuilt only when the store, the suite file or bnnbench changed)",
+    )
     tune = sub.add_parser(
         "tune",
         help="run only a suite's tuning phase and print each cell's best point (a later "

@@ -34,7 +34,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import torch
 from tqdm.auto import tqdm
 
 from benchmark.environment import run_environment
@@ -122,11 +121,24 @@ def run_unit(
     for spec, record in zip(specs, records, strict=True):
         if not record.environment:  # captured here, in the process that ran it
             record.environment = run_environment(getattr(spec, "threads", 1))
+            record.environment["optimizer_implementation"] = _implementation(spec)
     return records
+
+
+def _implementation(spec: Any) -> str:
+    """Which code ran the run's optimizer update (the registry's statement for its device)."""
+    from benchmark.optim.registry import implementation_of
+
+    hparams = getattr(spec, "hparams", None) or {}
+    return implementation_of(
+        getattr(spec, "optimizer", ""), getattr(spec, "device", "cpu"), hparams.get("fp_optimizer")
+    )
 
 
 def _init_worker() -> None:
     """Pool worker start-up: die with the parent; one torch thread until a run sets its own."""
+    import torch  # here, not at the top: `bnnbench show` imports this module without torch
+
     die_with_parent()
     torch.set_num_threads(1)
 

@@ -1,10 +1,25 @@
-"""The optimizer micro-benchmark gate: step-time ratios to torch Adam, saved and compared.
+"""The micro-benchmark gate: step-time ratios to torch Adam and forward+backward ratios of
+binary models to their full-precision twins, saved and compared.
 
-What is measured: the time of one ``optimizer.step()`` (gradients already in place, no forward
-or backward pass) of every registered optimizer, divided by the step time of
-``torch.optim.Adam(foreach=True)`` on the same parameters, timed in the same process and
-interleaved with it (median of ``repeats`` steps each, after 3 warm-up steps; the median of
-``rounds`` such ratios, the optimizers taking turns round after round). Ratios, not
+What is measured, per *set* of the saved document:
+
+- ``mlp`` (0.15M parameters) and ``resnet18`` (11.7M, 11.0M binary): the time of one
+  ``optimizer.step()`` (gradients already in place, no forward or backward pass) of every
+  registered optimizer, divided by the step time of ``torch.optim.Adam(foreach=True)`` on
+  the same parameters, timed in the same process and interleaved with it. On ``mlp`` Python
+  overhead dominates, on ``resnet18`` memory traffic: a slower kernel shows only there.
+- ``forward_backward``: one training pass (forward, cross-entropy, backward) of a registry
+  model (``mlp``, ``cnn1d``, ``cnn2d`` at their defaults, a batch of
+  :data:`PASS_BATCH` random inputs) divided by the same pass of its full-precision twin
+  (``binary=False``: same layers, ``hardtanh`` for the sign, no binarization), interleaved.
+  The binary sign, its straight-through gradients and the binary layers' weight
+  binarization are what the ratio sees (issue 21: a slow sign costs up to 19% of a run).
+  Its entry ``hard_sign`` is the sign alone: :func:`benchmark.binary.hard_sign` of
+  :data:`SIGN_ELEMENTS` floats divided by ``torch.abs`` of the same tensor (one elementwise
+  pass), so a sign that grows from 3 passes back to 5 shows plainly.
+
+Each ratio is the median of ``repeats`` timings each (after 3 warm-up calls), and the
+median of ``rounds`` such ratios, the entries taking turns round after round. Ratios, not
 absolute times, so the machine's speed cancels; the CPU clock (``thread_time``, one torch
 thread) ignores time the thread spent waiting for a core, so other jobs on a shared machine
 matter much less than on the wall clock. ``tests/perf/test_optim_perf.py`` (pytest-benchmark
@@ -12,7 +27,7 @@ and the Markdown ratio table of docs/performance.md) measures with the same func
 
 The gate (docs/nightly.md, "Micro-benchmarks")::
 
-    python -m benchmark.perf_gate save ratios.json            # measure (mlp set, CPU clock)
+    python -m benchmark.perf_gate save ratios.json            # measure (every set, CPU clock)
     python -m benchmark.perf_gate compare ratios.json suites/baselines/optim_ratios.json
 
 ``compare`` exits 0 when no optimizer's ratio grew by more than ``--threshold`` (a factor,
@@ -59,12 +74,25 @@ DEFAULT_THRESHOLD = 1.5
 #: steps timed per optimizer and round (and as many Adam steps interleaved): ~1 ms each on the
 #: mlp set, so the default measurement (all optimizers, 5 rounds) times ~20,000 steps
 DEFAULT_REPEATS = 200
+#: the default per set: an 11M step takes 30-120 ms, a training pass 1-40 ms
+SET_REPEATS = {"mlp": DEFAULT_REPEATS, "resnet18": 8, "forward_backward": 30}
 #: rounds per optimizer (the ratio is the median of the rounds' ratios)
 DEFAULT_ROUNDS = 5
 PARAM_SETS = ("mlp", "resnet18")
-DEFAULT_SETS = ("mlp",)
+#: the set of training passes (binary model / its full-precision twin)
+PASSES = "forward_backward"
+PASS_MODELS = ("mlp", "cnn1d")
+#: the entry of the sign alone in the :data:`PASSES` set, and its tensor size
+SIGN_ENTRY = "hard_sign"
+SIGN_ELEMENTS = 1 << 20
+#: the batch of a timed training pass
+PASS_BATCH = 64
+SETS = (*PARAM_SETS, PASSES)
+DEFAULT_SETS = SETS
 #: the reference's name in :func:`build`: ``torch.optim.Adam(foreach=True)``
 REFERENCE = "adam_foreach"
+#: ``torch.optim.Adam(fused=True)`` in :func:`build`: the issue-21 targets' yardstick
+FUSED_REFERENCE = "adam_fused"
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
 
 
@@ -138,7 +166,8 @@ def clone(model: nn.Module) -> nn.Module:
 
 
 def build(name: str, model: nn.Module) -> torch.optim.Optimizer:
-    """The optimizer under test: ``REFERENCE`` = torch.optim.Adam(foreach=True), a registry
+    """The optimizer under test: ``REFERENCE`` = torch.optim.Adam(foreach=True),
+    ``FUSED_REFERENCE`` = torch.optim.Adam(fused=True), a registry
     name, or ``name[key=value,...]`` for non-default hyper-parameters (e.g.
     ``bamsprod[error_every=10]``)."""
     import torch
@@ -147,6 +176,8 @@ def build(name: str, model: nn.Module) -> torch.optim.Optimizer:
 
     if name == REFERENCE:
         return torch.optim.Adam(model.parameters(), foreach=True)
+    if name == FUSED_REFERENCE:
+        return torch.optim.Adam(model.parameters(), fused=True)
     base, _, rest = name.partition("[")
     hparams = {}
     for item in filter(None, rest.rstrip("]").split(",")):
@@ -193,31 +224,99 @@ def measure_ratios(
     return out
 
 
+def training_pass(model_name: str, binary: bool, seed: int = 0) -> Callable[[], object]:
+    """One training pass of registry model ``model_name`` at its defaults (``binary=False``:
+    its full-precision twin) on a fixed random batch of :data:`PASS_BATCH` inputs of its
+    reference shape: forward, cross-entropy, backward (gradients set to ``None`` first)."""
+    import torch
+    import torch.nn.functional as F
+
+    from benchmark.models import MODELS, build_model
+
+    spec = MODELS[model_name]
+    torch.manual_seed(seed)
+    model = build_model(model_name, spec.reference_input, spec.reference_classes, binary=binary)
+    model.train()
+    x = torch.randn(PASS_BATCH, *spec.reference_input)
+    y = torch.randint(0, spec.reference_classes, (PASS_BATCH,))
+
+    def run() -> None:
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+
+    run.model = model  # type: ignore[attr-defined]  # for tests
+    return run
+
+
+def sign_pair(seed: int = 0) -> tuple[Callable[[], object], Callable[[], object]]:
+    """``(hard_sign of a tensor, torch.abs of the same tensor)``: :data:`SIGN_ENTRY`."""
+    import torch
+
+    from benchmark.binary.ste import hard_sign
+
+    x = torch.randn(SIGN_ELEMENTS, generator=torch.Generator().manual_seed(seed))
+    return (lambda: hard_sign(x)), (lambda: torch.abs(x))
+
+
+def measure_passes(
+    names: list[str], repeats: int = 20, clock: str = "wall"
+) -> dict[str, tuple[float, float]]:
+    """``{model: (median pass ms, ratio to its full-precision twin's pass)}``, each binary
+    pass interleaved with a twin pass (same process) to cancel machine-load drift; the entry
+    :data:`SIGN_ENTRY` times :func:`sign_pair` the same way."""
+    out: dict[str, tuple[float, float]] = {}
+    for name in names:
+        if name == SIGN_ENTRY:
+            binary, twin = sign_pair()
+        else:
+            binary, twin = training_pass(name, True), training_pass(name, False)
+        for _ in range(3):
+            binary()
+            twin()
+        t_bin, t_twin = [], []
+        for _ in range(repeats):
+            t_twin += step_seconds(twin, 1, clock)
+            t_bin += step_seconds(binary, 1, clock)
+        med_bin, med_twin = statistics.median(t_bin), statistics.median(t_twin)
+        out[name] = (med_bin * 1e3, med_bin / med_twin)
+    return out
+
+
 def measure(
     sets: tuple[str, ...] = DEFAULT_SETS,
-    repeats: int = DEFAULT_REPEATS,
+    repeats: int | None = None,
     clock: str = "cpu",
     names: list[str] | None = None,
     rounds: int = DEFAULT_ROUNDS,
 ) -> dict[str, dict[str, tuple[float, float]]]:
-    """``{param set: {optimizer: (median step ms, ratio to Adam)}}`` for every registered
-    optimizer (or ``names``), with the torch thread count as it is set.
+    """``{set: {name: (median ms, ratio)}}``: for a parameter set every registered optimizer
+    (or ``names``) against Adam, for :data:`PASSES` every model of :data:`PASS_MODELS`
+    against its twin; with the torch thread count as it is set. ``repeats`` per round
+    (default: :data:`SET_REPEATS` of each set).
 
-    Each optimizer is measured in ``rounds`` rounds of ``repeats`` steps (the optimizers take
-    turns, round after round; :func:`measure_ratios` per round) and its ratio is the median of
-    its rounds' ratios, so a burst of load from another job that hits one round is voted out."""
+    Each entry is measured in ``rounds`` rounds of ``repeats`` timings (the entries take
+    turns, round after round; :func:`measure_ratios` / :func:`measure_passes` per round) and
+    its ratio is the median of its rounds' ratios, so a burst of load from another job that
+    hits one round is voted out."""
     from benchmark.optim import OPTIMIZERS
 
     names = list(names or OPTIMIZERS)
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for s in sets:
-        per_round = [measure_ratios(s, names, repeats, clock) for _ in range(rounds)]
+        if s not in SETS:
+            raise PerfGateError(f"unknown set {s!r} (known: {', '.join(SETS)})")
+        n = repeats or SET_REPEATS[s]
+        entries = [*PASS_MODELS, SIGN_ENTRY] if s == PASSES else names
+        if s == PASSES:
+            per_round = [measure_passes(entries, n, clock) for _ in range(rounds)]
+        else:
+            per_round = [measure_ratios(s, entries, n, clock) for _ in range(rounds)]
         out[s] = {
             name: (
                 statistics.median(r[name][0] for r in per_round),
                 statistics.median(r[name][1] for r in per_round),
             )
-            for name in names
+            for name in entries
         }
     return out
 
@@ -228,23 +327,28 @@ def measure(
 def ratios_document(
     measured: Mapping[str, Mapping[str, tuple[float, float]]],
     *,
-    repeats: int,
+    repeats: int | None,
     rounds: int,
     clock: str,
     threads: int,
     torch_version: str,
     cpu: str,
 ) -> dict[str, Any]:
-    """The JSON document :func:`save_ratios` writes, from :func:`measure`'s result."""
+    """The JSON document :func:`save_ratios` writes, from :func:`measure`'s result
+    (``repeats``: as given, ``None`` for each set's default, :data:`SET_REPEATS`)."""
     return {
         "schema_version": SCHEMA_VERSION,
-        "what": "optimizer step time / torch.optim.Adam(foreach=True) step time, same process",
+        "what": (
+            "parameter sets: optimizer step time / torch.optim.Adam(foreach=True) step time; "
+            f"{PASSES}: binary model training pass / full-precision twin's; same process"
+        ),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "torch": torch_version,
         "cpu": cpu,
         "threads": threads,
         "clock": clock,
-        "repeats": repeats,
+        "repeats": repeats or DEFAULT_REPEATS,
+        "set_repeats": {s: repeats or SET_REPEATS.get(s, DEFAULT_REPEATS) for s in measured},
         "rounds": rounds,
         "ratios": {
             s: {name: round(ratio, 4) for name, (_, ratio) in rows.items()}
@@ -277,7 +381,7 @@ def save_ratios(
     path: str | Path,
     *,
     sets: tuple[str, ...] = DEFAULT_SETS,
-    repeats: int = DEFAULT_REPEATS,
+    repeats: int | None = None,
     rounds: int = DEFAULT_ROUNDS,
     clock: str = "cpu",
     threads: int = 1,
@@ -292,7 +396,7 @@ def save_ratios(
 
     from benchmark.environment import cpu_model
 
-    if repeats < 1 or rounds < 1:
+    if (repeats is not None and repeats < 1) or rounds < 1:
         raise PerfGateError(f"repeats and rounds must be >= 1, got {repeats} and {rounds}")
     if clock not in CLOCKS:
         raise PerfGateError(f"unknown clock {clock!r} (known: {', '.join(sorted(CLOCKS))})")
@@ -403,10 +507,9 @@ def _document(value: Mapping[str, Any] | str | Path, source: str) -> dict[str, A
 
 
 def _steps(document: Mapping[str, Any]) -> str:
-    return (
-        f"median of {document.get('rounds', 1)} round(s) of {document['repeats']} steps "
-        "per optimizer"
-    )
+    per_set = document.get("set_repeats") or {}
+    counts = ", ".join(f"{s} {n}" for s, n in per_set.items()) if per_set else document["repeats"]
+    return f"median of {document.get('rounds', 1)} round(s) of {counts} timings per entry"
 
 
 def compare_ratios(
@@ -465,7 +568,7 @@ def compare_ratios(
         else f"No regression: no ratio grew by more than {threshold:g}x and none vanished."
     )
     lines = [
-        "### Optimizer step time / Adam step time",
+        "### Optimizer step time / Adam step time; training pass / full-precision twin",
         "",
         f"Current: torch {cur.get('torch', '?')}, {cur.get('cpu', '?')}, "
         f"{cur['threads']} thread(s), {cur['clock']} clock, {_steps(cur)}. "
@@ -493,10 +596,15 @@ def _parser() -> argparse.ArgumentParser:
     save = sub.add_parser("save", help="measure the ratios and save them as JSON")
     save.add_argument("out", metavar="OUT.json")
     save.add_argument(
-        "--repeats", type=int, default=DEFAULT_REPEATS, help="steps per optimizer and round"
+        "--repeats",
+        type=int,
+        default=None,
+        help="timings per entry and round (default: per set, "
+        + ", ".join(f"{s} {n}" for s, n in SET_REPEATS.items())
+        + ")",
     )
     save.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="rounds per optimizer")
-    save.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), choices=PARAM_SETS)
+    save.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), choices=SETS)
     save.add_argument("--clock", default="cpu", choices=sorted(CLOCKS))
     save.add_argument("--threads", type=int, default=1, help="torch threads (1 with --clock cpu)")
     save.add_argument(

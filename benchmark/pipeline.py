@@ -223,6 +223,7 @@ def run_suite(
     progress: bool = True,
     on_event: Callable[[Event], None] | None = None,
     tune_only: bool = False,
+    rebuild_report: bool = False,
 ) -> SuiteResult:
     """Run a suite end to end, exactly as ``bnnbench run``: tune (if the suite tunes), run the
     final runs, then (``tuning.defaults``) the same runs at the registry defaults, write the
@@ -231,7 +232,10 @@ def run_suite(
     runs are skipped); ``fresh`` forgets the suite's stored runs and studies first.
     ``workers``, ``threads``, ``executor``, ``scheduler``, ``device`` and ``data_root``
     override the suite's settings. ``tune_only``: stop after the tuning phase (no final runs,
-    no report; :func:`tune_suite`). Raises :class:`BnnBenchError` for what the user can fix
+    no report; :func:`tune_suite`). The report is rebuilt only when the store, the suite or
+    the code changed since it was written (:mod:`benchmark.report_stamp`), or with
+    ``rebuild_report``; the local pool's fork server starts only when there are runs to do
+    (:func:`_start_workers_early`). Raises :class:`BnnBenchError` for what the user can fix
     (nothing is created or deleted then)."""
     from benchmark.suite import suite_database_url
 
@@ -249,6 +253,12 @@ def run_suite(
     if report:
         hint = "choose another results folder (--results-dir), or skip the report (--no-report)"
         check_writable_dir(out_dir, "report folder", hint)
+        known = store or suite_database_url(suite, results_dir)
+        # a rerun with nothing to do ends here: no tuning, no executor, no worker process
+        if not (fresh or rebuild_report) and (
+            done := _finished_before(suite, known, out_dir, emit)
+        ):
+            return done
     tuned = task.tunes(suite)
     if tune_only and not tuned:
         raise BnnBenchError(
@@ -266,6 +276,7 @@ def run_suite(
     with open_executor(executor, workers, scheduler, [suite.task]) as cluster:
         new_store = not _store_exists(url)
         if new_store:
+            _start_workers_early(executor, workers, suite.task)
             task.preflight(first, data_root, download)  # before the store is created
         db = Store(url)
         result = SuiteResult(suite, db.display_url)
@@ -299,6 +310,7 @@ def run_suite(
             # what would make every run fail is found before anything is deleted or run
             todo = [] if new_store else first if fresh else _unfinished(first, db)
             if todo:
+                _start_workers_early(executor, workers, suite.task)
                 task.preflight(todo, data_root, download)
             if fresh:
                 removed = db.delete_suite(suite.name)
@@ -375,8 +387,12 @@ def run_suite(
                 return result
             emit(Event("info", f"results: {db.display_url}"))
             if report:
-                result.report = _write_report(suite, db, out_dir)
-                emit(Event("report", f"report: {result.report.html}"))
+                complete = result.failed == 0  # failed runs are retried by a rerun
+                result.report, rebuilt = _report_if_changed(
+                    suite, db, out_dir, rebuild_report, complete
+                )
+                done = "" if rebuilt else " (up to date: nothing changed since it was written)"
+                emit(Event("report", f"report: {result.report.html}{done}"))
         return result
 
 
@@ -404,12 +420,92 @@ def build_report(
     target = Path(out_dir) if out_dir is not None else report_folder(results_dir, suite.name)
     check_writable_dir(target, "report folder", "choose another output folder (--out)")
     db = Store(store or suite_database_url(suite, results_dir), read_only=True)
-    return _write_report(suite, db, target)
+    return _report_if_changed(suite, db, target, rebuild=True)[0]
 
 
 def report_folder(results_dir: str | Path, suite_name: str) -> Path:
     """Where a suite's report goes by default: ``<results_dir>/<suite>/report``."""
     return Path(results_dir) / suite_name / "report"
+
+
+def _start_workers_early(executor: str, workers: int, task: str) -> None:
+    """Start the local pool's fork server now that runs are known to be due, so that its
+    imports (torch, ~4 s of a core) overlap with this process's preflight; a rerun with
+    nothing to do never gets here and starts no process (a later phase that finds work, e.g.
+    final runs after a finished tuning phase, starts the pool when it needs it)."""
+    if executor != "dask" and workers > 1 and (os.cpu_count() or 1) > 1:
+        from benchmark.workers import start_worker_server
+
+        start_worker_server([task])
+
+
+def _existing_report(out_dir: Path) -> ReportPaths:
+    summary = out_dir / "summary.json"
+    return ReportPaths(
+        out_dir / "REPORT.md",
+        out_dir / "index.html",
+        out_dir,
+        summary if summary.is_file() else None,
+    )
+
+
+def _finished_before(
+    suite: Any, url: str, out_dir: Path, emit: Callable[[Event], None]
+) -> SuiteResult | None:
+    """The result of a rerun with nothing to do, or ``None`` if there may be something.
+
+    Nothing is to do when the report's stamp says that a run of this same suite, on this
+    store, by this code, finished every run without a failure and that the store has not
+    changed since (:mod:`benchmark.report_stamp`): the whole pipeline would then skip every
+    phase and keep the report. Checked under the suite's lock, before any executor, tuning
+    study or worker process is started."""
+    from benchmark.report_stamp import STAMP_NAME, fingerprint, stamp_of
+
+    if not (out_dir / STAMP_NAME).is_file() or not _store_exists(url):
+        return None
+    db = Store(url)
+    with db.suite_lock(suite.name):
+        stamp = stamp_of(out_dir, fingerprint(suite, db))
+        if stamp is None or not stamp.get("complete"):
+            return None
+        where = f" ({suite.path})" if suite.path else ""
+        counts = {
+            role: len(db.runs_frame(suite.name, role=role)) for role in (TUNING, FINAL, DEFAULTS)
+        }
+        stored = ", ".join(f"{role}: {n} already stored" for role, n in counts.items() if n)
+        emit(
+            Event(
+                "info",
+                f"suite '{suite.name}'{where}: nothing to do ({stored} (resumed), none "
+                f"failed); the store has not changed since the report was written "
+                f"(store {db.display_url})",
+            )
+        )
+        result = SuiteResult(suite, db.display_url, report=_existing_report(out_dir))
+        emit(Event("report", f"report: {result.report.html} (up to date)"))
+        return result
+
+
+def _report_if_changed(
+    suite: Any, db: Store, out_dir: Path, rebuild: bool = False, complete: bool = False
+) -> tuple[ReportPaths, bool]:
+    """The report in ``out_dir`` and whether it was (re)built: it is, with ``rebuild`` or
+    when its stamp does not match the suite, the store's runs and the code now
+    (:mod:`benchmark.report_stamp`). The stamp is (re)written after, recording ``complete``
+    (every run of the suite stored, none failed: what lets a rerun skip everything)."""
+    from benchmark.report_stamp import fingerprint, stamp_of, write_stamp
+
+    fp = fingerprint(suite, db)
+    before = stamp_of(out_dir, fp)
+    complete = complete or bool(before and before.get("complete"))  # same state: still so
+    stamp = None if rebuild else before
+    if stamp is not None:
+        if complete and not stamp.get("complete"):
+            write_stamp(out_dir, fp, complete=True)
+        return _existing_report(out_dir), False
+    paths = _write_report(suite, db, out_dir)
+    write_stamp(out_dir, fp, complete=complete)
+    return paths, True
 
 
 def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:

@@ -12,8 +12,13 @@ from typing import Any
 import pytest
 
 from benchmark.perf_gate import (
+    DEFAULT_SETS,
     DEFAULT_THRESHOLD,
+    PASS_MODELS,
+    PASSES,
     SCHEMA_VERSION,
+    SET_REPEATS,
+    SIGN_ENTRY,
     PerfGateError,
     Regression,
     compare_ratios,
@@ -171,15 +176,50 @@ def test_cli_save_measures_and_compare_passes_against_itself(
 ) -> None:
     """A tiny real measurement (2 steps of two optimizers on the mlp set), through the CLI."""
     out = tmp_path / "ratios.json"
-    assert main(["save", str(out), "--repeats", "2", "--only", "sgd", "bop"]) == 0
+    args = ["--repeats", "2", "--rounds", "1", "--sets", "mlp", "--only", "sgd", "bop"]
+    assert main(["save", str(out), *args]) == 0
     assert f"saved {out}" in capsys.readouterr().out
     saved = load_ratios(out)
     assert set(saved["ratios"]) == {"mlp"} and set(saved["ratios"]["mlp"]) == {"sgd", "bop"}
     assert saved["repeats"] == 2 and saved["clock"] == "cpu" and saved["threads"] == 1
+    assert saved["set_repeats"] == {"mlp": 2}
     assert all(ms > 0 for ms in saved["step_ms"]["mlp"].values())
     assert main(["compare", str(out), str(out)]) == 0
     assert main(["save", str(tmp_path / "x.json"), "--repeats", "1", "--only", "nope"]) == 2
     assert "perf_gate: error:" in capsys.readouterr().err
+
+
+def test_a_real_training_pass_measurement(tmp_path: Path) -> None:
+    """The forward+backward set, measured for real (1 timing, 1 round): one ratio per model
+    and one for the sign, binary pass / twin pass, positive and finite."""
+    out = tmp_path / "passes.json"
+    assert main(["save", str(out), "--sets", PASSES, "--repeats", "1", "--rounds", "1"]) == 0
+    saved = load_ratios(out)
+    assert set(saved["ratios"]) == {PASSES}
+    assert set(saved["ratios"][PASSES]) == {"mlp", "cnn1d", SIGN_ENTRY}
+    assert all(ms > 0 for ms in saved["step_ms"][PASSES].values())
+
+
+def test_the_training_pass_is_binary_against_its_twin() -> None:
+    """What the passes compare: the binary model's pass runs the sign (its gradients reach
+    the latent weights through the STE), the twin's has no binary layer at all."""
+    import torch
+
+    from benchmark.binary import binary_parameters
+    from benchmark.perf_gate import sign_pair, training_pass
+
+    for binary in (True, False):
+        run = training_pass("mlp", binary)
+        run()
+        model = run.__closure__ and next(
+            c.cell_contents for c in run.__closure__ if isinstance(c.cell_contents, torch.nn.Module)
+        )
+        assert model is not None
+        assert bool(binary_parameters(model)) is binary
+        assert all(p.grad is not None for p in model.parameters())
+    signed, absolute = sign_pair()
+    assert set(signed().unique().tolist()) == {-1.0, 1.0}
+    assert bool((absolute() >= 0).all())
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -251,5 +291,8 @@ def test_committed_baseline_is_valid_and_names_registered_optimizers() -> None:
 
     baseline = load_ratios(BASELINE)
     assert (baseline["clock"], baseline["threads"]) == ("cpu", 1)
-    assert set(baseline["ratios"]) == {"mlp"}
+    assert set(baseline["ratios"]) == set(DEFAULT_SETS) == {"mlp", "resnet18", PASSES}
+    assert set(baseline["ratios"]["mlp"]) == set(baseline["ratios"]["resnet18"])
     assert set(baseline["ratios"]["mlp"]) <= set(OPTIMIZERS)
+    assert set(baseline["ratios"][PASSES]) == {*PASS_MODELS, SIGN_ENTRY}
+    assert baseline["set_repeats"] == SET_REPEATS

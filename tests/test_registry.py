@@ -101,6 +101,7 @@ def test_registry_entries_are_built_with_keywords_only() -> None:
         factory=spec.factory,
         checks=spec.checks,
         elementwise=spec.elementwise,
+        implementation=spec.implementation,
     )
     assert rebuilt == spec
 

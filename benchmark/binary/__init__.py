@@ -1,38 +1,38 @@
-"""Binary building blocks: sign quantizers with STEs, binary layers, BNN metrics."""
+"""Binary building blocks: sign quantizers with STEs, binary layers, BNN metrics.
 
-from benchmark.binary.layers import (
-    BinaryConv1d,
-    BinaryConv2d,
-    BinaryLayer,
-    BinaryLinear,
-    binary_named_parameters,
-    binary_parameters,
-    split_parameters,
-)
-from benchmark.binary.metrics import (
-    QUANTIZATION_ERRORS,
-    FlipTracker,
-    clip_latent_,
-    quantization_error,
-    saturation,
-)
-from benchmark.binary.ste import ESTIMATORS, Sign, hard_sign, sign
+The names are imported on first use (PEP 562), so ``import benchmark.binary`` and the name
+tables of :mod:`benchmark.binary.names` cost no torch import (``bnnbench validate``).
+"""
 
-__all__ = [
-    "ESTIMATORS",
-    "QUANTIZATION_ERRORS",
-    "BinaryConv1d",
-    "BinaryConv2d",
-    "BinaryLayer",
-    "BinaryLinear",
-    "FlipTracker",
-    "Sign",
-    "binary_named_parameters",
-    "binary_parameters",
-    "clip_latent_",
-    "hard_sign",
-    "quantization_error",
-    "saturation",
-    "sign",
-    "split_parameters",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "BinaryConv1d": "benchmark.binary.layers",
+    "BinaryConv2d": "benchmark.binary.layers",
+    "BinaryLayer": "benchmark.binary.layers",
+    "BinaryLinear": "benchmark.binary.layers",
+    "binary_named_parameters": "benchmark.binary.layers",
+    "binary_parameters": "benchmark.binary.layers",
+    "split_parameters": "benchmark.binary.layers",
+    "FlipTracker": "benchmark.binary.metrics",
+    "clip_latent_": "benchmark.binary.metrics",
+    "quantization_error": "benchmark.binary.metrics",
+    "saturation": "benchmark.binary.metrics",
+    "Sign": "benchmark.binary.ste",
+    "hard_sign": "benchmark.binary.ste",
+    "sign": "benchmark.binary.ste",
+    "ESTIMATORS": "benchmark.binary.names",
+    "QUANTIZATION_ERRORS": "benchmark.binary.names",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'benchmark.binary' has no attribute '{name}'")
+    return getattr(importlib.import_module(module), name)

@@ -21,10 +21,17 @@ import torch
 from torch import nn
 
 from benchmark.binary.layers import binary_named_parameters, binary_parameters
+from benchmark.binary.names import QUANTIZATION_ERRORS
 from benchmark.binary.ste import hard_sign
 from benchmark.errors import unknown_name
 
-QUANTIZATION_ERRORS: tuple[str, ...] = ("xnor_l1", "sign_l1", "none")
+__all__ = [
+    "QUANTIZATION_ERRORS",
+    "FlipTracker",
+    "clip_latent_",
+    "quantization_error",
+    "saturation",
+]
 _EPS = 1e-12
 
 

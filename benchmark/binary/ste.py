@@ -24,14 +24,32 @@ from collections.abc import Callable
 
 import torch
 
-from benchmark.errors import unknown_name
+from benchmark.binary.names import ESTIMATORS, check_estimator
+
+__all__ = [
+    "ESTIMATORS",
+    "SURROGATE_GRADIENTS",
+    "Sign",
+    "check_estimator",
+    "hard_sign",
+    "sign",
+]
 
 SWISH_BETA = 5.0
 
 
 def hard_sign(x: torch.Tensor) -> torch.Tensor:
-    """Binarize to {-1, +1} with ``sign(0) = +1`` (no gradient)."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+    r"""Binarize to {-1, +1} with ``sign(0) = +1`` (no gradient).
+
+    Computed as :math:`2\,\mathbb{1}\{x \ge 0\} - 1`: the comparison stored in a tensor of
+    ``x``'s dtype (1.0 or 0.0), then doubled and shifted in place; no ``ones`` tensors to
+    fill, negate and select from as in ``torch.where(x >= 0, ones, -ones)``, and the same
+    values for every input: ``-0.0 >= 0`` is true (+1), NaN compares false (-1) in both
+    (docs/performance.md, "The binary sign").
+    """
+    out = torch.empty_like(x)
+    torch.ge(x, 0, out=out)
+    return out.mul_(2).sub_(1)
 
 
 def _ste_grad(x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +75,6 @@ SURROGATE_GRADIENTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "approx_sign": _approx_sign_grad,
     "swish_sign": _swish_sign_grad,
 }
-ESTIMATORS: tuple[str, ...] = tuple(SURROGATE_GRADIENTS)
 
 
 class _SignSTE(torch.autograd.Function):
@@ -70,14 +87,11 @@ class _SignSTE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
+        if ctx.estimator == "ste":  # g * 1 == g exactly (NaN, inf and -0.0 included)
+            return grad_output, None
+        if ctx.estimator == "clipped":  # g * (0 or 1) without converting the mask first
+            return grad_output * (x.abs() <= 1), None
         return grad_output * SURROGATE_GRADIENTS[ctx.estimator](x), None
-
-
-def check_estimator(name: str) -> str:
-    """Return ``name`` if it is a known estimator, else raise :class:`BnnBenchError`."""
-    if name not in SURROGATE_GRADIENTS:
-        raise unknown_name("straight-through estimator", name, ESTIMATORS)
-    return name
 
 
 def sign(x: torch.Tensor, estimator: str = "ste") -> torch.Tensor:

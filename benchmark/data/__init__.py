@@ -9,22 +9,35 @@ Public API (the training engine depends on these names):
   shuffle=True, device="cpu")`` and ``num_batches(batch_size)``.
 - :func:`resolve_data_root`: argument, else ``$BNNBENCH_DATA``, else the user cache dir.
 
-docs/workloads.md describes every dataset, the data root and the split protocol.
+The names are imported on first use (PEP 562), and the registry's metadata (:data:`DATASETS`,
+:func:`~benchmark.data.registry.static_input`) imports no torch: ``bnnbench validate`` and
+``list`` stay light. docs/workloads.md describes every dataset, the data root and the split
+protocol.
 """
 
-from benchmark.data.batching import LoaderSplit, Split, TensorSplit, batch_bounds, epoch_order
-from benchmark.data.registry import DATASETS, Dataset, DatasetSpec, load_dataset
-from benchmark.data.root import resolve_data_root
+from __future__ import annotations
 
-__all__ = [
-    "DATASETS",
-    "Dataset",
-    "DatasetSpec",
-    "LoaderSplit",
-    "Split",
-    "TensorSplit",
-    "batch_bounds",
-    "epoch_order",
-    "load_dataset",
-    "resolve_data_root",
-]
+import importlib
+from typing import Any
+
+_LAZY = {
+    "LoaderSplit": "benchmark.data.batching",
+    "Split": "benchmark.data.batching",
+    "TensorSplit": "benchmark.data.batching",
+    "batch_bounds": "benchmark.data.batching",
+    "epoch_order": "benchmark.data.batching",
+    "DATASETS": "benchmark.data.registry",
+    "Dataset": "benchmark.data.registry",
+    "DatasetSpec": "benchmark.data.registry",
+    "load_dataset": "benchmark.data.registry",
+    "resolve_data_root": "benchmark.data.root",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'benchmark.data' has no attribute '{name}'")
+    return getattr(importlib.import_module(module), name)

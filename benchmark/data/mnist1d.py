@@ -20,12 +20,15 @@ import tempfile
 import warnings
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from benchmark.data.options import check_bool
 from benchmark.data.source import SourceData
+
+if TYPE_CHECKING:  # imported when loaded: the registry's metadata stays torch-free
+    import torch
 
 OPTIONS = {"with_channel": False}
 LENGTH = 40
@@ -89,6 +92,8 @@ def load_mnist1d_source(root: Path, with_channel: bool = False) -> SourceData:
     with_channel = check_bool("mnist1d", "with_channel", with_channel)
     arrays = mnist1d_arrays(root)
     shape = (1, LENGTH) if with_channel else (LENGTH,)
+
+    import torch
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.float32)).reshape(-1, *shape)

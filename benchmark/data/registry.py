@@ -21,12 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from benchmark.data.batching import LoaderSplit, Split, TensorSplit
 from benchmark.data.digits import OPTIONS as DIGITS_OPTIONS
 from benchmark.data.digits import load_digits_source
 from benchmark.data.mnist1d import LENGTH as MNIST1D_LENGTH
@@ -46,6 +44,9 @@ from benchmark.data.synthetic import load_synthetic_source
 from benchmark.data.vision import CIFAR_OPTIONS, MNIST_OPTIONS, VISION, load_vision_source
 from benchmark.errors import BnnBenchError, unknown_name
 from benchmark.options import merge_options
+
+if TYPE_CHECKING:  # torch is imported when a dataset is loaded, not for its metadata
+    from benchmark.data.batching import Split
 
 Loader = Callable[[Path, bool, dict[str, Any]], SourceData]
 Static = Callable[[dict[str, Any]], tuple[tuple[int, ...], int]]
@@ -223,6 +224,10 @@ def _check_fraction(value: Any) -> float:
 
 def _make_split(name: str, source: SourceData, pool: str, idx: np.ndarray) -> Split:
     x, y = (source.x_train, source.y_train) if pool == "train" else (source.x_test, source.y_test)
+    import torch
+
+    from benchmark.data.batching import LoaderSplit, TensorSplit
+
     index = torch.from_numpy(idx)
     if source.images:
         return LoaderSplit(

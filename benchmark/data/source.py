@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from benchmark.data.splits import fraction_count, stratified_take
+
+if TYPE_CHECKING:  # imported where tensors are made: the registry's metadata stays torch-free
+    import torch
 
 
 @dataclass
@@ -46,6 +49,8 @@ def held_out_source(
     ``test_fraction`` of it (:func:`benchmark.data.splits.stratified_take` with ``seed``) is the
     test pool, the rest the training pool; inputs float32 of shape (N, *input_shape)."""
     test, train = stratified_take(y, fraction_count(test_fraction, len(y)), seed)
+    import torch
+
     xt = torch.from_numpy(x.astype(np.float32)).reshape(-1, *input_shape)
     yt = torch.from_numpy(y)
     return SourceData(

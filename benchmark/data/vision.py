@@ -38,14 +38,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from benchmark.data.options import check_bool, check_int
 from benchmark.data.source import SourceData
 from benchmark.errors import BnnBenchError
+
+if TYPE_CHECKING:  # imported when loaded: the registry's metadata stays torch-free
+    import torch
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -185,6 +187,8 @@ def _read_pickle(path: Path) -> dict:
 
 def read_cifar_batches(paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 3, 32, 32) uint8 and labels (N,) from CIFAR python batches, torchvision's way."""
+    import torch
+
     data, labels = [], []
     for path in paths:
         entry = _read_pickle(path)

@@ -15,10 +15,10 @@ Binary layers never binarize their own input here (``input_estimator=None``): th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
-
-from benchmark.binary import BinaryConv1d, BinaryConv2d, BinaryLinear, Sign
+if TYPE_CHECKING:  # imported when a layer is built: validating options needs no torch
+    from torch import nn
 
 REAL_ACTIVATIONS = ("hardtanh", "relu")
 
@@ -35,6 +35,10 @@ class Binarization:
 
     def linear(self, in_features: int, out_features: int) -> nn.Module:
         """A binarizable fully connected layer without bias (BatchNorm follows)."""
+        from torch import nn
+
+        from benchmark.binary.layers import BinaryLinear
+
         if self.binary:
             return BinaryLinear(
                 in_features, out_features, scale=self.scale, weight_estimator=self.weight_estimator
@@ -43,6 +47,10 @@ class Binarization:
 
     def conv2d(self, cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0):
         """A binarizable 2-D convolution without bias (BatchNorm follows)."""
+        from torch import nn
+
+        from benchmark.binary.layers import BinaryConv2d
+
         if self.binary:
             return BinaryConv2d(
                 cin,
@@ -57,6 +65,10 @@ class Binarization:
 
     def conv1d(self, cin: int, cout: int, kernel: int, padding: int = 0) -> nn.Module:
         """A binarizable 1-D convolution without bias (BatchNorm follows)."""
+        from torch import nn
+
+        from benchmark.binary.layers import BinaryConv1d
+
         if self.binary:
             return BinaryConv1d(
                 cin,
@@ -70,6 +82,10 @@ class Binarization:
 
     def activation(self) -> nn.Module:
         """``Sign(activation_estimator)`` if binary, else the real activation."""
+        from torch import nn
+
+        from benchmark.binary.ste import Sign
+
         if self.binary:
             return Sign(self.activation_estimator)
         return nn.Hardtanh() if self.real_activation == "hardtanh" else nn.ReLU()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from benchmark.binary.ste import check_estimator
+from benchmark.binary.names import check_estimator
 from benchmark.errors import BnnBenchError
 from benchmark.models.blocks import REAL_ACTIVATIONS, Binarization
 

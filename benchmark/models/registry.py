@@ -16,15 +16,13 @@ Model-specific: ``mlp.hidden`` (``[256, 256]``), ``binarynet.width`` (``0.25``),
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from benchmark.binary import split_parameters
 from benchmark.errors import BnnBenchError, unknown_name
-from benchmark.models import binarynet, bireal, cnn1d, cnn2d, mlp
 from benchmark.models.options import (
     binarization,
     check_shape,
@@ -34,7 +32,10 @@ from benchmark.models.options import (
 )
 from benchmark.options import merge_options
 
-Factory = Callable[[tuple[int, ...], int, bool, dict[str, Any]], nn.Module]
+if TYPE_CHECKING:  # the model modules (and torch) are imported when a model is built
+    from torch import nn
+
+Factory = Callable[[tuple[int, ...], int, bool, dict[str, Any]], "nn.Module"]
 Fits = Callable[[tuple[int, ...], dict[str, Any]], bool]
 
 COMMON_OPTIONS: dict[str, Any] = {
@@ -60,6 +61,25 @@ class ModelSpec:
     reference_input: tuple[int, ...] = ()
     reference_classes: int = 10
     fits: Fits = field(default=lambda shape, options: True, repr=False)
+    #: ``(binary, real)`` parameter counts at the reference input with the default options,
+    #: stated so that ``bnnbench list`` needs no torch (a test builds each model to check)
+    reference_counts: tuple[int, int] = (0, 0)
+
+
+def _model_module(name: str) -> ModuleType:
+    """``benchmark.models.<name>``, imported on first use (it imports torch)."""
+    return importlib.import_module(f"benchmark.models.{name}")
+
+
+#: each model module's ``ACCEPTS`` text, stated here so that the registry imports no model
+#: module (a test keeps them equal)
+_ACCEPTS = {
+    "mlp": "any shape (flattened)",
+    "binarynet": "images C x H x W, H,W >= 8",
+    "cnn1d": "signals (L,) or (C, L), L >= 2^(len(channels) - 1)",
+    "cnn2d": "images C x H x W, H,W >= 2^(len(channels) - 1)",
+    "bireal": "images C x H x W, H,W >= 8",
+}
 
 
 def _image_fits(shape: tuple[int, ...], options: dict[str, Any]) -> bool:
@@ -78,7 +98,7 @@ def _cnn2d_fits(shape: tuple[int, ...], options: dict[str, Any]) -> bool:
     2^(len(channels) - 1))."""
     channels = int_list("cnn2d", "channels", options["channels"], min_len=2)
     pools = len(channels) - 1
-    return len(shape) == 3 and min(cnn2d.pooled_size(s, pools) for s in shape[1:]) >= 1
+    return len(shape) == 3 and min(s // 2**pools for s in shape[1:]) >= 1  # cnn2d.pooled_size
 
 
 def _image_shape(name: str, shape: tuple[int, ...], accepts: str) -> tuple[int, int, int]:
@@ -89,36 +109,38 @@ def _image_shape(name: str, shape: tuple[int, ...], accepts: str) -> tuple[int, 
 
 def _mlp(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]) -> nn.Module:
     hidden = int_list("mlp", "hidden", o["hidden"], min_len=2)
-    return mlp.MLP(shape, classes, hidden, binarization("mlp", binary, o))
+    return _model_module("mlp").MLP(shape, classes, hidden, binarization("mlp", binary, o))
 
 
 def _binarynet(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]):
-    image = _image_shape("binarynet", shape, binarynet.ACCEPTS)
+    image = _image_shape("binarynet", shape, _ACCEPTS["binarynet"])
     width = positive_float("binarynet", "width", o["width"])
-    return binarynet.BinaryNet(image, classes, width, binarization("binarynet", binary, o))
+    return _model_module("binarynet").BinaryNet(
+        image, classes, width, binarization("binarynet", binary, o)
+    )
 
 
 def _cnn1d(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]) -> nn.Module:
     channels = int_list("cnn1d", "channels", o["channels"], min_len=2)
     if not _cnn1d_fits(shape, o):
-        raise shape_error("cnn1d", shape, cnn1d.ACCEPTS)
-    return cnn1d.CNN1d(shape, classes, channels, binarization("cnn1d", binary, o))
+        raise shape_error("cnn1d", shape, _ACCEPTS["cnn1d"])
+    return _model_module("cnn1d").CNN1d(shape, classes, channels, binarization("cnn1d", binary, o))
 
 
 def _cnn2d(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]) -> nn.Module:
     channels = int_list("cnn2d", "channels", o["channels"], min_len=2)
     if not _cnn2d_fits(shape, o):
-        raise shape_error("cnn2d", shape, cnn2d.ACCEPTS)
-    return cnn2d.CNN2d(
+        raise shape_error("cnn2d", shape, _ACCEPTS["cnn2d"])
+    return _model_module("cnn2d").CNN2d(
         (shape[0], shape[1], shape[2]), classes, channels, binarization("cnn2d", binary, o)
     )
 
 
 def _bireal(shape: tuple[int, ...], classes: int, binary: bool, o: dict[str, Any]) -> nn.Module:
-    image = _image_shape("bireal_resnet18", shape, bireal.ACCEPTS)
+    image = _image_shape("bireal_resnet18", shape, _ACCEPTS["bireal"])
     width = positive_float("bireal_resnet18", "width", o["width"])
     b = binarization("bireal_resnet18", binary, o)
-    return bireal.BiRealResNet18(image, classes, width, b)
+    return _model_module("bireal").BiRealResNet18(image, classes, width, b)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -126,46 +148,50 @@ MODELS: dict[str, ModelSpec] = {
         "mlp",
         "binary MLP: full-precision first and last layers, binary hidden layers, "
         "BatchNorm before each sign",
-        mlp.ACCEPTS,
+        _ACCEPTS["mlp"],
         _mlp,
         {**COMMON_OPTIONS, "hidden": [256, 256]},
         (64,),
+        reference_counts=(65_536, 19_978),
     ),
     "binarynet": ModelSpec(
         "binarynet",
         "BinaryNet / VGG-small CNN (128-128-M-256-256-M-512-512-M-1024-1024) x width, "
         "BatchNorm after every layer",
-        binarynet.ACCEPTS,
+        _ACCEPTS["binarynet"],
         _binarynet,
         {**COMMON_OPTIONS, "width": 0.25},
         (3, 32, 32),
         fits=_image_fits,
+        reference_counts=(878_944, 1_940),
     ),
     "cnn1d": ModelSpec(
         "cnn1d",
         "small binary 1-D CNN for signals (mnist1d): real first conv and classifier, "
         "binary convs with max-pools",
-        cnn1d.ACCEPTS,
+        _ACCEPTS["cnn1d"],
         _cnn1d,
         {**COMMON_OPTIONS, "channels": [32, 64, 64]},
         (40,),
         fits=_cnn1d_fits,
+        reference_counts=(18_432, 6_890),
     ),
     "cnn2d": ModelSpec(
         "cnn2d",
         "small binary 2-D CNN for small images (mnist5k, MNIST): real first conv and "
         "classifier, binary 3x3 convs with max-pools",
-        cnn2d.ACCEPTS,
+        _ACCEPTS["cnn2d"],
         _cnn2d,
         {**COMMON_OPTIONS, "channels": [16, 32, 64]},
         (1, 28, 28),
         fits=_cnn2d_fits,
+        reference_counts=(23_040, 31_738),
     ),
     "bireal_resnet18": ModelSpec(
         "bireal_resnet18",
         "Bi-Real Net ResNet-18 for CIFAR: real shortcut around every binary 3x3 conv, "
         "approx_sign, real stem and classifier",
-        bireal.ACCEPTS,
+        _ACCEPTS["bireal"],
         _bireal,
         {
             **COMMON_OPTIONS,
@@ -176,6 +202,7 @@ MODELS: dict[str, ModelSpec] = {
         },
         (3, 32, 32),
         fits=_image_fits,
+        reference_counts=(686_592, 14_874),
     ),
 }
 
@@ -229,6 +256,8 @@ def accepts_input(
 def count_parameters(model: nn.Module) -> dict[str, int]:
     """Trainable parameter counts: ``binary`` (latent weights of binary layers), ``real``
     (everything else) and ``total``, via :func:`benchmark.binary.split_parameters`."""
+    from benchmark.binary.layers import split_parameters
+
     binary, real = split_parameters(model)
     n_binary = sum(p.numel() for p in binary)
     n_real = sum(p.numel() for p in real)
@@ -237,11 +266,11 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 
 def describe_models() -> list[dict[str, Any]]:
     """One row per model for ``bnnbench list``: name, description, accepts, default options,
-    and binary/real parameter counts at the reference input (shape, classes) with defaults."""
+    and binary/real parameter counts at the reference input (shape, classes) with defaults
+    (the stated ``reference_counts``: nothing is built, no torch imported)."""
     rows = []
     for spec in MODELS.values():
-        model = build_model(spec.name, spec.reference_input, spec.reference_classes)
-        counts = count_parameters(model)
+        counts = dict(zip(("binary", "real"), spec.reference_counts, strict=True))
         rows.append(
             {
                 "name": spec.name,

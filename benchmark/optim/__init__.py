@@ -14,42 +14,40 @@
 - :mod:`benchmark.optim.base`: the plumbing the optimizers share (closure, state collection,
   device/dtype buckets, scratch buffers, argument checks) and the diagnostics protocol.
 
-See ``docs/optimizers.md``.
+The names are imported on first use (PEP 562): the registry (:mod:`benchmark.optim.registry`)
+imports neither torch nor pytorch_optimizer until an optimizer is built, so ``bnnbench list``
+and ``validate`` stay light. See ``docs/optimizers.md``.
 """
 
-from benchmark.optim.bamsprod import BAMSProd, default_bound
-from benchmark.optim.base import ReportsDiagnostics, optimizer_diagnostics
-from benchmark.optim.bop import Bop, Bop2ndOrder
-from benchmark.optim.registry import (
-    OPTIMIZERS,
-    OptimizerSpec,
-    allowed_hparams,
-    get_optimizer_spec,
-    is_latent_free,
-    validate_hparams,
-    validate_search_space,
-)
-from benchmark.optim.routing import (
-    CaseOptimizer,
-    make_multipart_optimizer,
-    make_optimizer,
-)
+from __future__ import annotations
 
-__all__ = [
-    "OPTIMIZERS",
-    "BAMSProd",
-    "Bop",
-    "Bop2ndOrder",
-    "CaseOptimizer",
-    "OptimizerSpec",
-    "ReportsDiagnostics",
-    "allowed_hparams",
-    "default_bound",
-    "get_optimizer_spec",
-    "is_latent_free",
-    "make_multipart_optimizer",
-    "make_optimizer",
-    "optimizer_diagnostics",
-    "validate_hparams",
-    "validate_search_space",
-]
+import importlib
+from typing import Any
+
+_LAZY = {
+    "BAMSProd": "benchmark.optim.bamsprod",
+    "default_bound": "benchmark.optim.bamsprod",
+    "ReportsDiagnostics": "benchmark.optim.base",
+    "optimizer_diagnostics": "benchmark.optim.base",
+    "Bop": "benchmark.optim.bop",
+    "Bop2ndOrder": "benchmark.optim.bop",
+    "OPTIMIZERS": "benchmark.optim.registry",
+    "OptimizerSpec": "benchmark.optim.registry",
+    "allowed_hparams": "benchmark.optim.registry",
+    "get_optimizer_spec": "benchmark.optim.registry",
+    "is_latent_free": "benchmark.optim.registry",
+    "validate_hparams": "benchmark.optim.registry",
+    "validate_search_space": "benchmark.optim.registry",
+    "CaseOptimizer": "benchmark.optim.routing",
+    "make_multipart_optimizer": "benchmark.optim.routing",
+    "make_optimizer": "benchmark.optim.routing",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'benchmark.optim' has no attribute '{name}'")
+    return getattr(importlib.import_module(module), name)

@@ -31,18 +31,15 @@ import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from pytorch_optimizer import AdaBound
-from torch.optim import Optimizer
-
-from benchmark.binary.metrics import QUANTIZATION_ERRORS
+from benchmark.binary.names import QUANTIZATION_ERRORS
 from benchmark.errors import BnnBenchError, closest, unknown_name
-from benchmark.optim.bamsprod import BAMSProd
-from benchmark.optim.bop import Bop, Bop2ndOrder
 from benchmark.options import FINITE_RULE, is_finite_value
 from benchmark.search_space import Dimension, DimensionError
+
+if TYPE_CHECKING:
+    from torch.optim import Optimizer
 
 Kind = Literal["latent", "latent-free"]
 Check = Callable[[Any], str | None]
@@ -63,6 +60,10 @@ class OptimizerSpec:
     for the others the flag only labels the groups. ``elementwise`` marks an update rule under
     which each element evolves from its own gradients and the group's options alone (no
     per-tensor reduction such as BAMSProd's error), so independent problems may share a tensor.
+    ``implementation`` says which code runs the update (:func:`implementation_of` resolves
+    it for a device and is what each run's environment records); ``"fused"`` means torch's
+    single-kernel ``fused=True`` where torch offers it for the device (:data:`FUSED_DEVICES`),
+    else ``foreach=True``.
     """
 
     name: str
@@ -70,13 +71,14 @@ class OptimizerSpec:
     defaults: dict[str, Any]
     search_space: dict[str, dict[str, Any]]
     description: str
-    factory: Callable[..., Optimizer]
+    factory: Callable[..., Optimizer]  # imports torch (and the optimizer's module) when called
     checks: dict[str, Check] = field(default_factory=dict)
     extra_hparams: tuple[str, ...] = ()
     accepts_any: bool = False
     object_hparams: tuple[str, ...] = ()
     reads_binary_flag: bool = False
     elementwise: bool = False
+    implementation: str = "bnnbench foreach"
 
     @property
     def own_hparams(self) -> list[str]:
@@ -157,12 +159,43 @@ BOUND_CHECKS: dict[str, Check] = {**ADAM_CHECKS, "final_lr": NONNEG, "gamma": PO
 
 
 # ---------------------------------------------------------------------- factories
-def _adam(amsgrad: bool, decoupled: bool) -> Callable[..., Optimizer]:
-    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+#: device types whose torch.optim ``fused=True`` kernels exist (torch's
+#: ``_get_fused_kernels_supported_devices()``, stated here without importing torch; a test
+#: keeps the two equal)
+FUSED_DEVICES: tuple[str, ...] = (
+    "mps",
+    "cuda",
+    "xpu",
+    "hpu",
+    "cpu",
+    "mtia",
+    "privateuseone",
+)
 
+
+def _fused_or_foreach(params: Any) -> tuple[list[Any], dict[str, bool]]:
+    """``(params, {"fused": True})`` when every tensor is a floating-point tensor on a device
+    of :data:`FUSED_DEVICES`, else ``(params, {"foreach": True})`` (params and each group's
+    tensors materialised as lists, so a generator is not consumed twice)."""
+    items = [
+        {**item, "params": list(item["params"])} if isinstance(item, dict) else item
+        for item in params
+    ]
+    tensors = [t for item in items for t in (item["params"] if isinstance(item, dict) else [item])]
+    fused = bool(tensors) and all(
+        t.device.type in FUSED_DEVICES and t.is_floating_point() for t in tensors
+    )
+    return items, ({"fused": True} if fused else {"foreach": True})
+
+
+def _adam(amsgrad: bool, decoupled: bool) -> Callable[..., Optimizer]:
     def make(
         params: Any, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
     ) -> Optimizer:
+        import torch
+
+        cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+        params, kernel = _fused_or_foreach(params)
         return cls(
             params,
             lr=lr,
@@ -170,7 +203,7 @@ def _adam(amsgrad: bool, decoupled: bool) -> Callable[..., Optimizer]:
             eps=eps,
             weight_decay=weight_decay,
             amsgrad=amsgrad,
-            foreach=True,
+            **kernel,
         )
 
     return make
@@ -179,14 +212,19 @@ def _adam(amsgrad: bool, decoupled: bool) -> Callable[..., Optimizer]:
 def _sgd(
     params: Any, *, lr: float, momentum: float, nesterov: bool, weight_decay: float
 ) -> Optimizer:
+    import torch
+
+    params, kernel = _fused_or_foreach(params)
     return torch.optim.SGD(
-        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, foreach=True
+        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, **kernel
     )
 
 
 def _radam(
     params: Any, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
 ) -> Optimizer:
+    import torch
+
     return torch.optim.RAdam(
         params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, foreach=True
     )
@@ -204,6 +242,8 @@ def _adabound(ams_bound: bool) -> Callable[..., Optimizer]:
         eps: float,
         weight_decay: float,
     ) -> Optimizer:
+        from pytorch_optimizer import AdaBound  # imports sympy too: only when built
+
         return AdaBound(
             params,
             lr=lr,
@@ -233,6 +273,8 @@ def _bamsprod(
     error_every: int,
     bound: Any = None,
 ) -> Optimizer:
+    from benchmark.optim.bamsprod import BAMSProd
+
     return BAMSProd(
         params,
         lr=lr,
@@ -248,12 +290,16 @@ def _bamsprod(
 
 
 def _bop(params: Any, *, threshold: float, gamma: float) -> Optimizer:
+    from benchmark.optim.bop import Bop
+
     return Bop(params, threshold=threshold, gamma=gamma)
 
 
 def _bop2nd(
     params: Any, *, threshold: float, gamma: float, sigma: float, bias_correction: bool
 ) -> Optimizer:
+    from benchmark.optim.bop import Bop2ndOrder
+
     return Bop2ndOrder(
         params, threshold=threshold, gamma=gamma, sigma=sigma, bias_correction=bias_correction
     )
@@ -341,6 +387,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_adam(amsgrad=False, decoupled=False),
             checks=ADAM_CHECKS,
             elementwise=True,
+            implementation="fused",
         ),
         OptimizerSpec(
             name="amsgrad",
@@ -351,6 +398,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_adam(amsgrad=True, decoupled=False),
             checks=ADAM_CHECKS,
             elementwise=True,
+            implementation="fused",
         ),
         OptimizerSpec(
             name="adamw",
@@ -361,6 +409,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_adam(amsgrad=False, decoupled=True),
             checks=ADAM_CHECKS,
             elementwise=True,
+            implementation="fused",
         ),
         OptimizerSpec(
             name="sgd",
@@ -374,6 +423,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_sgd,
             checks={"lr": NONNEG, "momentum": BETA, "nesterov": _boolean, "weight_decay": NONNEG},
             elementwise=True,
+            implementation="fused",
         ),
         OptimizerSpec(
             name="adabound",
@@ -386,6 +436,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_adabound(ams_bound=False),
             checks=BOUND_CHECKS,
             elementwise=True,
+            implementation="pytorch_optimizer (per tensor)",
         ),
         OptimizerSpec(
             name="amsbound",
@@ -398,6 +449,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_adabound(ams_bound=True),
             checks=BOUND_CHECKS,
             elementwise=True,
+            implementation="pytorch_optimizer (per tensor)",
         ),
         OptimizerSpec(
             name="radam",
@@ -408,6 +460,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             factory=_radam,
             checks=ADAM_CHECKS,
             elementwise=True,
+            implementation="torch foreach (no fused RAdam in torch)",
         ),
     ]
 }
@@ -419,7 +472,10 @@ def _prefix(where: str) -> str:
 
 
 def _plugin_spec(name: str, where: str) -> OptimizerSpec:
-    """Import ``package.module:Class`` and describe it as a latent-weight plug-in."""
+    """Import ``package.module:Class`` and describe it as a latent-weight plug-in (this, and
+    the plug-in itself, import torch)."""
+    from torch.optim import Optimizer
+
     module_name, _, attr = name.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
@@ -451,6 +507,23 @@ def _plugin_spec(name: str, where: str) -> OptimizerSpec:
         extra_hparams=keys,
         accepts_any=accepts_any,
     )
+
+
+def implementation_of(name: str, device: str = "cpu", fp_optimizer: str | None = None) -> str:
+    """Which code runs optimizer ``name``'s update on ``device`` (e.g. ``"cuda:0"``), from
+    the registry's ``implementation`` alone (no torch import): ``"torch fused"`` /
+    ``"torch foreach"`` for the ``"fused"`` entries, the companion's too for a latent-free
+    optimizer (``"bnnbench foreach + adam: torch fused"``), ``"plug-in"`` for plug-ins."""
+    if not isinstance(name, str) or ":" in name or name not in OPTIMIZERS:
+        return "plug-in"
+    spec = OPTIMIZERS[name]
+    kind = spec.implementation
+    if kind == "fused":
+        kind = "torch fused" if str(device).split(":")[0] in FUSED_DEVICES else "torch foreach"
+    if spec.kind == "latent-free":
+        companion = fp_optimizer or spec.defaults.get("fp_optimizer", "adam")
+        kind += f" + {companion}: {implementation_of(companion, device)}"
+    return kind
 
 
 def get_optimizer_spec(name: str, where: str = "") -> OptimizerSpec:

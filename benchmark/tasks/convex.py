@@ -316,10 +316,14 @@ def use_per_tensor_kernels(optimizer: Any) -> None:
     """Switch every parameter group that has a ``foreach`` option to the per-tensor
     implementation (``foreach=False``: torch.optim's, pytorch_optimizer's and bnnbench's
     documented equivalent of the vectorised path). On one-element tensors it is the cheaper
-    one: the ``torch._foreach_*`` kernels cost more to launch than they save."""
+    one: the ``torch._foreach_*`` kernels cost more to launch than they save. torch's
+    ``fused=True`` kernels (the registry's Adam/AdamW/SGD, issue 21) are switched off too:
+    they round a vector's elements differently from lone scalars, which packing forbids."""
     for group in optimizer.param_groups:
         if "foreach" in group:
             group["foreach"] = False
+        if group.get("fused"):
+            group["fused"] = False
 
 
 def run_convex(spec: ConvexRunSpec) -> RunRecord:

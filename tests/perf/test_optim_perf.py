@@ -33,6 +33,7 @@ from benchmark.optim import OPTIMIZERS
 # for the nightly gate (docs/nightly.md, "Micro-benchmarks")
 from benchmark.perf_gate import (
     CLOCKS,
+    FUSED_REFERENCE,
     PARAM_SETS,
     REFERENCE,
     binary_mlp,
@@ -70,7 +71,7 @@ def base_model(request: pytest.FixtureRequest) -> tuple[str, nn.Module]:
     return request.param, param_set(request.param)
 
 
-@pytest.mark.parametrize("name", [REFERENCE, *OPTIMIZERS])
+@pytest.mark.parametrize("name", [REFERENCE, FUSED_REFERENCE, *OPTIMIZERS])
 def test_step_time(benchmark, base_model: tuple[str, nn.Module], name: str) -> None:
     """Time one optimizer step on a parameter set (run once without timing by default)."""
     set_name, base = base_model
