@@ -44,7 +44,6 @@ from benchmark.store.sqlite import (
     sqlite_engine,
     sqlite_file,
     sqlite_pragmas,
-    tidy_sidecars,
 )
 
 
@@ -157,9 +156,9 @@ class Store:
 
     @contextmanager
     def _connection(self, doing: str, opening: bool = False) -> Iterator[sa.Connection]:
-        """A connection for reading, inside the error guard (and the read-only tidy-up)."""
-        tidy = self._path if self.read_only and not self._immutable else None
-        with self._guard(doing, opening), tidy_sidecars(tidy), self.engine.connect() as conn:
+        """A connection for reading, inside the error guard (a read-only engine's connections
+        tidy after themselves: :func:`benchmark.store.sqlite.tidying_connection`)."""
+        with self._guard(doing, opening), self.engine.connect() as conn:
             yield conn
 
     @contextmanager
