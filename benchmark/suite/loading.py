@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from benchmark.errors import BnnBenchError, closest
+from benchmark.input_bounds import MAX_SUITE_BYTES, check_yaml, read_text
 from benchmark.search_space import DimensionError
 from benchmark.suite.checks import _check, _show
 from benchmark.suite.schema import Suite
@@ -53,11 +54,11 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML_FLOAT, list("-+01
 
 
 def _read_yaml(path: Path, where: str) -> Any:
-    """Parse a YAML file; syntax errors name the file, line and column."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BnnBenchError(f"{where}: cannot read suite file: {exc.strerror or exc}") from None
+    """Parse a YAML file; syntax errors name the file, line and column. Its size, encoding,
+    nesting depth and expanded node count are checked before anything is built
+    (:mod:`benchmark.input_bounds`)."""
+    text = read_text(path, where, "suite file", MAX_SUITE_BYTES)
+    check_yaml(text, where, _Loader)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
