@@ -606,3 +606,85 @@ def test_a_reader_who_cannot_write_the_database_leaves_no_file(shared_tmp: Path)
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "exit 0 3"
+
+
+# ---------------------------------------------------------------------- damaged content
+def _alter(path: Path, *statements: str) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _refused_unchanged(path: Path, *fragments: str) -> None:
+    """Opening ``path`` read-only and for writing (and reading it through load_results)
+    fails with one line holding ``fragments``; the folder's bytes do not change."""
+    from benchmark import load_results
+
+    before = _snapshot(path.parent)
+    attempts = [
+        lambda: Store(f"sqlite:///{path}", read_only=True).runs_frame(),
+        lambda: Store(f"sqlite:///{path}").write(_record(999), suite="s"),
+        lambda: load_results(str(path)),
+    ]
+    for attempt in attempts:
+        with pytest.raises(BnnBenchError) as excinfo:
+            attempt()
+        message = _one_line_error(excinfo)
+        for fragment in (f"results store 'sqlite:///{path}' is damaged", *fragments):
+            assert fragment in message, message
+    assert _snapshot(path.parent) == before
+
+
+def test_a_row_with_damaged_json_is_named(pristine: Path, tmp_path: Path) -> None:
+    """The row passes quick_check (its bytes are a valid text value), but its spec is not
+    JSON: every read of it names the run; nothing is written."""
+    path = _copy(pristine, tmp_path / "badjson")
+    run_id = _record(7).run_id
+    _alter(path, f"UPDATE runs SET spec = '{{\"model\": \"ml' WHERE run_id = '{run_id}'")
+    from benchmark import load_results
+
+    before = _snapshot(path.parent)
+    for attempt in (
+        lambda: Store(f"sqlite:///{path}", read_only=True).runs_frame("s"),
+        lambda: load_results(str(path)),
+    ):
+        with pytest.raises(BnnBenchError) as excinfo:
+            attempt()
+        message = _one_line_error(excinfo)
+        assert f"run {run_id}: its spec is not valid JSON" in message, message
+    assert _snapshot(path.parent) == before
+    _alter(path, f"UPDATE runs SET spec = '[1, 2]' WHERE run_id = '{run_id}'")
+    with pytest.raises(BnnBenchError, match=f"run {run_id}: its spec is not a JSON object"):
+        Store(f"sqlite:///{path}", read_only=True).runs_frame("s")
+
+
+def test_a_dropped_metrics_table_is_damage_not_absence(pristine: Path, tmp_path: Path) -> None:
+    path = _copy(pristine, tmp_path / "dropped")
+    _alter(path, "DROP TABLE metrics")
+    _refused_unchanged(path, "table(s) metrics missing")
+
+
+def test_a_foreign_runs_table_gets_no_tables_added(tmp_path: Path) -> None:
+    path = tmp_path / "foreign" / "bnnbench.db"
+    path.parent.mkdir()
+    _alter(
+        path,
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT)",
+        "INSERT INTO runs VALUES (1, 'x')",
+    )
+    _refused_unchanged(path, "table 'runs' is not bnnbench's", "run_id")
+    with sqlite3.connect(path) as conn:  # still only the foreign table, still not WAL
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["runs"]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+
+
+def test_a_foreign_table_of_bnnbench_shape_without_info_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "noinfo" / "bnnbench.db"
+    Store(f"sqlite:///{path}").close()
+    _alter(path, "DROP TABLE bnnbench_info")
+    _refused_unchanged(path, "no 'bnnbench_info': not a bnnbench store")

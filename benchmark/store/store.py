@@ -8,7 +8,6 @@ database knowledge of its own beyond the queries.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -29,13 +28,16 @@ from benchmark.store.schema import (
     FINAL_STATUSES,
     SCHEMA_TABLES,
     SCHEMA_VERSION,
+    StoreDamage,
     check_schema_version,
     info_table,
+    loads,
     metadata_obj,
     metric_values,
     metrics_table,
     run_values,
     runs_table,
+    schema_problem,
     suite_runs_table,
 )
 from benchmark.store.sqlite import (
@@ -99,6 +101,7 @@ class Store:
                 try:
                     with self._guard("open", opening=True), check.connect() as conn:
                         quick_check(conn, self.display_url, self._path)
+                        self._check_content(conn)  # before WAL mode changes the header
                 finally:
                     check.dispose()
         options = server_options(self._parsed)
@@ -108,6 +111,9 @@ class Store:
             if self._parsed.get_backend_name() == "sqlite":
                 sa.event.listen(engine, "connect", sqlite_pragmas)
             with locking.creating_tables(engine):
+                if self._path is None:
+                    with engine.connect() as conn:
+                        self._check_content(conn)
                 metadata_obj.create_all(engine)
                 with engine.begin() as conn:
                     if check_schema_version(conn, self.display_url) is None:
@@ -143,11 +149,30 @@ class Store:
         with self._connection("open", opening=True) as conn:
             if self._path is not None:
                 quick_check(conn, self.display_url, self._path)
+            self._check_content(conn)
             tables = set(sa.inspect(conn).get_table_names())
             self._schema_present = tables >= SCHEMA_TABLES
             if info_table.name in tables:
                 check_schema_version(conn, self.display_url)
         return self.engine
+
+    def _check_content(self, conn: sa.Connection) -> None:
+        """Refuse a database whose tables are damaged or not bnnbench's
+        (:func:`~benchmark.store.schema.schema_problem`), before anything is written."""
+        if problem := schema_problem(conn):
+            raise self._damaged(problem)
+
+    def _damaged(self, problem: str) -> BnnBenchError:
+        return BnnBenchError(
+            f"results store '{self.display_url}' is damaged or not a bnnbench store: {problem}; "
+            "nothing was written to it: restore a backup, or use another store (--store)"
+        )
+
+    def _loads(self, text: str | None, run_id: str, column: str) -> Any:
+        try:
+            return loads(text, run_id, column)
+        except StoreDamage as exc:
+            raise self._damaged(str(exc)) from None
 
     # ------------------------------------------------------------------ connections
     def _guard(self, doing: str, opening: bool = False) -> AbstractContextManager[None]:
@@ -278,7 +303,7 @@ class Store:
                     runs_table.c.run_id, runs_table.c.status, runs_table.c.summary
                 ).where(runs_table.c.run_id.in_(ids[start : start + 500]))
                 for run_id, status, summary in conn.execute(query):
-                    out[run_id] = (status, json.loads(summary))
+                    out[run_id] = (status, self._loads(summary, run_id, "summary"))
         return out
 
     def finished_ids(self, run_ids: Iterable[str] | None = None) -> set[str]:
@@ -318,17 +343,11 @@ class Store:
         records = []
         for r in rows:
             fields = {k: r[k] for k in RUN_COLUMNS if k not in ("run_id", "task", "status")}
-            fields["environment"] = json.loads(r["environment"])
-            records.append(
-                run_row(
-                    r["run_id"],
-                    r["task"],
-                    r["status"],
-                    json.loads(r["spec"]),
-                    json.loads(r["summary"]),
-                    **fields,
-                )
-            )
+            run_id = r["run_id"]
+            fields["environment"] = self._loads(r["environment"], run_id, "environment")
+            spec = self._loads(r["spec"], run_id, "spec")
+            summary = self._loads(r["summary"], run_id, "summary")
+            records.append(run_row(run_id, r["task"], r["status"], spec, summary, **fields))
         if not records:
             return pd.DataFrame(columns=list(RUN_COLUMNS))
         return pd.DataFrame(records)
