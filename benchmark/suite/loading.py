@@ -104,7 +104,32 @@ def parse_suite(data: Any, where: str = "<suite>") -> Suite:
     except ValidationError as exc:
         raise _translate(exc, where, Suite) from None
     _check(suite, where)
+    _check_model_budget(suite, where)
     return suite
+
+
+def _check_model_budget(suite: Suite, where: str) -> None:
+    """Each ``mlp``'s ``hidden`` as ``run`` checks it, and its training memory against this
+    machine's (:mod:`benchmark.model_budget`; from static metadata, nothing is built)."""
+    from benchmark.data.registry import static_input
+    from benchmark.model_budget import machine_memory, mlp_problem
+
+    models = [(i, m) for i, m in enumerate(getattr(suite, "models", None) or []) if m.name == "mlp"]
+    if not models:
+        return
+    memory = machine_memory()
+    for j, data in enumerate(suite.datasets):
+        static = static_input(data.name, data.options)
+        if static is None:
+            continue
+        for i, model in models:
+            hidden = model.options.get("hidden", [256, 256])
+            problem = mlp_problem(hidden, static[0], static[1], suite.batch_size, memory)
+            if problem:
+                key = f"models[{i}].options.hidden"
+                if not problem.startswith("must"):
+                    key += f" (with datasets[{j}], {data.name})"
+                raise BnnBenchError(f"{where}: {key}: {problem}")
 
 
 def _path(loc: Iterable[Any]) -> str:
