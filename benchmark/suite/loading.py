@@ -123,6 +123,8 @@ def _check_model_budget(suite: Suite, where: str) -> None:
         if static is None:
             continue
         for i, model in models:
+            if any(e.matches(model.name, data.name) for e in suite.exclude):
+                continue  # a pair left out is never built
             hidden = model.options.get("hidden", [256, 256])
             problem = mlp_problem(hidden, static[0], static[1], suite.batch_size, memory)
             if problem:
