@@ -414,7 +414,23 @@ def report_folder(results_dir: str | Path, suite_name: str) -> Path:
 
 def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
     """The report of the runs ``suite`` asks for now, from ``db`` (the folder's files:
-    report/render.py)."""
+    report/render.py), built in a staging folder beside ``out_dir`` and then moved in file by
+    file (:func:`benchmark.report_files.staged`): a disk that fills up while the figures
+    are drawn leaves the previous report as it was (one line, exit 2)."""
+    from benchmark.report_files import staged
+
+    with staged(out_dir) as staging:
+        paths = _render_report(suite, db, staging)
+    return ReportPaths(
+        out_dir / paths.markdown.name,
+        out_dir / paths.html.name,
+        out_dir,
+        out_dir / paths.summary.name if paths.summary is not None else None,
+    )
+
+
+def _render_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
+    """The report's files written into ``out_dir``."""
     from benchmark.results import trials_frame
     from report.render import report_header, write_report
     from report.summary_json import build_summary
