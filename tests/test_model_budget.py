@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.errors import BnnBenchError
 from benchmark.model_budget import mlp_parameters, mlp_problem, training_bytes
+from benchmark.suite import load_suite
 from tests.conftest import REPO, write_suite
 
 
@@ -61,3 +63,38 @@ def test_validate_refuses_what_run_cannot_train(hidden: list, named: str, tmp_pa
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.count("\n") == 1 and named in done.stderr, done.stderr
     assert "models[0].options.hidden" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("hparams", "named"),
+    [
+        ({"lr": "fast"}, "TypeError: '<' not supported"),
+        ({"lr": 0.1, "momentum": [0.9]}, "TypeError"),
+        ({"lr": 0.1, "nesterov": "yes"}, "ValueError: Nesterov momentum requires"),
+    ],
+)
+def test_a_plugin_hparam_of_the_wrong_type_is_refused_by_validate(
+    hparams: dict, named: str, tmp_path: Path
+) -> None:
+    """The plug-in is built on a tiny parameter and stepped once when the suite loads: a
+    value run would fail on is one line at validate (it used to say "ok")."""
+    suite = write_suite(tmp_path / "p.yaml", reference="adam",
+                        optimizers=[{"name": "torch.optim:SGD", "hparams": hparams}, "adam"])  # fmt: skip
+    with pytest.raises(BnnBenchError) as excinfo:
+        load_suite(suite)
+    message = str(excinfo.value)
+    assert (
+        "\n" not in message
+        and f"{suite}: optimizers[0].hparams: plug-in 'torch.optim:SGD'" in message
+    )
+    assert named in message, message
+
+
+def test_a_good_plugin_and_a_tuned_one_pass(tmp_path: Path) -> None:
+    good = write_suite(tmp_path / "g.yaml", reference="adam",
+                       optimizers=[{"name": "torch.optim:SGD", "hparams": {"lr": 0.1}}, "adam"])  # fmt: skip
+    tuned = write_suite(tmp_path / "t.yaml", reference="adam", tuning={"trials": 2, "epochs": 1},
+                        optimizers=[{"name": "torch.optim:SGD", "search_space": {
+                            "lr": {"low": 0.001, "high": 0.1, "log": True}}}, "adam"])  # fmt: skip
+    assert load_suite(good).optimizers[0].hparams == {"lr": 0.1}
+    assert load_suite(tuned).optimizers[0].search_space["lr"].low == 0.001

@@ -105,7 +105,41 @@ def parse_suite(data: Any, where: str = "<suite>") -> Suite:
         raise _translate(exc, where, Suite) from None
     _check(suite, where)
     _check_model_budget(suite, where)
+    _check_plugins(suite, where)
     return suite
+
+
+def _check_plugins(suite: Suite, where: str) -> None:
+    """Each plug-in optimizer (``package.module:Class``) built with the entry's ``hparams``
+    (a tuned key at its range's low end, or its first choice) on a tiny parameter, and
+    stepped once, so that a value of the wrong type is refused here with one line instead
+    of failing every run. Imports torch only when the suite names a plug-in (its module
+    was imported by the registry check already)."""
+    entries = [(i, e) for i, e in enumerate(getattr(suite, "optimizers", None) or [])]
+    plugins = [(i, e) for i, e in entries if getattr(e, "is_plugin", False)]
+    if not plugins:
+        return
+    import torch
+
+    from benchmark.optim.registry import get_optimizer_spec
+
+    for i, entry in plugins:
+        spec = get_optimizer_spec(entry.name, where)
+        hparams = dict(entry.hparams)
+        for key, dim in entry.search_space.items():
+            hparams.setdefault(key, dim.choices[0] if dim.choices else dim.low)
+        weight = torch.nn.Parameter(torch.zeros(4))
+        try:
+            optimizer = spec.factory([weight], **hparams)
+            weight.grad = torch.zeros_like(weight)
+            optimizer.step()
+        except Exception as exc:  # noqa: BLE001 - whatever the plug-in raises: one line
+            problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            raise BnnBenchError(
+                f"{where}: optimizers[{i}].hparams: plug-in '{entry.name}' cannot be built "
+                f"with {_show(hparams)} ({problem}); allowed: the keyword arguments of "
+                f"{entry.name.rpartition(':')[2]}.__init__ with values of the types it takes"
+            ) from None
 
 
 def _check_model_budget(suite: Suite, where: str) -> None:
