@@ -233,15 +233,21 @@ def run_suite(
     override the suite's settings. ``tune_only``: stop after the tuning phase (no final runs,
     no report; :func:`tune_suite`). Raises :class:`BnnBenchError` for what the user can fix
     (nothing is created or deleted then)."""
+    from benchmark.run_arguments import check_run_arguments
     from benchmark.suite import suite_database_url
 
+    check_run_arguments(
+        workers=workers, threads=threads, executor=executor, scheduler=scheduler, device=device,
+        data_root=data_root, store=store, download=download, fresh=fresh, report=report,
+        progress=progress, tune_only=tune_only,
+    )  # fmt: skip
     emit = on_event or _log_event
     suite = with_overrides(load_suite_like(suite_or_path), device=device, threads=threads)
     task = get_task(suite.task)
-    if workers is not None and workers < 1:
-        raise BnnBenchError(f"workers must be >= 1, got {workers}")
     workers = workers or suite.executor.workers or os.cpu_count() or 1
     executor = executor or suite.executor.kind
+    if scheduler and executor != "dask":  # the suite's executor is not Dask
+        check_run_arguments(scheduler=scheduler, executor=executor)
     data_root = data_root or suite.data_root
     threads = suite.executor.threads_per_worker
     out_dir = report_folder(results_dir, suite.name)
