@@ -688,3 +688,80 @@ def test_a_foreign_table_of_bnnbench_shape_without_info_is_refused(tmp_path: Pat
     Store(f"sqlite:///{path}").close()
     _alter(path, "DROP TABLE bnnbench_info")
     _refused_unchanged(path, "no 'bnnbench_info': not a bnnbench store")
+
+
+# ---------------------------------------------------------------------- --fresh in chunks
+def _link_many(store: Store, suite: str, n: int, prefix: str = "r") -> list[str]:
+    """``n`` bare runs linked to ``suite``, inserted in bulk (no metrics)."""
+    import sqlalchemy as sa
+
+    from benchmark.store import runs_table, suite_runs_table
+
+    ids = [f"{prefix}{i:07d}" for i in range(n)]
+    with store.engine.begin() as conn:
+        conn.execute(
+            runs_table.insert(),
+            [{"run_id": r, "task": "train", "status": "completed", "label": "", "spec": "{}",
+              "summary": "{}", "message": "", "environment": "{}"} for r in ids],
+        )  # fmt: skip
+        conn.execute(
+            suite_runs_table.insert(), [{"suite": suite, "run_id": r, "role": "final"} for r in ids]
+        )
+        assert conn.execute(sa.select(sa.func.count()).select_from(runs_table)).scalar() >= n
+    return ids
+
+
+def test_fresh_deletes_more_runs_than_one_in_list_holds(tmp_path: Path) -> None:
+    """1,200 runs (over the 500 per IN list), 10 of them also used by another suite: those
+    10 stay, the rest go."""
+    store = Store(f"sqlite:///{tmp_path}/bnnbench.db")
+    ids = _link_many(store, "big", 1200)
+    store.link("other", ids[:10])
+    assert store.delete_suite("big") == 1190
+    assert sorted(store.runs_frame()["run_id"]) == ids[:10]
+    assert store.suites() == ["other"]
+
+
+_OPEN_AS_NOBODY = textwrap.dedent(
+    """
+    import os, sys
+    from benchmark.errors import BnnBenchError
+    from benchmark.store import Store
+
+    Store(f"sqlite:///{sys.argv[2]}").close()  # every import, while files are readable
+    os.setgroups([])
+    os.setgid(int(sys.argv[3]))
+    os.setuid(int(sys.argv[3]))
+    try:
+        Store(f"sqlite:///{sys.argv[1]}")
+        print("opened")
+    except BnnBenchError as exc:
+        print(exc)
+    """
+)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_store_this_user_cannot_write_is_refused_at_opening(
+    pristine: Path, shared_tmp: Path, what: str
+) -> None:
+    """Before any run trains: a 0644 file of another user (or a folder this user cannot
+    create -wal/-shm in) fails at opening, not at the first write."""
+    path = _copy(pristine, shared_tmp / "store")
+    warm = _copy(pristine, shared_tmp / "warm")
+    path.parent.chmod(0o777 if what == "file" else 0o755)
+    path.chmod(0o644 if what == "file" else 0o666)
+    before = _snapshot(path.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _OPEN_AS_NOBODY, str(path), str(warm), str(NOBODY)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    shown = path if what == "file" else path.parent
+    assert done.stdout.strip() == (
+        f"cannot open results store 'sqlite:///{path}' for writing: "
+        f"{'the file' if what == 'file' else 'its folder'} {shown} is not writable by this "
+        "user; run as its owner, or use another store (--store); show and report only read it"
+    )
+    assert _snapshot(path.parent) == before

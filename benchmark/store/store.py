@@ -8,6 +8,7 @@ database knowledge of its own beyond the queries.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -95,6 +96,7 @@ class Store:
                     f"cannot open results store '{self.display_url}': {line(exc)}"
                 ) from None
             connect_args["timeout"] = 60
+            self._check_writable()
             if self._path.is_file() and self._path.stat().st_size > 0:
                 # before anything (even the journal-mode pragma) touches a file that may be damaged
                 check = sqlite_engine(self._parsed, self._path, mode="rw")
@@ -155,6 +157,21 @@ class Store:
             if info_table.name in tables:
                 check_schema_version(conn, self.display_url)
         return self.engine
+
+    def _check_writable(self) -> None:
+        """An existing SQLite file this process cannot write, or whose folder it cannot write
+        (sqlite creates the -wal/-shm files there), is refused at opening: before, it was
+        found at the first write, after a run had trained."""
+        assert self._path is not None
+        if not self._path.exists():
+            return
+        for path, what in ((self._path, "the file"), (self._path.parent, "its folder")):
+            if not os.access(path, os.W_OK):
+                raise BnnBenchError(
+                    f"cannot open results store '{self.display_url}' for writing: {what} "
+                    f"{path} is not writable by this user; run as its owner, or use another "
+                    "store (--store); show and report only read it"
+                )
 
     def _check_content(self, conn: sa.Connection) -> None:
         """Refuse a database whose tables are damaged or not bnnbench's
@@ -279,15 +296,20 @@ class Store:
                 ).scalars()
             )
             conn.execute(suite_runs_table.delete().where(suite_runs_table.c.suite == suite))
-            still_used = set(
-                conn.execute(
-                    sa.select(suite_runs_table.c.run_id).where(suite_runs_table.c.run_id.in_(ids))
-                ).scalars()
-            )
+            # IN lists of at most CHUNK ids: PostgreSQL takes at most 65,535 bind parameters
+            still_used: set[str] = set()
+            for chunk in _chunks(ids):
+                still_used |= set(
+                    conn.execute(
+                        sa.select(suite_runs_table.c.run_id).where(
+                            suite_runs_table.c.run_id.in_(chunk)
+                        )
+                    ).scalars()
+                )
             orphans = [r for r in ids if r not in still_used]
-            if orphans:
-                conn.execute(metrics_table.delete().where(metrics_table.c.run_id.in_(orphans)))
-                conn.execute(runs_table.delete().where(runs_table.c.run_id.in_(orphans)))
+            for chunk in _chunks(orphans):
+                conn.execute(metrics_table.delete().where(metrics_table.c.run_id.in_(chunk)))
+                conn.execute(runs_table.delete().where(runs_table.c.run_id.in_(chunk)))
         return len(orphans)
 
     # ------------------------------------------------------------------ reading
@@ -389,3 +411,12 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+#: ids per IN list of a query (PostgreSQL binds at most 65,535 parameters per statement)
+CHUNK = 500
+
+
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
