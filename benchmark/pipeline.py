@@ -334,10 +334,11 @@ def run_suite(
                     on_record=lambda r: emit(Event("run", describe(r), r)),
                 )
                 result.phases[role] = _add(result.phases.get(role), done)
+                ended = "interrupted after" if done.interrupted else "done in"
                 emit(
                     Event(
                         "phase",
-                        f"{title}done in {done.seconds:.1f} s: {done.completed} completed, "
+                        f"{title}{ended} {done.seconds:.1f} s: {done.completed} completed, "
                         f"{done.diverged} diverged, {done.failed} failed, {done.skipped} already "
                         "stored (resumed)",
                     )
