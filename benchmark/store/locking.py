@@ -3,7 +3,7 @@ what it guarantees): :func:`hold` picks the mechanism, ``flock`` on a file besid
 database (:func:`file_lock`) or a PostgreSQL session advisory lock (:func:`advisory_lock`),
 and raises :class:`SuiteBusy` at once when another process holds it.
 :func:`creating_tables` also makes processes that open a new database at once create its
-tables one after the other (an advisory lock, or ``flock`` on a SQLite database file).
+tables one after the other (an advisory lock, or ``flock`` on a SQLite database's folder).
 """
 
 from __future__ import annotations
@@ -128,11 +128,12 @@ def creating_tables(engine: Engine) -> Iterator[None]:
     statement, not Optuna's check-then-create).
 
     PostgreSQL: a session advisory lock (key :data:`SCHEMA_KEY`), waited for. A SQLite file:
-    ``flock`` on the database file itself, waited for (creating tables takes milliseconds;
-    an empty file, created here when missing, is an empty SQLite database). sqlite's own
-    locks are POSIX record locks, which Linux keeps apart from ``flock``, so this lock
-    blocks no reader or writer, only another process creating tables. Other backends,
-    in-memory SQLite, no ``flock`` (Windows, a file system without locks): no lock. Database errors
+    ``flock`` on the *folder* holding it, waited for (creating tables takes milliseconds, so
+    serialising every store of one folder costs nothing). Not on the database file: closing
+    any descriptor of it would drop the POSIX record locks sqlite holds on it in this
+    process (a later read then failed with "disk I/O error"); and not on a file of its own,
+    which would be left beside every store. Other backends, in-memory SQLite, no ``flock``
+    (Windows, a file system without locks): no lock. Database errors
     propagate: the caller's error guard turns them into one line."""
     from benchmark.store.sqlite import sqlite_file
 
@@ -148,7 +149,7 @@ def creating_tables(engine: Engine) -> Iterator[None]:
                 with suppress(DBAPIError):
                     conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_KEY})
     elif database is not None and fcntl is not None:
-        fd = _locked(database)
+        fd = _locked(database.parent)
         try:
             yield
         finally:
@@ -158,13 +159,12 @@ def creating_tables(engine: Engine) -> Iterator[None]:
         yield
 
 
-def _locked(path: Path) -> int | None:
-    """An open descriptor of ``path`` (created if missing) holding an exclusive ``flock``
-    (waited for); None when the file cannot be opened or locked (then opening the store
-    reports why, or goes on without the lock)."""
+def _locked(folder: Path) -> int | None:
+    """An open descriptor of ``folder`` holding an exclusive ``flock`` (waited for); None when
+    the folder cannot be opened or locked (then the tables are created without the lock)."""
     assert fcntl is not None
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
         return None
     try:
