@@ -307,7 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_options(tune)
 
-    validate = sub.add_parser("validate", help="check suite files without running anything")
+    validate = sub.add_parser(
+        "validate",
+        help="check suite files without training anything (imports plug-in optimizers' "
+        "modules, which runs their top-level code, and builds each plug-in once)",
+    )
     validate.add_argument("suites", nargs="+", metavar="SUITE")
     validate.set_defaults(func=cmd_validate)
 

@@ -1,7 +1,7 @@
 """The Dask executor: runs go out to a ``distributed`` cluster, records come back here.
 
 This process is the coordinator: it keeps the Optuna ask/tell loop and every write to the
-store; workers only run units (:func:`benchmark.execute.run_unit`, which also captures the
+store; workers only run units (:func:`benchmark.units.run_unit`, which also captures the
 environment where the unit ran) and return records. The cluster is either one someone runs
 (``--scheduler tcp://host:8786``: every worker needs the same bnnbench installed, checked on
 connecting) or a local one this process starts: ``workers`` single-threaded worker processes
@@ -36,9 +36,9 @@ from typing import Any
 
 from benchmark.environment import software_differences, software_environment
 from benchmark.errors import BnnBenchError, WorkerCrashed
-from benchmark.execute import failed_record, one_line, run_unit
 from benchmark.records import RunRecord
 from benchmark.tasks.registry import preload_for
+from benchmark.units import failed_record, one_line, run_unit
 
 #: how long connecting to a Dask scheduler may take before it counts as unreachable
 CONNECT_SECONDS = 10

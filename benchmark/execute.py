@@ -27,7 +27,6 @@ import contextlib
 import os
 import sys
 import time
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -36,12 +35,12 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from benchmark.environment import run_environment
 from benchmark.errors import BnnBenchError, WorkerCrashed, unknown_name
 from benchmark.parent_watch import die_with_parent
 from benchmark.records import RunRecord
 from benchmark.store import Store
 from benchmark.tasks.registry import get_task
+from benchmark.units import run_unit
 from benchmark.workers import worker_context
 
 if TYPE_CHECKING:
@@ -70,27 +69,6 @@ class ExecutionReport:
 EXECUTORS: tuple[str, ...] = ("local", "dask")
 
 
-def one_line(exc: BaseException) -> str:
-    """``exc`` as the last line of its traceback (``"ValueError: bad value"``)."""
-    return traceback.format_exception_only(type(exc), exc)[-1].strip()
-
-
-def failed_record(
-    spec: Any, exc: BaseException, started: float, message: str | None = None
-) -> RunRecord:
-    """The ``failed`` record of a run that raised ``exc`` (its last traceback line kept,
-    unless ``message`` says it better)."""
-    return RunRecord(
-        spec.run_id,
-        spec.task,
-        {**spec.to_dict(), "label": spec.label()},
-        "failed",
-        started_at=started,
-        finished_at=time.time(),
-        message=message or one_line(exc),
-    )
-
-
 def plan_units(specs: Sequence[Any]) -> list[list[Any]]:
     """Group specs into units of work, one unit per worker call, each task planning its own
     (:meth:`benchmark.tasks.base.Task.plan_units`), tasks in order of first appearance."""
@@ -98,41 +76,6 @@ def plan_units(specs: Sequence[Any]) -> list[list[Any]]:
     for spec in specs:
         by_task.setdefault(spec.task, []).append(spec)
     return [unit for name, group in by_task.items() for unit in get_task(name).plan_units(group)]
-
-
-def run_unit(
-    specs: Sequence[Any], data_root: str | None = None, download: bool = False
-) -> list[RunRecord]:
-    """Run one unit through its task (in whatever process calls it) and return one record per
-    spec. An exception is recorded, never raised: a unit that raises is retried in the parts
-    :meth:`~benchmark.tasks.base.Task.split_unit` gives, and what still raises becomes one
-    ``failed`` record per run."""
-    task = get_task(specs[0].task)
-    started = time.time()
-    try:
-        records = task.run_unit(specs, data_root, download)
-    except Exception as exc:  # noqa: BLE001 - any run error is recorded, the suite goes on
-        parts = task.split_unit(specs) if len(specs) > 1 else [list(specs)]
-        if len(parts) == 1:
-            records = [failed_record(spec, exc, started) for spec in specs]
-        else:
-            done = {r.run_id: r for part in parts for r in run_unit(part, data_root, download)}
-            records = [done[spec.run_id] for spec in specs]
-    for spec, record in zip(specs, records, strict=True):
-        if not record.environment:  # captured here, in the process that ran it
-            record.environment = run_environment(getattr(spec, "threads", 1))
-            record.environment["optimizer_implementation"] = _implementation(spec)
-    return records
-
-
-def _implementation(spec: Any) -> str:
-    """Which code ran the run's optimizer update (the registry's statement for its device)."""
-    from benchmark.optim.registry import implementation_of
-
-    hparams = getattr(spec, "hparams", None) or {}
-    return implementation_of(
-        getattr(spec, "optimizer", ""), getattr(spec, "device", "cpu"), hparams.get("fp_optimizer")
-    )
 
 
 def _init_worker() -> None:

@@ -237,15 +237,21 @@ def run_suite(
     ``rebuild_report``; the local pool's fork server starts only when there are runs to do
     (:func:`_start_workers_early`). Raises :class:`BnnBenchError` for what the user can fix
     (nothing is created or deleted then)."""
+    from benchmark.run_arguments import check_run_arguments
     from benchmark.suite import suite_database_url
 
+    check_run_arguments(
+        workers=workers, threads=threads, executor=executor, scheduler=scheduler, device=device,
+        data_root=data_root, store=store, download=download, fresh=fresh, report=report,
+        progress=progress, tune_only=tune_only,
+    )  # fmt: skip
     emit = on_event or _log_event
     suite = with_overrides(load_suite_like(suite_or_path), device=device, threads=threads)
     task = get_task(suite.task)
-    if workers is not None and workers < 1:
-        raise BnnBenchError(f"workers must be >= 1, got {workers}")
     workers = workers or suite.executor.workers or os.cpu_count() or 1
     executor = executor or suite.executor.kind
+    if scheduler and executor != "dask":  # the suite's executor is not Dask
+        check_run_arguments(scheduler=scheduler, executor=executor)
     data_root = data_root or suite.data_root
     threads = suite.executor.threads_per_worker
     out_dir = report_folder(results_dir, suite.name)
@@ -340,10 +346,11 @@ def run_suite(
                     on_record=lambda r: emit(Event("run", describe(r), r)),
                 )
                 result.phases[role] = _add(result.phases.get(role), done)
+                ended = "interrupted after" if done.interrupted else "done in"
                 emit(
                     Event(
                         "phase",
-                        f"{title}done in {done.seconds:.1f} s: {done.completed} completed, "
+                        f"{title}{ended} {done.seconds:.1f} s: {done.completed} completed, "
                         f"{done.diverged} diverged, {done.failed} failed, {done.skipped} already "
                         "stored (resumed)",
                     )
@@ -510,7 +517,23 @@ def _report_if_changed(
 
 def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
     """The report of the runs ``suite`` asks for now, from ``db`` (the folder's files:
-    report/render.py)."""
+    report/render.py), built in a staging folder beside ``out_dir`` and then moved in file by
+    file (:func:`benchmark.report_files.staged`): a disk that fills up while the figures
+    are drawn leaves the previous report as it was (one line, exit 2)."""
+    from benchmark.report_files import staged
+
+    with staged(out_dir) as staging:
+        paths = _render_report(suite, db, staging)
+    return ReportPaths(
+        out_dir / paths.markdown.name,
+        out_dir / paths.html.name,
+        out_dir,
+        out_dir / paths.summary.name if paths.summary is not None else None,
+    )
+
+
+def _render_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
+    """The report's files written into ``out_dir``."""
     from benchmark.results import trials_frame
     from report.render import report_header, write_report
     from report.summary_json import build_summary

@@ -36,9 +36,14 @@ def peek_task(path: Path) -> str:
     real load then reports the error)."""
     import yaml
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+    from benchmark.errors import BnnBenchError
+    from benchmark.input_bounds import MAX_SUITE_BYTES, check_yaml, read_text
+
+    try:  # bounded like the real load: an alias bomb or deep nesting must not stall here
+        text = read_text(path, str(path), "suite file", MAX_SUITE_BYTES)
+        check_yaml(text, str(path))
+        data = yaml.safe_load(text)
+    except (BnnBenchError, yaml.YAMLError):
         return "train"
     task = data.get("task", "train") if isinstance(data, dict) else "train"
     return task if isinstance(task, str) else "train"

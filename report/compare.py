@@ -177,23 +177,49 @@ def load_summary(
     )
 
 
+#: the largest summary.json ``compare`` reads (bytes): a 20-optimizer nightly's is ~100 KB
+MAX_SUMMARY_BYTES = 16_000_000
+#: the deepest nesting of objects and arrays in a summary.json (the schema needs 6)
+MAX_SUMMARY_DEPTH = 32
+_TOO_DEEP = object()
+
+
 def read_summary(path: str | Path) -> dict[str, Any]:
-    """The summary in the JSON file ``path``, its schema version checked (one-line errors)."""
+    """The summary in the JSON file ``path``, its schema version checked (one-line errors).
+    At most :data:`MAX_SUMMARY_BYTES` are read (``/dev/zero`` is refused, not read whole)
+    and the document nests at most :data:`MAX_SUMMARY_DEPTH` levels."""
+    from benchmark.input_bounds import read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BnnBenchError(f"no such file: '{path}'") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        raise BnnBenchError(f"cannot read '{path}': {reason}") from None
+    if not path.exists():
+        raise BnnBenchError(f"no such file: '{path}'")
+    text = read_text(path, f"'{path}'", "summary", MAX_SUMMARY_BYTES)
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BnnBenchError(
             f"'{path}' is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
+    except RecursionError:
+        document = _TOO_DEEP  # deeper than Python's parser goes
+    if document is _TOO_DEEP or _depth_over(document, MAX_SUMMARY_DEPTH):
+        raise BnnBenchError(
+            f"'{path}' nests deeper than {MAX_SUMMARY_DEPTH} levels; not a bnnbench summary.json"
+        )
     return check_summary(document, str(path))
+
+
+def _depth_over(document: Any, limit: int) -> bool:
+    """Whether ``document`` nests objects/arrays deeper than ``limit`` (iterative walk)."""
+    todo: list[tuple[Any, int]] = [(document, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            todo.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def check_summary(document: Any, source: str) -> dict[str, Any]:

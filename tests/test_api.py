@@ -136,7 +136,10 @@ def test_build_report_rebuilds_from_the_store(api_and_cli: dict, tmp_path: Path)
 def test_api_errors_are_bnnbench_errors(tmp_path: Path) -> None:
     with pytest.raises(BnnBenchError, match="suite file not found"):
         run_suite(tmp_path / "nope.yaml", results_dir=tmp_path)
-    with pytest.raises(BnnBenchError, match="workers must be >= 1"):
+    with pytest.raises(
+        BnnBenchError,
+        match=r"workers \(the CLI.s --workers\) must be an integer in \[1, 1024\], got 0",
+    ):
         run_suite(write_suite(tmp_path / "w.yaml"), results_dir=tmp_path, workers=0)
     with pytest.raises(BnnBenchError, match="no results store"):
         load_results(write_suite(tmp_path / "never.yaml"), results_dir=tmp_path)

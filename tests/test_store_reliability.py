@@ -426,3 +426,342 @@ def test_in_memory_store_has_no_lock() -> None:
     with store.suite_lock("s"), store.suite_lock("s"):
         store.write(_record(0), suite="s")
     assert len(store.runs_frame("s")) == 1
+
+
+# ---------------------------------------------------------------------- sharing a new store
+_OPEN_NEW_STORES = textwrap.dedent(
+    """
+    import sys, time
+    from benchmark.errors import BnnBenchError
+    from benchmark.store import Store
+    from benchmark.tune import open_storage
+
+    folder, start = sys.argv[1], float(sys.argv[2])
+    for rep in range(5):
+        url = f"sqlite:///{folder}/rep{rep}.db"
+        time.sleep(max(0.0, start + 2 * rep - time.time()))
+        try:
+            Store(url).close()
+            open_storage(url)
+            print("ok", flush=True)
+        except BnnBenchError as exc:
+            print(exc, flush=True)
+    """
+)
+
+
+def test_processes_opening_one_new_store_at_once_create_its_tables_once(tmp_path: Path) -> None:
+    """Three processes open each of 5 new SQLite stores at the same instant, for writing and
+    then Optuna's storage (what two tuned suites starting together do): every open succeeds.
+    Without the table-creation lock, 3 to 4 of these 15 opens failed with "table ... already
+    exists" (SQLite serialises statements, not Optuna's check-then-create)."""
+    import time
+
+    start = time.time() + 10  # after the three children's imports, on a loaded machine
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_NEW_STORES, str(tmp_path), str(start)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for child in children:
+        out, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err[-3000:]
+        assert out.split("\n")[:5] == ["ok"] * 5, out
+    for rep in range(5):  # one set of tables, one schema version row
+        with sqlite3.connect(tmp_path / f"rep{rep}.db") as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            assert {"runs", "study_directions", "alembic_version"} <= tables
+            versions = conn.execute("SELECT count(*) FROM bnnbench_info").fetchone()[0]
+        conn.close()
+        assert versions == 1
+
+
+@pytest.mark.slow  # 5 x two tuned suites: about a minute under load
+def test_two_tuned_suites_starting_together_on_a_new_store_both_finish(tmp_path: Path) -> None:
+    from tests.conftest import write_suite
+
+    url = f"sqlite:///{tmp_path}/shared.db"
+    suites = [
+        write_suite(tmp_path / f"{name}.yaml", optimizers=["adam"], reference="adam",
+                    seeds=[0], epochs=1, tuning={"trials": 1, "epochs": 1, "seed": 0})
+        for name in ("tuned_a", "tuned_b")
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for rep in range(5):
+        for old in tmp_path.glob("shared.db*"):
+            old.unlink()
+        runs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmark.cli",
+                    "run",
+                    str(suite),
+                    "--store",
+                    url,
+                    "--no-report",
+                    "--quiet",
+                    "--workers",
+                    "1",
+                    "--results-dir",
+                    str(tmp_path),
+                ],
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for suite in suites
+        ]
+        errors = [run.communicate(timeout=600)[1] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], (rep, errors)
+
+
+# ---------------------------------------------------------------------- readers of a tuned store
+# The reader cannot write the database (the owner's, 0644) but can write the folder (a
+# group-shared results folder): a mode=ro read would create -wal/-shm owned by the reader,
+# which it cannot remove, and on which the owner's next write fails.
+_SHARED_READER = textwrap.dedent(
+    """
+    import json, os, sys
+    from benchmark import cli, load_results
+
+    suite, results, warm, uid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    load_results(suite, results_dir=warm)  # every import, while files are readable
+    cli.main(["show", suite, "--results-dir", warm])
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    res = load_results(suite, results_dir=results)
+    try:
+        cli.main(["show", suite, "--results-dir", results])
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+    print(json.dumps({"uid": os.geteuid(), "runs": len(res.runs), "trials": len(res.trials)}))
+    """
+)
+_OWNER_RUNS = textwrap.dedent(
+    """
+    import os, sys
+    from benchmark import run_suite
+
+    suite, results, warm, uid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    run_suite(suite, results_dir=warm, workers=1, fresh=True, report=False, progress=False)
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    result = run_suite(suite, results_dir=results, workers=1, fresh=True, report=False,
+                       progress=False)
+    print("exit", result.exit_code, sum(p.completed for p in result.phases.values()))
+    """
+)
+OWNER = 4242
+
+
+@pytest.mark.slow  # 65-100 s under load: four interpreters import torch
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as two other users")
+def test_a_reader_who_cannot_write_the_database_leaves_no_file(shared_tmp: Path) -> None:
+    """``show`` and ``load_results`` of a tuned store by a user who may write the folder but
+    not the database (a group-shared results folder) leave no -wal/-shm behind; the owner's
+    next run (``--fresh``: real writes) then succeeds. Before issue 22 the reader's files
+    stayed and the owner's write failed with "attempt to write a readonly database"."""
+    from tests.conftest import write_suite
+
+    suite = write_suite(shared_tmp / "shared.yaml", optimizers=["adam"], reference="adam",
+                        seeds=[0], epochs=1, tuning={"trials": 2, "epochs": 1, "seed": 0})  # fmt: skip
+    suite.chmod(0o644)
+    for results in ("results", "warm"):  # in a child: no connection of ours stays open
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmark.cli", "run", str(suite), "--workers", "1",
+             "--no-report", "--quiet", "--results-dir", str(shared_tmp / results)],
+            capture_output=True, text=True, cwd=ROOT, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    folder = shared_tmp / "results" / "shared"
+    for path in [shared_tmp / "results", folder, *folder.iterdir()]:
+        os.chown(path, OWNER, OWNER)
+    for path in [shared_tmp / "results", folder]:
+        path.chmod(0o777)  # a folder everyone may write; the database stays the owner's 0644
+    assert (folder / "bnnbench.db").stat().st_mode & 0o777 == 0o644
+    assert not list(folder.glob("*-wal")) + list(folder.glob("*-shm"))
+    before = _snapshot(folder)
+    done = subprocess.run(
+        [sys.executable, "-c", _SHARED_READER, str(suite), str(shared_tmp / "results"),
+         str(shared_tmp / "warm"), str(NOBODY)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"uid": NOBODY, "runs": 1, "trials": 2}
+    assert _snapshot(folder) == before  # no -wal, no -shm, nothing changed
+    done = subprocess.run(
+        [sys.executable, "-c", _OWNER_RUNS, str(suite), str(shared_tmp / "results"),
+         str(shared_tmp / "warm"), str(OWNER)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "exit 0 3"
+
+
+# ---------------------------------------------------------------------- damaged content
+def _alter(path: Path, *statements: str) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _refused_unchanged(path: Path, *fragments: str) -> None:
+    """Opening ``path`` read-only and for writing (and reading it through load_results)
+    fails with one line holding ``fragments``; the folder's bytes do not change."""
+    from benchmark import load_results
+
+    before = _snapshot(path.parent)
+    attempts = [
+        lambda: Store(f"sqlite:///{path}", read_only=True).runs_frame(),
+        lambda: Store(f"sqlite:///{path}").write(_record(999), suite="s"),
+        lambda: load_results(str(path)),
+    ]
+    for attempt in attempts:
+        with pytest.raises(BnnBenchError) as excinfo:
+            attempt()
+        message = _one_line_error(excinfo)
+        for fragment in (f"results store 'sqlite:///{path}' is damaged", *fragments):
+            assert fragment in message, message
+    assert _snapshot(path.parent) == before
+
+
+def test_a_row_with_damaged_json_is_named(pristine: Path, tmp_path: Path) -> None:
+    """The row passes quick_check (its bytes are a valid text value), but its spec is not
+    JSON: every read of it names the run; nothing is written."""
+    path = _copy(pristine, tmp_path / "badjson")
+    run_id = _record(7).run_id
+    _alter(path, f"UPDATE runs SET spec = '{{\"model\": \"ml' WHERE run_id = '{run_id}'")
+    from benchmark import load_results
+
+    before = _snapshot(path.parent)
+    for attempt in (
+        lambda: Store(f"sqlite:///{path}", read_only=True).runs_frame("s"),
+        lambda: load_results(str(path)),
+    ):
+        with pytest.raises(BnnBenchError) as excinfo:
+            attempt()
+        message = _one_line_error(excinfo)
+        assert f"run {run_id}: its spec is not valid JSON" in message, message
+    assert _snapshot(path.parent) == before
+    _alter(path, f"UPDATE runs SET spec = '[1, 2]' WHERE run_id = '{run_id}'")
+    with pytest.raises(BnnBenchError, match=f"run {run_id}: its spec is not a JSON object"):
+        Store(f"sqlite:///{path}", read_only=True).runs_frame("s")
+
+
+def test_a_dropped_metrics_table_is_damage_not_absence(pristine: Path, tmp_path: Path) -> None:
+    path = _copy(pristine, tmp_path / "dropped")
+    _alter(path, "DROP TABLE metrics")
+    _refused_unchanged(path, "table(s) metrics missing")
+
+
+def test_a_foreign_runs_table_gets_no_tables_added(tmp_path: Path) -> None:
+    path = tmp_path / "foreign" / "bnnbench.db"
+    path.parent.mkdir()
+    _alter(
+        path,
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT)",
+        "INSERT INTO runs VALUES (1, 'x')",
+    )
+    _refused_unchanged(path, "table 'runs' is not bnnbench's", "run_id")
+    with sqlite3.connect(path) as conn:  # still only the foreign table, still not WAL
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["runs"]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+
+
+def test_a_foreign_table_of_bnnbench_shape_without_info_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "noinfo" / "bnnbench.db"
+    Store(f"sqlite:///{path}").close()
+    _alter(path, "DROP TABLE bnnbench_info")
+    _refused_unchanged(path, "no 'bnnbench_info': not a bnnbench store")
+
+
+# ---------------------------------------------------------------------- --fresh in chunks
+def _link_many(store: Store, suite: str, n: int, prefix: str = "r") -> list[str]:
+    """``n`` bare runs linked to ``suite``, inserted in bulk (no metrics)."""
+    import sqlalchemy as sa
+
+    from benchmark.store import runs_table, suite_runs_table
+
+    ids = [f"{prefix}{i:07d}" for i in range(n)]
+    with store.engine.begin() as conn:
+        conn.execute(
+            runs_table.insert(),
+            [{"run_id": r, "task": "train", "status": "completed", "label": "", "spec": "{}",
+              "summary": "{}", "message": "", "environment": "{}"} for r in ids],
+        )  # fmt: skip
+        conn.execute(
+            suite_runs_table.insert(), [{"suite": suite, "run_id": r, "role": "final"} for r in ids]
+        )
+        assert conn.execute(sa.select(sa.func.count()).select_from(runs_table)).scalar() >= n
+    return ids
+
+
+def test_fresh_deletes_more_runs_than_one_in_list_holds(tmp_path: Path) -> None:
+    """1,200 runs (over the 500 per IN list), 10 of them also used by another suite: those
+    10 stay, the rest go."""
+    store = Store(f"sqlite:///{tmp_path}/bnnbench.db")
+    ids = _link_many(store, "big", 1200)
+    store.link("other", ids[:10])
+    assert store.delete_suite("big") == 1190
+    assert sorted(store.runs_frame()["run_id"]) == ids[:10]
+    assert store.suites() == ["other"]
+
+
+_OPEN_AS_NOBODY = textwrap.dedent(
+    """
+    import os, sys
+    from benchmark.errors import BnnBenchError
+    from benchmark.store import Store
+
+    Store(f"sqlite:///{sys.argv[2]}").close()  # every import, while files are readable
+    os.setgroups([])
+    os.setgid(int(sys.argv[3]))
+    os.setuid(int(sys.argv[3]))
+    try:
+        Store(f"sqlite:///{sys.argv[1]}")
+        print("opened")
+    except BnnBenchError as exc:
+        print(exc)
+    """
+)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_store_this_user_cannot_write_is_refused_at_opening(
+    pristine: Path, shared_tmp: Path, what: str
+) -> None:
+    """Before any run trains: a 0644 file of another user (or a folder this user cannot
+    create -wal/-shm in) fails at opening, not at the first write."""
+    path = _copy(pristine, shared_tmp / "store")
+    warm = _copy(pristine, shared_tmp / "warm")
+    path.parent.chmod(0o777 if what == "file" else 0o755)
+    path.chmod(0o644 if what == "file" else 0o666)
+    before = _snapshot(path.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _OPEN_AS_NOBODY, str(path), str(warm), str(NOBODY)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    shown = path if what == "file" else path.parent
+    assert done.stdout.strip() == (
+        f"cannot open results store 'sqlite:///{path}' for writing: "
+        f"{'the file' if what == 'file' else 'its folder'} {shown} is not writable by this "
+        "user; run as its owner, or use another store (--store); show and report only read it"
+    )
+    assert _snapshot(path.parent) == before

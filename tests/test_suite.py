@@ -677,7 +677,7 @@ def test_the_suite_package_keeps_its_names_and_imports_no_torch() -> None:
 def test_exclude_leaves_pairs_out_of_the_grid_and_its_checks(tmp_path: Path) -> None:
     from tests.conftest import write_suite
 
-    both = [{"name": "mlp", "options": {"hidden": [8]}}, {"name": "cnn2d"}]
+    both = [{"name": "mlp", "options": {"hidden": [8, 8]}}, {"name": "cnn2d"}]
     data = ["digits", {"name": "mnist5k", "subset": 200}]
     refused = write_suite(tmp_path / "a.yaml", models=both, datasets=data)
     with pytest.raises(BnnBenchError, match=r"models\[1\] x datasets\[0\]: .*exclude: "):

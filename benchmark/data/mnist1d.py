@@ -8,16 +8,18 @@ so loading the dataset leaves the caller's random state untouched.
 
 Generation takes about a second, so the arrays are cached in
 ``<data root>/mnist1d/mnist1d_seed42_n5000.npz`` (written atomically: a temporary file then a
-rename). A cache that cannot be read is regenerated; a root that cannot be written only
-costs the cache (a warning), never the data.
+rename; the file gets the mode a plain ``open`` would, 0666 less the umask, so a data root
+shared with a group stays readable by it). A cache that cannot be read is regenerated; a
+root that cannot be written only costs the cache (a warning on the ``bnnbench`` logger,
+which the CLI prints as one line, not a Python ``UserWarning``), never the data.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import tempfile
-import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +31,8 @@ from benchmark.data.source import SourceData
 
 if TYPE_CHECKING:  # imported when loaded: the registry's metadata stays torch-free
     import torch
+
+logger = logging.getLogger("bnnbench")
 
 OPTIONS = {"with_channel": False}
 LENGTH = 40
@@ -67,6 +71,9 @@ def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would hide it from the group
             with os.fdopen(fd, "wb") as handle:
                 np.savez(handle, **arrays)
             os.replace(tmp, path)
@@ -74,7 +81,7 @@ def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        warnings.warn(f"mnist1d: could not cache the generated data at {path}: {exc}", stacklevel=3)
+        logger.warning("mnist1d: could not cache the generated data at %s: %s", path, exc)
 
 
 def mnist1d_arrays(root: Path) -> dict[str, np.ndarray]:

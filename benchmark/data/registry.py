@@ -287,6 +287,12 @@ def load_dataset(
         raise BnnBenchError(
             f"dataset '{name}': val_fraction {val_fraction} leaves no training samples"
         )
+    if val_fraction > 0 and len(val_pos) == 0:  # tuning would score every trial 0
+        raise BnnBenchError(
+            f"dataset '{name}': val_fraction {val_fraction} of a pool of {len(pool)} keeps no "
+            f"validation sample; allowed: a val_fraction of at least {0.5 / len(pool):.3g} "
+            "(or 0: no validation split)"
+        )
     test_idx = np.arange(len(source.y_test))
     if test_subset is not None:
         test_subset = check_int(name, "test_subset", test_subset, minimum=1)

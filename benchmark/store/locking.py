@@ -1,9 +1,9 @@
 """The per-suite run lock behind :meth:`benchmark.store.Store.suite_lock` (which documents
 what it guarantees): :func:`hold` picks the mechanism, ``flock`` on a file beside a SQLite
 database (:func:`file_lock`) or a PostgreSQL session advisory lock (:func:`advisory_lock`),
-and raises :class:`SuiteBusy` at once when another process holds it. On PostgreSQL,
+and raises :class:`SuiteBusy` at once when another process holds it.
 :func:`creating_tables` also makes processes that open a new database at once create its
-tables one after the other.
+tables one after the other (an advisory lock, or ``flock`` on a SQLite database's folder).
 """
 
 from __future__ import annotations
@@ -120,23 +120,59 @@ SCHEMA_KEY = _key("bnnbench create tables")
 
 @contextmanager
 def creating_tables(engine: Engine) -> Iterator[None]:
-    """Hold a PostgreSQL session advisory lock (key :data:`SCHEMA_KEY`, waiting for it) for
-    the ``with`` body, which creates tables if missing: bnnbench's, or Optuna's. Without it,
-    two processes opening a new database at once both find a table missing, both create it,
-    and one fails (``duplicate key value violates unique constraint
-    "pg_type_typname_nsp_index"``). A no-op on other backends (SQLite serialises writers
-    itself). Database errors propagate: the caller's error guard turns them into one line."""
-    if engine.url.get_backend_name() != "postgresql":
-        yield
-        return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_KEY})
+    """Make processes that open a new store at once create its tables (bnnbench's, or
+    Optuna's) one after the other, for the ``with`` body: without it, both find a table
+    missing, both create it, and one fails (PostgreSQL: ``duplicate key value violates
+    unique constraint "pg_type_typname_nsp_index"``; SQLite: ``table study_directions
+    already exists``, ``table alembic_version already exists``: SQLite serialises each
+    statement, not Optuna's check-then-create).
+
+    PostgreSQL: a session advisory lock (key :data:`SCHEMA_KEY`), waited for. A SQLite file:
+    ``flock`` on the *folder* holding it, waited for (creating tables takes milliseconds, so
+    serialising every store of one folder costs nothing). Not on the database file: closing
+    any descriptor of it would drop the POSIX record locks sqlite holds on it in this
+    process (a later read then failed with "disk I/O error"); and not on a file of its own,
+    which would be left beside every store. Other backends, in-memory SQLite, no ``flock``
+    (Windows, a file system without locks): no lock. Database errors
+    propagate: the caller's error guard turns them into one line."""
+    from benchmark.store.sqlite import sqlite_file
+
+    backend = engine.url.get_backend_name()
+    database = sqlite_file(engine.url) if backend == "sqlite" else None
+    if backend == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_KEY})
+            try:
+                yield
+            finally:
+                # connection lost: the server dropped the session's locks with it
+                with suppress(DBAPIError):
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_KEY})
+    elif database is not None and fcntl is not None:
+        fd = _locked(database.parent)
         try:
             yield
         finally:
-            # connection lost: the server dropped the session's locks with it
-            with suppress(DBAPIError):
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_KEY})
+            if fd is not None:
+                os.close(fd)  # releases the flock
+    else:
+        yield
+
+
+def _locked(folder: Path) -> int | None:
+    """An open descriptor of ``folder`` holding an exclusive ``flock`` (waited for); None when
+    the folder cannot be opened or locked (then the tables are created without the lock)."""
+    assert fcntl is not None
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 @contextmanager

@@ -131,3 +131,50 @@ def metric_values(record: RunRecord) -> list[dict[str, Any]]:
         }
         for m in record.metrics
     ]
+
+
+def schema_problem(conn: sa.Connection) -> str | None:
+    """What makes the database behind ``conn`` unusable as a bnnbench store, or None (a new
+    database, or one holding bnnbench's tables, with or without other tables beside them).
+
+    - a table named like one of bnnbench's without bnnbench's columns (another program's
+      ``runs`` table): the store is not bnnbench's;
+    - some of bnnbench's tables without ``bnnbench_info`` (a foreign database), or
+      ``bnnbench_info`` without some of bnnbench's tables (one was dropped): damaged.
+
+    Checked before anything is created, so that no table is added to such a database (a
+    missing table recreated empty would read as "no runs stored")."""
+    inspector = sa.inspect(conn)
+    tables = set(inspector.get_table_names())
+    ours = {table.name: table for table in metadata_obj.sorted_tables}
+    present = sorted(tables & set(ours))
+    if not present:
+        return None
+    for name in present:
+        found = {c["name"] for c in inspector.get_columns(name)}
+        if missing := [c.name for c in ours[name].columns if c.name not in found]:
+            return f"table '{name}' is not bnnbench's (it lacks the column(s) {', '.join(missing)})"
+    if info_table.name not in tables:
+        return (
+            f"it holds table(s) {', '.join(present)} but no '{info_table.name}': not a "
+            "bnnbench store"
+        )
+    if absent := sorted(SCHEMA_TABLES - tables):
+        return f"table(s) {', '.join(absent)} missing (dropped?)"
+    return None
+
+
+def loads(text: str | None, run_id: str, column: str) -> Any:
+    """The JSON object in ``column`` of run ``run_id``; text that is not one (bad JSON, a
+    number, a list) raises :class:`StoreDamage` naming both."""
+    try:
+        value = json.loads(text) if text is not None else {}
+    except (json.JSONDecodeError, TypeError, RecursionError) as exc:
+        raise StoreDamage(f"run {run_id}: its {column} is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise StoreDamage(f"run {run_id}: its {column} is not a JSON object")
+    return value
+
+
+class StoreDamage(Exception):  # noqa: N818 - a reason, turned into the damaged-store error
+    """Content damage found while reading (the store names itself in the error it raises)."""

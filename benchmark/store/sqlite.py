@@ -57,45 +57,76 @@ def sidecars(path: Path) -> tuple[Path, Path]:
     return Path(f"{path}-wal"), Path(f"{path}-shm")
 
 
-def sqlite_engine(url: URL, path: Path, **uri_params: str) -> Engine:
+def sqlite_engine(
+    url: URL, path: Path, factory: type[sqlite3.Connection] | None = None, **uri_params: str
+) -> Engine:
     """An engine on the SQLite file ``path`` through a URI (``mode=ro``/``rw``: never creates it).
 
     NullPool: each method's connection is closed when the method returns, which is what
-    lets a read-only store tidy the -wal/-shm files its read made (see :func:`tidy_sidecars`).
-    """
+    lets a read-only store tidy the -wal/-shm files its read made (``factory``: the
+    connection class, :func:`tidying_connection`)."""
+    connect_args: dict[str, Any] = {"timeout": 60}
+    if factory is not None:
+        connect_args["factory"] = factory
     return sa.create_engine(
-        sqlite_uri(url, path, **uri_params), connect_args={"timeout": 60}, poolclass=NullPool
+        sqlite_uri(url, path, **uri_params), connect_args=connect_args, poolclass=NullPool
     )
+
+
+def tidying_connection(path: Path) -> type[sqlite3.Connection]:
+    """A ``sqlite3.Connection`` class for read-only connections to ``path`` that, once
+    closed, removes the -wal/-shm files the connection made (:func:`tidy_sidecars`' rule).
+
+    Every connection of a read-only engine tidies after itself, whoever opens it: the
+    store's methods, and SQL that reads through the engine directly (the tuning points of
+    ``show`` / ``report`` / ``load_results``, :func:`benchmark.tune.read_points`)."""
+
+    class TidyingConnection(sqlite3.Connection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._bnnbench_tidy = not any(p.exists() for p in sidecars(path))
+            super().__init__(*args, **kwargs)
+
+        def close(self) -> None:
+            super().close()
+            if self._bnnbench_tidy and any(p.exists() for p in sidecars(path)):
+                _remove_sidecars(path)
+
+    return TidyingConnection
 
 
 def read_only_engine(url: URL, path: Path, display: str) -> tuple[Engine, bool]:
     """An engine reading ``path`` (the store ``display``), and whether it is ``immutable=1``.
 
-    ``mode=ro``; ``immutable=1`` only where ``mode=ro`` cannot work. Reading a WAL-mode
-    database needs its -shm file, which sqlite creates beside the database. In a folder the
-    user cannot write (a read-only share, another user's results) with no -shm there,
-    ``mode=ro`` fails; no -shm also means no process has the database open, so
-    ``immutable=1`` (no locks, no -shm) reads it as it is. It is the fallback, not the
-    default, because immutable ignores a writer that starts later (here only someone who can
-    write the folder): a read overlapping that writer's checkpoint could see old and new
-    pages mixed. NullPool keeps that window to one method call.
+    ``mode=ro`` where this process may write the database file, ``immutable=1`` where it may
+    not and no -shm file exists. Reading a WAL-mode database through ``mode=ro`` needs its
+    -shm file, which sqlite creates beside the database when the folder is writable, owned
+    by the reader and with the database's permission bits. A reader who can write the
+    database removes it again after each read (:func:`tidying_connection`). One who cannot
+    (another user's results in a group-writable folder) could not: the file would stay, and
+    the owner's next write would fail on it ("attempt to write a readonly database"). No
+    -shm means no process has the database open, so ``immutable=1`` (no locks, no files)
+    reads it as it is; it is not the default because it ignores a writer that starts later
+    (only someone who can write the database): a read overlapping that writer's checkpoint
+    could see old and new pages mixed. NullPool keeps that window to one method call. With a
+    -shm present (a writer is running), ``mode=ro`` uses it and creates nothing.
     """
-    engine = sqlite_engine(url, path, mode="ro")
     wal, shm = sidecars(path)
-    try:
-        with tidy_sidecars(path), engine.connect() as conn:
-            conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
-        return engine, False
-    except DBAPIError as exc:
-        cannot_share = sqlite_errorname(exc).startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))
-        if not cannot_share or shm.exists():
-            raise
-    engine.dispose()
+    if os.access(path, os.W_OK) or shm.exists():
+        engine = sqlite_engine(url, path, tidying_connection(path), mode="ro")
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
+            return engine, False
+        except DBAPIError as exc:
+            cannot_share = sqlite_errorname(exc).startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))
+            if not cannot_share or shm.exists():
+                raise
+        engine.dispose()
     if wal.exists() and wal.stat().st_size > 0:
         # immutable would silently skip the runs that are only in the log
         raise BnnBenchError(
             f"cannot open results store '{display}' read-only: {wal} holds writes "
-            f"not yet copied into the database and {path.parent} is not writable; "
+            f"not yet copied into the database and this user cannot write {path}; "
             "open it once with write access (e.g. bnnbench show as its owner), then retry"
         )
     return sqlite_engine(url, path, mode="ro", immutable="1"), True

@@ -8,7 +8,7 @@ database knowledge of its own beyond the queries.
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -29,13 +29,16 @@ from benchmark.store.schema import (
     FINAL_STATUSES,
     SCHEMA_TABLES,
     SCHEMA_VERSION,
+    StoreDamage,
     check_schema_version,
     info_table,
+    loads,
     metadata_obj,
     metric_values,
     metrics_table,
     run_values,
     runs_table,
+    schema_problem,
     suite_runs_table,
 )
 from benchmark.store.sqlite import (
@@ -44,7 +47,6 @@ from benchmark.store.sqlite import (
     sqlite_engine,
     sqlite_file,
     sqlite_pragmas,
-    tidy_sidecars,
 )
 
 
@@ -94,12 +96,14 @@ class Store:
                     f"cannot open results store '{self.display_url}': {line(exc)}"
                 ) from None
             connect_args["timeout"] = 60
+            self._check_writable()
             if self._path.is_file() and self._path.stat().st_size > 0:
                 # before anything (even the journal-mode pragma) touches a file that may be damaged
                 check = sqlite_engine(self._parsed, self._path, mode="rw")
                 try:
                     with self._guard("open", opening=True), check.connect() as conn:
                         quick_check(conn, self.display_url, self._path)
+                        self._check_content(conn)  # before WAL mode changes the header
                 finally:
                     check.dispose()
         options = server_options(self._parsed)
@@ -109,6 +113,9 @@ class Store:
             if self._parsed.get_backend_name() == "sqlite":
                 sa.event.listen(engine, "connect", sqlite_pragmas)
             with locking.creating_tables(engine):
+                if self._path is None:
+                    with engine.connect() as conn:
+                        self._check_content(conn)
                 metadata_obj.create_all(engine)
                 with engine.begin() as conn:
                     if check_schema_version(conn, self.display_url) is None:
@@ -144,11 +151,45 @@ class Store:
         with self._connection("open", opening=True) as conn:
             if self._path is not None:
                 quick_check(conn, self.display_url, self._path)
+            self._check_content(conn)
             tables = set(sa.inspect(conn).get_table_names())
             self._schema_present = tables >= SCHEMA_TABLES
             if info_table.name in tables:
                 check_schema_version(conn, self.display_url)
         return self.engine
+
+    def _check_writable(self) -> None:
+        """An existing SQLite file this process cannot write, or whose folder it cannot write
+        (sqlite creates the -wal/-shm files there), is refused at opening: before, it was
+        found at the first write, after a run had trained."""
+        assert self._path is not None
+        if not self._path.exists():
+            return
+        for path, what in ((self._path, "the file"), (self._path.parent, "its folder")):
+            if not os.access(path, os.W_OK):
+                raise BnnBenchError(
+                    f"cannot open results store '{self.display_url}' for writing: {what} "
+                    f"{path} is not writable by this user; run as its owner, or use another "
+                    "store (--store); show and report only read it"
+                )
+
+    def _check_content(self, conn: sa.Connection) -> None:
+        """Refuse a database whose tables are damaged or not bnnbench's
+        (:func:`~benchmark.store.schema.schema_problem`), before anything is written."""
+        if problem := schema_problem(conn):
+            raise self._damaged(problem)
+
+    def _damaged(self, problem: str) -> BnnBenchError:
+        return BnnBenchError(
+            f"results store '{self.display_url}' is damaged or not a bnnbench store: {problem}; "
+            "nothing was written to it: restore a backup, or use another store (--store)"
+        )
+
+    def _loads(self, text: str | None, run_id: str, column: str) -> Any:
+        try:
+            return loads(text, run_id, column)
+        except StoreDamage as exc:
+            raise self._damaged(str(exc)) from None
 
     # ------------------------------------------------------------------ connections
     def _guard(self, doing: str, opening: bool = False) -> AbstractContextManager[None]:
@@ -157,9 +198,9 @@ class Store:
 
     @contextmanager
     def _connection(self, doing: str, opening: bool = False) -> Iterator[sa.Connection]:
-        """A connection for reading, inside the error guard (and the read-only tidy-up)."""
-        tidy = self._path if self.read_only and not self._immutable else None
-        with self._guard(doing, opening), tidy_sidecars(tidy), self.engine.connect() as conn:
+        """A connection for reading, inside the error guard (a read-only engine's connections
+        tidy after themselves: :func:`benchmark.store.sqlite.tidying_connection`)."""
+        with self._guard(doing, opening), self.engine.connect() as conn:
             yield conn
 
     @contextmanager
@@ -255,15 +296,20 @@ class Store:
                 ).scalars()
             )
             conn.execute(suite_runs_table.delete().where(suite_runs_table.c.suite == suite))
-            still_used = set(
-                conn.execute(
-                    sa.select(suite_runs_table.c.run_id).where(suite_runs_table.c.run_id.in_(ids))
-                ).scalars()
-            )
+            # IN lists of at most CHUNK ids: PostgreSQL takes at most 65,535 bind parameters
+            still_used: set[str] = set()
+            for chunk in _chunks(ids):
+                still_used |= set(
+                    conn.execute(
+                        sa.select(suite_runs_table.c.run_id).where(
+                            suite_runs_table.c.run_id.in_(chunk)
+                        )
+                    ).scalars()
+                )
             orphans = [r for r in ids if r not in still_used]
-            if orphans:
-                conn.execute(metrics_table.delete().where(metrics_table.c.run_id.in_(orphans)))
-                conn.execute(runs_table.delete().where(runs_table.c.run_id.in_(orphans)))
+            for chunk in _chunks(orphans):
+                conn.execute(metrics_table.delete().where(metrics_table.c.run_id.in_(chunk)))
+                conn.execute(runs_table.delete().where(runs_table.c.run_id.in_(chunk)))
         return len(orphans)
 
     # ------------------------------------------------------------------ reading
@@ -279,7 +325,7 @@ class Store:
                     runs_table.c.run_id, runs_table.c.status, runs_table.c.summary
                 ).where(runs_table.c.run_id.in_(ids[start : start + 500]))
                 for run_id, status, summary in conn.execute(query):
-                    out[run_id] = (status, json.loads(summary))
+                    out[run_id] = (status, self._loads(summary, run_id, "summary"))
         return out
 
     def finished_ids(self, run_ids: Iterable[str] | None = None) -> set[str]:
@@ -319,17 +365,11 @@ class Store:
         records = []
         for r in rows:
             fields = {k: r[k] for k in RUN_COLUMNS if k not in ("run_id", "task", "status")}
-            fields["environment"] = json.loads(r["environment"])
-            records.append(
-                run_row(
-                    r["run_id"],
-                    r["task"],
-                    r["status"],
-                    json.loads(r["spec"]),
-                    json.loads(r["summary"]),
-                    **fields,
-                )
-            )
+            run_id = r["run_id"]
+            fields["environment"] = self._loads(r["environment"], run_id, "environment")
+            spec = self._loads(r["spec"], run_id, "spec")
+            summary = self._loads(r["summary"], run_id, "summary")
+            records.append(run_row(run_id, r["task"], r["status"], spec, summary, **fields))
         if not records:
             return pd.DataFrame(columns=list(RUN_COLUMNS))
         return pd.DataFrame(records)
@@ -371,3 +411,12 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+#: ids per IN list of a query (PostgreSQL binds at most 65,535 parameters per statement)
+CHUNK = 500
+
+
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]

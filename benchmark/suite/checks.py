@@ -107,8 +107,8 @@ def _check_grid_budget(suite: Suite, where: str) -> None:
     cell (:func:`benchmark.tune.points.grid_axes`), so every optimizer gets the same budget."""
     if suite.tuning.sampler != "grid" or suite.tuning.trials == 0:
         return
+    from benchmark.grid_rungs import GridError, grid_axes
     from benchmark.suite.expand import cell_search_space, cells
-    from benchmark.tune.points import GridError, grid_axes
 
     for cell in cells(suite):
         i = suite.optimizers.index(cell.optimizer)
@@ -161,10 +161,12 @@ def check_training_suite(suite: Suite, where: str) -> None:
     its grid against the registries, its optimizers, reference and protocol."""
     n_cells = len(suite.pairs) * len(suite.optimizers)
     finals = len(suite.seeds) * (2 if suite.tuning.defaults else 1)  # + the defaults' runs
-    from benchmark.tune.trials import rung_epochs
+    from benchmark.grid_rungs import rungs
 
-    # at most: halving stops most trials at the first rung
-    n_rungs = len(rung_epochs(suite))
+    # at most: halving stops most trials at the first rung (tune.trials.rung_epochs' rule)
+    halving = suite.tuning.halving
+    epochs = suite.tuning_epochs
+    n_rungs = len(rungs(epochs, halving.min_epochs, halving.eta) if halving else [epochs])
     per_cell = finals + suite.tuning.trials * suite.tuning.seeds_per_trial * n_rungs
     _check_runs(where, GRID_PATH, n_cells * per_cell, f"{n_cells} cells x {per_cell} runs")
     _check_grid(suite, where)

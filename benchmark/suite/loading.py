@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from benchmark.errors import BnnBenchError, closest
+from benchmark.input_bounds import MAX_SUITE_BYTES, check_yaml, read_text
 from benchmark.search_space import DimensionError
 from benchmark.suite.checks import _check, _show
 from benchmark.suite.schema import Suite
@@ -53,11 +54,11 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML_FLOAT, list("-+01
 
 
 def _read_yaml(path: Path, where: str) -> Any:
-    """Parse a YAML file; syntax errors name the file, line and column."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BnnBenchError(f"{where}: cannot read suite file: {exc.strerror or exc}") from None
+    """Parse a YAML file; syntax errors name the file, line and column. Its size, encoding,
+    nesting depth and expanded node count are checked before anything is built
+    (:mod:`benchmark.input_bounds`)."""
+    text = read_text(path, where, "suite file", MAX_SUITE_BYTES)
+    check_yaml(text, where, _Loader)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -103,7 +104,68 @@ def parse_suite(data: Any, where: str = "<suite>") -> Suite:
     except ValidationError as exc:
         raise _translate(exc, where, Suite) from None
     _check(suite, where)
+    _check_model_budget(suite, where)
+    _check_plugins(suite, where)
     return suite
+
+
+def _check_plugins(suite: Suite, where: str) -> None:
+    """Each plug-in optimizer (``package.module:Class``) built with the entry's ``hparams``
+    (a tuned key at its range's low end, or its first choice) on a tiny parameter, and
+    stepped once, so that a value of the wrong type is refused here with one line instead
+    of failing every run. Imports torch only when the suite names a plug-in (its module
+    was imported by the registry check already)."""
+    entries = [(i, e) for i, e in enumerate(getattr(suite, "optimizers", None) or [])]
+    plugins = [(i, e) for i, e in entries if getattr(e, "is_plugin", False)]
+    if not plugins:
+        return
+    import torch
+
+    from benchmark.optim.registry import get_optimizer_spec
+
+    for i, entry in plugins:
+        spec = get_optimizer_spec(entry.name, where)
+        hparams = dict(entry.hparams)
+        for key, dim in entry.search_space.items():
+            hparams.setdefault(key, dim.choices[0] if dim.choices else dim.low)
+        weight = torch.nn.Parameter(torch.zeros(4))
+        try:
+            optimizer = spec.factory([weight], **hparams)
+            weight.grad = torch.zeros_like(weight)
+            optimizer.step()
+        except Exception as exc:  # noqa: BLE001 - whatever the plug-in raises: one line
+            problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            raise BnnBenchError(
+                f"{where}: optimizers[{i}].hparams: plug-in '{entry.name}' cannot be built "
+                f"with {_show(hparams)} ({problem}); allowed: the keyword arguments of "
+                f"{entry.name.rpartition(':')[2]}.__init__ with values of the types it takes"
+            ) from None
+
+
+def _check_model_budget(suite: Suite, where: str) -> None:
+    """Each ``mlp``'s ``hidden`` as ``run`` checks it, and its training memory against this
+    machine's (:mod:`benchmark.model_budget`; from static metadata, nothing is built)."""
+    from benchmark.data.registry import static_input
+    from benchmark.model_budget import machine_memory, mlp_problem
+
+    models = [(i, m) for i, m in enumerate(getattr(suite, "models", None) or []) if m.name == "mlp"]
+    if not models:
+        return
+    memory = machine_memory()
+    for j, data in enumerate(suite.datasets):
+        static = static_input(data.name, data.options)
+        if static is None:
+            continue
+        for i, model in models:
+            if any(e.matches(model.name, data.name) for e in suite.exclude):
+                continue  # a pair left out is never built
+            hidden = model.options.get("hidden", [256, 256])
+            problem = mlp_problem(hidden, static[0], static[1], suite.batch_size, memory)
+            if problem:
+                key = f"models[{i}].options.hidden"
+                if not problem.startswith("must"):
+                    key += f" (with datasets[{j}], {data.name})"
+                raise BnnBenchError(f"{where}: {key}: {problem}")
 
 
 def _path(loc: Iterable[Any]) -> str:

@@ -21,16 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-
-def rungs(epochs: int, min_epochs: int | None = None, eta: int | None = None) -> list[int]:
-    """The epochs of each rung, ending at ``epochs``; ``[epochs]`` without halving."""
-    if min_epochs is None or eta is None or min_epochs >= epochs:
-        return [epochs]
-    out, r = [], min_epochs
-    while r < epochs:
-        out.append(r)
-        r *= eta
-    return [*out, epochs]
+from benchmark.grid_rungs import rungs
 
 
 def keep_count(n: int, eta: int) -> int:
