@@ -223,6 +223,7 @@ def run_suite(
     progress: bool = True,
     on_event: Callable[[Event], None] | None = None,
     tune_only: bool = False,
+    hparams_from: str | Path | None = None,
 ) -> SuiteResult:
     """Run a suite end to end, exactly as ``bnnbench run``: tune (if the suite tunes), run the
     final runs, then (``tuning.defaults``) the same runs at the registry defaults, write the
@@ -231,7 +232,9 @@ def run_suite(
     runs are skipped); ``fresh`` forgets the suite's stored runs and studies first.
     ``workers``, ``threads``, ``executor``, ``scheduler``, ``device`` and ``data_root``
     override the suite's settings. ``tune_only``: stop after the tuning phase (no final runs,
-    no report; :func:`tune_suite`). Raises :class:`BnnBenchError` for what the user can fix
+    no report; :func:`tune_suite`). ``hparams_from``: a baseline ``summary.json`` (or report
+    folder) whose tuned point per cell the final runs train at, with no tuning trials
+    (:mod:`benchmark.pinning`). Raises :class:`BnnBenchError` for what the user can fix
     (nothing is created or deleted then)."""
     from benchmark.suite import suite_database_url
 
@@ -254,8 +257,18 @@ def run_suite(
         raise BnnBenchError(
             f"suite '{suite.name}' does not tune (tuning.trials is 0); nothing to tune"
         )
-    first = task.final_specs(suite)
+    pin = None
+    if hparams_from is not None:
+        from benchmark.pinning import load_pin
+
+        if tune_only:
+            raise BnnBenchError("--hparams-from pins the points instead of tuning: not with tune")
+        pin = load_pin(hparams_from, suite)
+        tuned = False  # no trials: the final runs train at the pinned points
+    first = task.final_specs(suite, pin.points if pin else None)
     at_defaults = [] if tune_only else defaults_specs(suite, task)  # preflighted with trials
+    if pin is not None:
+        first = first + at_defaults
     if tuned:
         from benchmark.tune import preflight_specs
 
@@ -270,8 +283,10 @@ def run_suite(
         db = Store(url)
         result = SuiteResult(suite, db.display_url)
         with db.suite_lock(suite.name):
-            finals = task.final_specs(suite)
+            finals = task.final_specs(suite, pin.points if pin else None)
             counted = f"{len(finals)} runs"
+            if pin is not None:
+                counted = f"{len(finals)} final runs at pinned hyper-parameters"
             if tuned:
                 from benchmark.tune import tuning_budget
 
@@ -294,7 +309,7 @@ def run_suite(
                 emit(Event("warning", warning))
             for warning in cluster.warnings() if cluster else []:
                 emit(Event("warning", warning))
-            if note := task.tuning_note(suite):
+            if note := (pin.note() if pin else task.tuning_note(suite)):
                 emit(Event("info", note))
             # what would make every run fail is found before anything is deleted or run
             todo = [] if new_store else first if fresh else _unfinished(first, db)
@@ -305,7 +320,7 @@ def run_suite(
                 emit(
                     Event("info", f"--fresh: forgot {removed} stored runs of suite '{suite.name}'")
                 )
-                if tuned:
+                if tuned or pin is not None:
                     from benchmark.tune import delete_studies
 
                     deleted = delete_studies(suite.name, db.url)
@@ -375,7 +390,7 @@ def run_suite(
                 return result
             emit(Event("info", f"results: {db.display_url}"))
             if report:
-                result.report = _write_report(suite, db, out_dir)
+                result.report = _write_report(suite, db, out_dir, pin=pin)
                 emit(Event("report", f"report: {result.report.html}"))
         return result
 
@@ -394,17 +409,24 @@ def build_report(
     results_dir: str | Path = "results",
     store: str | None = None,
     out_dir: str | Path | None = None,
+    hparams_from: str | Path | None = None,
 ) -> ReportPaths:
     """(Re)build a suite's report from its store alone (opened read-only) into ``out_dir``
-    (default ``<results_dir>/<suite>/report``). Raises :class:`BnnBenchError` when there is
-    no store or the folder is not writable."""
+    (default ``<results_dir>/<suite>/report``); ``hparams_from``: the baseline a pinned run
+    took its points from (as given to :func:`run_suite`). Raises :class:`BnnBenchError` when
+    there is no store or the folder is not writable."""
     from benchmark.suite import suite_database_url
 
     suite = load_suite_like(suite_or_path)
+    pin = None
+    if hparams_from is not None:
+        from benchmark.pinning import load_pin
+
+        pin = load_pin(hparams_from, suite)
     target = Path(out_dir) if out_dir is not None else report_folder(results_dir, suite.name)
     check_writable_dir(target, "report folder", "choose another output folder (--out)")
     db = Store(store or suite_database_url(suite, results_dir), read_only=True)
-    return _write_report(suite, db, target)
+    return _write_report(suite, db, target, pin=pin)
 
 
 def report_folder(results_dir: str | Path, suite_name: str) -> Path:
@@ -412,15 +434,20 @@ def report_folder(results_dir: str | Path, suite_name: str) -> Path:
     return Path(results_dir) / suite_name / "report"
 
 
-def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
+def _write_report(suite: Any, db: Store, out_dir: Path, pin: Any = None) -> ReportPaths:
     """The report of the runs ``suite`` asks for now, from ``db`` (the folder's files:
-    report/render.py)."""
+    report/render.py); ``pin``: a :class:`benchmark.pinning.Pin` the final runs trained at."""
     from benchmark.results import trials_frame
     from report.render import report_header, write_report
     from report.summary_json import build_summary
 
     task = get_task(suite.task)
-    current = current_runs(suite, db)
+    if pin is not None:
+        from benchmark.pinning import pinned_current_runs
+
+        current = pinned_current_runs(suite, pin)
+    else:
+        current = current_runs(suite, db)
     # every run linked to the suite, whatever its role: a run is linked once, so a defaults
     # run that is also a tuned run carries the role "final"; rows come from the ids
     linked = db.runs_frame(suite.name)
@@ -436,7 +463,7 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
         suite, runs, values, out_dir=out_dir, trial_runs=trial_runs, trials=trials,
         tuning=current.tuning,
     )  # fmt: skip
-    note = task.tuning_note(suite) or ""
+    note = (pin.note() if pin is not None else task.tuning_note(suite)) or ""
     stale = int((~linked["run_id"].isin(current.ids)).sum())
     if stale:
         note += (
@@ -447,6 +474,8 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
     summary = build_summary(
         suite=suite, store_url=db.display_url, runs=distinct, task_part=task_part, notes=header
     )
+    if pin is not None:  # where the final runs' points came from (report/compare.py reads it)
+        summary["suite"]["hparams_from"] = pin.describe()
     files = write_report(
         suite.name, header, sections, out_dir, summary=summary, runs=runs, metrics=values
     )

@@ -197,6 +197,8 @@ def build_summary(
         if hasattr(suite, key)
     }
     spec["seeds"] = list(getattr(suite, "seeds", []) or [])
+    if (executor := getattr(suite, "executor", None)) is not None:  # threads change the numbers
+        spec["threads_per_worker"] = executor.threads_per_worker
     tuning = getattr(suite, "tuning", None)
     spec["tuning_trials"] = getattr(tuning, "trials", 0)
     if spec["tuning_trials"]:  # how the trials were run, where it differs from the defaults
