@@ -3,7 +3,8 @@
 
     python -m tests.gate_measure OUT_DIR [REPETITIONS] [NOISE ...]
 
-Repetition ``r`` uses the suite seeds ``[10 r, 10 r + 1, 10 r + 2]``: a tuned baseline (1 torch
+``REPETITIONS``: a count ``N`` (repetitions 0 .. N-1) or a range ``A-B`` (A .. B-1, to share
+the work between processes). Repetition ``r`` uses the suite seeds ``[10 r, 10 r + 1, 10 r + 2]``: a tuned baseline (1 torch
 thread), then pinned to it (``--hparams-from``) a clean run with 2 threads per worker (numeric
 noise only: any regression is a false alarm) and one damaged run per ``NOISE`` (the plug-in's
 update plus N(0, noise^2) per step: a regression of the plug-in is a detection; one of another
@@ -21,10 +22,10 @@ from report.compare import compare, load_summary
 from tests.gate_plugins import PLUGIN, run_gate_suite
 
 
-def measure(out: Path, repetitions: int, noises: list[float]) -> dict[str, object]:
+def measure(out: Path, repetitions: range, noises: list[float]) -> dict[str, object]:
     totals: dict[str, list[int]] = {"clean": [], **{f"noise {n:g}": [] for n in noises}}
     wrong = 0
-    for r in range(repetitions):
+    for r in repetitions:
         seeds = [10 * r, 10 * r + 1, 10 * r + 2]
         start = time.perf_counter()
         base = run_gate_suite(out / f"r{r}" / "base", seeds)
@@ -51,4 +52,6 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if not args:
         sys.exit(__doc__)
-    measure(Path(args[0]), int(args[1]) if len(args) > 1 else 5, [float(a) for a in args[2:]])
+    first, _, last = (args[1] if len(args) > 1 else "5").rpartition("-")
+    reps = range(int(first or 0), int(last))
+    measure(Path(args[0]), reps, [float(a) for a in args[2:]])

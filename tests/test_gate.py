@@ -3,13 +3,14 @@
 then, pinned to it with ``--hparams-from``:
 
 - the same suite with 2 torch threads per worker (other floating-point results, as another
-  CPU gives): ``bnnbench compare`` exits 0 (no false alarm);
+  CPU gives): it trains exactly the baseline's points (the stored specs' hyper-parameters)
+  and runs no tuning trial, and ``bnnbench compare`` exits 0 (no false alarm);
+- the same suite with 1 thread: the very runs of the baseline (same run ids and numbers);
 - the same suite with the plug-in's update damaged (noise added to every step): exit 1, the
-  plug-in and nothing else named;
-- a pinned run trains exactly the baseline's points (the same run ids, the stored specs'
-  hyper-parameters) and runs no tuning trial.
+  plug-in and nothing else named.
 
-The slow test repeats the first over 3 more sets of suite seeds."""
+The slow test repeats the first over 3 more sets of suite seeds (tests/gate_measure.py runs
+the same comparisons, and the damaged ones, to measure the gate: docs/nightly.md)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from benchmark.store import Store
 from tests.gate_plugins import PLUGIN, gate_suite, run_gate_suite
 
 SEEDS = [0, 1, 2]
-#: the damage: N(0, 0.03^2) added to every parameter after each step
-NOISE = 0.03
+#: the damage: N(0, 0.1^2) added to every parameter after each step
+NOISE = 0.1
 
 
 def summary_of(folder: Path) -> dict[str, Any]:
@@ -133,10 +134,21 @@ def test_a_damaged_update_is_caught_and_only_it_is_named(
     assert "Regression gate FAILED" in out
 
 
-def test_pinning_errors_are_one_line(baseline: Path, tmp_path: Path) -> None:
+def test_pinning_errors_are_one_line(
+    baseline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     suite = gate_suite(tmp_path / "gate.yaml", SEEDS)
     with pytest.raises(BnnBenchError, match="no such file or folder: '.*nope'"):
         run_suite(suite, results_dir=tmp_path, hparams_from=tmp_path / "nope")
+    args = ["run", str(suite), "--results-dir", str(tmp_path), "--workers", "1"]
+    assert main([*args, "--hparams-from", str(tmp_path / "nope")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("bnnbench: error: --hparams-from: no such file or folder")
+    untuned = gate_suite(tmp_path / "untuned.yaml", SEEDS)
+    text = untuned.read_text().replace("trials: 2", "trials: 0")
+    untuned.write_text(text)
+    with pytest.raises(BnnBenchError, match="does not tune .*nothing to pin"):
+        run_suite(untuned, results_dir=tmp_path, hparams_from=baseline)
     document = summary_of(baseline)
     del document["task"]["tuning"]["cells"]["mlp/digits/adam"]
     partial = tmp_path / "partial.json"
