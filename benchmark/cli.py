@@ -127,6 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         on_event=_printer(args.quiet),
         tune_only=args.command == "tune",
         rebuild_report=getattr(args, "report", False),
+        hparams_from=getattr(args, "hparams_from", None),
     )
     return result.exit_code
 
@@ -139,6 +140,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         results_dir=args.results_dir,
         store=args.store,
         out_dir=args.out,
+        hparams_from=args.hparams_from,
     )
     _print(f"report: {paths.html}")
     return 0
@@ -291,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
         store_options(p)
         p.set_defaults(func=cmd_run)
 
+    hparams_help = (
+        "train the final runs at the tuned point of each cell in BASELINE (a summary.json or "
+        "a report folder) and run no tuning trials (docs/nightly.md)"
+    )
     run = sub.add_parser("run", help="run a suite (resumes by default)")
     run_options(run)
     run.add_argument("--no-report", action="store_true", help="do not render the report afterwards")
@@ -300,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild the report even if nothing changed since it was written (by default "
         "it is rebuilt only when the store, the suite file or bnnbench changed)",
     )
+    run.add_argument("--hparams-from", metavar="BASELINE", help=hparams_help)
     tune = sub.add_parser(
         "tune",
         help="run only a suite's tuning phase and print each cell's best point (a later "
@@ -341,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="(re)build a suite's report from its store")
     rep.add_argument("suite")
     rep.add_argument("--out", help="report folder (default: <results-dir>/<suite>/report)")
+    rep.add_argument(
+        "--hparams-from", metavar="BASELINE", help="the BASELINE a pinned run was given"
+    )
     store_options(rep)
     rep.set_defaults(func=cmd_report)
 
@@ -361,13 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument(
         "--acc-tolerance",
         type=float,
-        help="flag an accuracy drop larger than this or the CIs' noise (default: 0.01)",
+        help="flag an accuracy drop larger than this, when the test rejects too (default: 0.01)",
     )
     cmp.add_argument(
         "--speed-tolerance",
         type=float,
-        help="flag steps-to-target growing by more than this fraction or the CIs' noise "
-        "(default: 0.10)",
+        help="flag the error area over training (1 - AUC) growing by more than this fraction, "
+        "when the test rejects too (default: 0.10)",
     )
     store_options(cmp)
     cmp.set_defaults(func=cmd_compare)

@@ -224,6 +224,7 @@ def run_suite(
     on_event: Callable[[Event], None] | None = None,
     tune_only: bool = False,
     rebuild_report: bool = False,
+    hparams_from: str | Path | None = None,
 ) -> SuiteResult:
     """Run a suite end to end, exactly as ``bnnbench run``: tune (if the suite tunes), run the
     final runs, then (``tuning.defaults``) the same runs at the registry defaults, write the
@@ -232,10 +233,12 @@ def run_suite(
     runs are skipped); ``fresh`` forgets the suite's stored runs and studies first.
     ``workers``, ``threads``, ``executor``, ``scheduler``, ``device`` and ``data_root``
     override the suite's settings. ``tune_only``: stop after the tuning phase (no final runs,
-    no report; :func:`tune_suite`). The report is rebuilt only when the store, the suite or
+    no report; :func:`tune_suite`). ``hparams_from``: a baseline ``summary.json`` (or report
+    folder) whose tuned point per cell the final runs train at, with no tuning trials
+    (:mod:`benchmark.pinning`). The report is rebuilt only when the store, the suite or
     the code changed since it was written (:mod:`benchmark.report_stamp`), or with
-    ``rebuild_report``; the local pool's fork server starts only when there are runs to do
-    (:func:`_start_workers_early`). Raises :class:`BnnBenchError` for what the user can fix
+    ``rebuild_report`` (always for a pinned run); the local pool's fork server starts only
+    when there are runs to do (:func:`_start_workers_early`). Raises :class:`BnnBenchError` for what the user can fix
     (nothing is created or deleted then)."""
     from benchmark.run_arguments import check_run_arguments
     from benchmark.suite import suite_database_url
@@ -261,7 +264,7 @@ def run_suite(
         check_writable_dir(out_dir, "report folder", hint)
         known = store or suite_database_url(suite, results_dir)
         # a rerun with nothing to do ends here: no tuning, no executor, no worker process
-        if not (fresh or rebuild_report) and (
+        if not (fresh or rebuild_report or hparams_from is not None) and (
             done := _finished_before(suite, known, out_dir, emit)
         ):
             return done
@@ -270,8 +273,18 @@ def run_suite(
         raise BnnBenchError(
             f"suite '{suite.name}' does not tune (tuning.trials is 0); nothing to tune"
         )
-    first = task.final_specs(suite)
+    pin = None
+    if hparams_from is not None:
+        from benchmark.pinning import load_pin
+
+        if tune_only:
+            raise BnnBenchError("--hparams-from pins the points instead of tuning: not with tune")
+        pin = load_pin(hparams_from, suite)
+        tuned = False  # no trials: the final runs train at the pinned points
+    first = task.final_specs(suite, pin.points if pin else None)
     at_defaults = [] if tune_only else defaults_specs(suite, task)  # preflighted with trials
+    if pin is not None:
+        first = first + at_defaults
     if tuned:
         from benchmark.tune import preflight_specs
 
@@ -287,8 +300,10 @@ def run_suite(
         db = Store(url)
         result = SuiteResult(suite, db.display_url)
         with db.suite_lock(suite.name):
-            finals = task.final_specs(suite)
+            finals = task.final_specs(suite, pin.points if pin else None)
             counted = f"{len(finals)} runs"
+            if pin is not None:
+                counted = f"{len(finals)} final runs at pinned hyper-parameters"
             if tuned:
                 from benchmark.tune import tuning_budget
 
@@ -311,7 +326,7 @@ def run_suite(
                 emit(Event("warning", warning))
             for warning in cluster.warnings() if cluster else []:
                 emit(Event("warning", warning))
-            if note := task.tuning_note(suite):
+            if note := (pin.note() if pin else task.tuning_note(suite)):
                 emit(Event("info", note))
             # what would make every run fail is found before anything is deleted or run
             todo = [] if new_store else first if fresh else _unfinished(first, db)
@@ -323,7 +338,7 @@ def run_suite(
                 emit(
                     Event("info", f"--fresh: forgot {removed} stored runs of suite '{suite.name}'")
                 )
-                if tuned:
+                if tuned or pin is not None:
                     from benchmark.tune import delete_studies
 
                     deleted = delete_studies(suite.name, db.url)
@@ -396,7 +411,7 @@ def run_suite(
             if report:
                 complete = result.failed == 0  # failed runs are retried by a rerun
                 result.report, rebuilt = _report_if_changed(
-                    suite, db, out_dir, rebuild_report, complete
+                    suite, db, out_dir, rebuild_report or pin is not None, complete, pin=pin
                 )
                 done = "" if rebuilt else " (up to date: nothing changed since it was written)"
                 emit(Event("report", f"report: {result.report.html}{done}"))
@@ -417,17 +432,24 @@ def build_report(
     results_dir: str | Path = "results",
     store: str | None = None,
     out_dir: str | Path | None = None,
+    hparams_from: str | Path | None = None,
 ) -> ReportPaths:
     """(Re)build a suite's report from its store alone (opened read-only) into ``out_dir``
-    (default ``<results_dir>/<suite>/report``). Raises :class:`BnnBenchError` when there is
-    no store or the folder is not writable."""
+    (default ``<results_dir>/<suite>/report``); ``hparams_from``: the baseline a pinned run
+    took its points from (as given to :func:`run_suite`). Raises :class:`BnnBenchError` when
+    there is no store or the folder is not writable."""
     from benchmark.suite import suite_database_url
 
     suite = load_suite_like(suite_or_path)
+    pin = None
+    if hparams_from is not None:
+        from benchmark.pinning import load_pin
+
+        pin = load_pin(hparams_from, suite)
     target = Path(out_dir) if out_dir is not None else report_folder(results_dir, suite.name)
     check_writable_dir(target, "report folder", "choose another output folder (--out)")
     db = Store(store or suite_database_url(suite, results_dir), read_only=True)
-    return _report_if_changed(suite, db, target, rebuild=True)[0]
+    return _report_if_changed(suite, db, target, rebuild=True, pin=pin)[0]
 
 
 def report_folder(results_dir: str | Path, suite_name: str) -> Path:
@@ -494,7 +516,12 @@ def _finished_before(
 
 
 def _report_if_changed(
-    suite: Any, db: Store, out_dir: Path, rebuild: bool = False, complete: bool = False
+    suite: Any,
+    db: Store,
+    out_dir: Path,
+    rebuild: bool = False,
+    complete: bool = False,
+    pin: Any = None,
 ) -> tuple[ReportPaths, bool]:
     """The report in ``out_dir`` and whether it was (re)built: it is, with ``rebuild`` or
     when its stamp does not match the suite, the store's runs and the code now
@@ -510,12 +537,12 @@ def _report_if_changed(
         if complete and not stamp.get("complete"):
             write_stamp(out_dir, fp, complete=True)
         return _existing_report(out_dir), False
-    paths = _write_report(suite, db, out_dir)
+    paths = _write_report(suite, db, out_dir, pin=pin)
     write_stamp(out_dir, fp, complete=complete)
     return paths, True
 
 
-def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
+def _write_report(suite: Any, db: Store, out_dir: Path, pin: Any = None) -> ReportPaths:
     """The report of the runs ``suite`` asks for now, from ``db`` (the folder's files:
     report/render.py), built in a staging folder beside ``out_dir`` and then moved in file by
     file (:func:`benchmark.report_files.staged`): a disk that fills up while the figures
@@ -523,7 +550,7 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
     from benchmark.report_files import staged
 
     with staged(out_dir) as staging:
-        paths = _render_report(suite, db, staging)
+        paths = _render_report(suite, db, staging, pin=pin)
     return ReportPaths(
         out_dir / paths.markdown.name,
         out_dir / paths.html.name,
@@ -532,14 +559,20 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
     )
 
 
-def _render_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
-    """The report's files written into ``out_dir``."""
+def _render_report(suite: Any, db: Store, out_dir: Path, pin: Any = None) -> ReportPaths:
+    """The report's files written into ``out_dir``; ``pin``: a :class:`benchmark.pinning.Pin`
+    the final runs trained at."""
     from benchmark.results import trials_frame
     from report.render import report_header, write_report
     from report.summary_json import build_summary
 
     task = get_task(suite.task)
-    current = current_runs(suite, db)
+    if pin is not None:
+        from benchmark.pinning import pinned_current_runs
+
+        current = pinned_current_runs(suite, pin)
+    else:
+        current = current_runs(suite, db)
     # every run linked to the suite, whatever its role: a run is linked once, so a defaults
     # run that is also a tuned run carries the role "final"; rows come from the ids
     linked = db.runs_frame(suite.name)
@@ -555,7 +588,7 @@ def _render_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
         suite, runs, values, out_dir=out_dir, trial_runs=trial_runs, trials=trials,
         tuning=current.tuning,
     )  # fmt: skip
-    note = task.tuning_note(suite) or ""
+    note = (pin.note() if pin is not None else task.tuning_note(suite)) or ""
     stale = int((~linked["run_id"].isin(current.ids)).sum())
     if stale:
         note += (
@@ -566,6 +599,8 @@ def _render_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
     summary = build_summary(
         suite=suite, store_url=db.display_url, runs=distinct, task_part=task_part, notes=header
     )
+    if pin is not None:  # where the final runs' points came from (report/compare.py reads it)
+        summary["suite"]["hparams_from"] = pin.describe()
     files = write_report(
         suite.name, header, sections, out_dir, summary=summary, runs=runs, metrics=values
     )

@@ -287,6 +287,8 @@ def build_summary(
             spec["target"]["fraction"] = target.fraction or 0.95
         else:
             spec["target"]["value"] = target.value
+    if (executor := getattr(suite, "executor", None)) is not None:  # threads change the numbers
+        spec["threads_per_worker"] = executor.threads_per_worker
     tuning = getattr(suite, "tuning", None)
     spec["tuning_trials"] = getattr(tuning, "trials", 0)
     if spec["tuning_trials"]:  # how the trials were run, where it differs from the defaults
