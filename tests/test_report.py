@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from benchmark import run_suite
-from report.markup import number
+from report.markup import md_text, number
 from report.summary_json import schema
 from tests.conftest import write_suite
 
@@ -73,9 +74,9 @@ def test_the_folder_holds_every_file(report_dir: Path) -> None:
 def test_every_section_is_there(report_dir: Path) -> None:
     markdown = (report_dir / "REPORT.md").read_text()
     html = (report_dir / "index.html").read_text()
-    for title in SECTIONS:
-        assert f"## {title}\n" in markdown, title
-        assert f"<h2>{title.replace(chr(39), '&#39;')}</h2>" in html, title
+    for title in SECTIONS:  # numbered: "## 3. Final test accuracy"
+        assert re.search(rf"^## \d+\. {re.escape(title)}$", markdown, re.M), title
+        assert re.search(rf"<h2>\d+\. {re.escape(title.replace(chr(39), '&#39;'))}</h2>", html)
     assert "reconstruction" in markdown
 
 
@@ -99,9 +100,10 @@ def test_summary_json_validates_against_the_documented_schema(report_dir: Path) 
 
 def test_the_tuning_section_says_what_was_done(report_dir: Path) -> None:
     markdown = (report_dir / "REPORT.md").read_text()
-    tuning = markdown.split("## Tuning\n", 1)[1].split("\n## ", 1)[0]
-    assert "seeded Sobol points of its search space (seed 0), drawn up front" in tuning
-    assert "A trial is one run (seed 0)" in tuning and "Every trial runs 1 epoch." in tuning
+    tuning = re.split(r"^## \d+\. Tuning\n", markdown, flags=re.M)[1].split("\n## ", 1)[0]
+    said = md_text("seeded Sobol points of its search space (seed 0), drawn up front")
+    assert said in tuning and md_text("A trial is one run (seed 0)") in tuning
+    assert "Every trial runs 1 epoch." in tuning
     assert "| trials | diverged | failed | best val acc | best point | tuning epochs |" in tuning
     assert "](figures/tuning_sensitivity.png)" in tuning
     assert "](figures/tuning_expected_max.png)" in tuning
@@ -158,7 +160,9 @@ def test_index_html_in_a_real_browser(report_dir: Path) -> None:
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(page_url, wait_until="load")
             widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
-            headings = page.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)")
+            headings = page.eval_on_selector_all(
+                "h2", "hs => hs.map(h => h.textContent.replace(/^\\d+\\. /, ''))"
+            )
             text = page.inner_text("body")
         finally:
             browser.close()
