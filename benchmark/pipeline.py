@@ -426,8 +426,9 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
     linked = db.runs_frame(suite.name)
     runs = final_rows(linked, current, grid=task.grid)  # a shared run gives two rows
     distinct = runs.drop_duplicates("run_id").reset_index(drop=True)
-    # only the curves the sections read, not every per-layer diagnostic
-    values = db.metrics_frame(list(distinct["run_id"]), names=task.report_metrics)
+    # every stored metric of the final runs goes to metrics.csv; the sections read a few
+    stored = db.metrics_frame(list(distinct["run_id"]))
+    values = stored[stored["name"].isin(task.report_metrics)].reset_index(drop=True)
     trial_runs = trials = None
     if current.tuning is not None:
         trial_runs = linked[linked["run_id"].isin(current.trial_ids)].reset_index(drop=True)
@@ -448,6 +449,7 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
         suite=suite, store_url=db.display_url, runs=distinct, task_part=task_part, notes=header
     )
     files = write_report(
-        suite.name, header, sections, out_dir, summary=summary, runs=runs, metrics=values
-    )
+        suite.name, header, sections, out_dir, summary=summary, runs=runs, metrics=stored,
+        trials=trials,
+    )  # fmt: skip
     return ReportPaths(files.markdown, files.html, files.folder, files.summary)

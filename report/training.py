@@ -46,8 +46,8 @@ def _ci(low: float, high: float) -> str:
     return "n/a" if math.isnan(low) or math.isnan(high) else f"[{number(low)}, {number(high)}]"
 
 
-def _figure(path: Path | None, alt: str) -> list[Block]:
-    return [Figure(path, alt)] if path is not None else []
+def _figure(path: Path | None, alt: str, caption: str = "") -> list[Block]:
+    return [Figure(path, alt, caption)] if path is not None else []
 
 
 # ----------------------------------------------------------------------------- headline
@@ -298,13 +298,26 @@ def speed_section(
             f"'<optimizer> (defaults)'); the target is the tuned '{ref}''s."
         )
     blocks: list[Block] = [Paragraph(intro)]
-    blocks += _figure(
-        figures.learning_curves(runs, values, out, x="step", reference=ref),
-        "test accuracy against optimizer steps, per cell",
+    targets = {(c.model, c.dataset): c.target for c in analysis.cells}
+    seeds = max((len(r.runs) for c in analysis.cells for r in c.optimizers.values()), default=0)
+    curves = (
+        f"Mean over up to {seeds} seeds per optimizer; band: 95% percentile bootstrap CI of the "
+        "mean; dotted: the cell's target; a cross: where a diverged run stopped."
     )
     blocks += _figure(
-        figures.learning_curves(runs, values, out, x="seconds", reference=ref),
+        figures.learning_curves(runs, values, out, x="step", reference=ref, target=targets),
+        "test accuracy against optimizer steps, per cell",
+        f"Test accuracy (or error, log axis, where it saturates) against optimizer steps. {curves}",
+    )
+    blocks += _figure(
+        figures.learning_curves(runs, values, out, x="seconds", reference=ref, target=targets),
         "test accuracy against training seconds, per cell",
+        f"The same against training wall seconds (evaluation excluded). {curves}",
+    )
+    blocks += _figure(
+        figures.loss_curves(runs, values, out, reference=ref),
+        "training loss against optimizer steps, per cell",
+        f"Training loss (cross-entropy, log axis) against optimizer steps. {curves}",
     )
     blocks.append(Table(speed_rows(analysis)))
     return Section("Speed of convergence", blocks)

@@ -162,21 +162,27 @@ def test_registry_order_and_latent_free_match_the_registry() -> None:
     assert {n for n in OPTIMIZERS if is_latent_free(n)} == figures.LATENT_FREE
 
 
-def test_optimizer_colors_are_fixed_per_optimizer() -> None:
+def test_optimizer_colors_are_assigned_to_the_optimizers_present() -> None:
+    from report.palette import COLORS
+
     every = optimizer_colors(REGISTRY_ORDER)
     assert len(set(every.values())) == len(REGISTRY_ORDER)  # ten distinct colours
-    assert optimizer_colors(["adam", "bop"]) == optimizer_colors(["adam", "bop"])
-    for names in (["bamsprod"], ["sgd", "bamsprod"], ["zzz", "bop", "bamsprod", "adam"]):
-        colors = optimizer_colors(names)
-        assert colors["bamsprod"] == every["bamsprod"]
-        assert all(colors[n] == every[n] for n in names if n in every)
+    # BAMSProd and the reference take the first two colours, whoever else is present
+    for names in (["bamsprod", "bop"], ["sgd", "bop", "bamsprod"], REGISTRY_ORDER):
+        colors = optimizer_colors(names, "bop")
+        assert (colors["bamsprod"], colors["bop"]) == COLORS[:2]
+    assert optimizer_colors(["adam", "sgd"], "sgd")["sgd"] == COLORS[0]  # no BAMSProd: first
+    # an absent optimizer holds no colour: the others follow in the registry's order
+    assert list(optimizer_colors(["sgd", "adam", "bamsprod"], "bop").values()) == list(COLORS[:3])
     assert optimizer_colors(["bop", "adam"]) == optimizer_colors(["adam", "bop", "adam"])
-    # names the registry does not know come after, sorted, and never take a registry colour
+    # a defaults row keeps its optimizer's colour
+    assert optimizer_colors(["adam", "adam (defaults)"])["adam (defaults)"] == COLORS[0]
+    # names the registry does not know come after the known ones, sorted
     plug = optimizer_colors(["pkg.mod:Opt", "adam", "another"])
     assert list(plug) == ["adam", "another", "pkg.mod:Opt"]
-    assert not {plug["another"], plug["pkg.mod:Opt"]} & set(every.values())
+    assert list(plug.values()) == list(COLORS[:3])
     assert optimizer_order(["sgd", "x", "bamsprod"]) == ["bamsprod", "sgd", "x"]
-    assert palette(["sgd", "bamsprod"]) == {"sgd": every["sgd"], "bamsprod": every["bamsprod"]}
+    assert palette(["sgd", "bamsprod"]) == {"sgd": COLORS[1], "bamsprod": COLORS[0]}
 
 
 def test_emphasis() -> None:

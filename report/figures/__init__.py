@@ -39,6 +39,7 @@ _WHERE = {
     "GRID_POINTS": "curves",
     "curve_bands": "curves",
     "learning_curves": "curves",
+    "loss_curves": "curves",
     "DIAGNOSTICS": "diagnostics",
     "diagnostics_figure": "diagnostics",
     "bamsprod_range_figure": "diagnostics",

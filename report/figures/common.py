@@ -3,6 +3,7 @@ legend entries and the file each figure is saved to (``out_dir / "figures" / <na
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,17 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from report.plotting import emphasis, legend_below, optimizer_order, save_figure
+from report.plotting import (
+    base_optimizer,
+    is_defaults,
+    legend_below,
+    line_style,
+    optimizer_order,
+    save_figure,
+)
+
+TITLE_CHARS = 72
+"""A figure title is wrapped at this many characters (it stays inside a 6.4 inch figure)."""
 
 CELL = ["model", "dataset"]
 DRAWN = ("completed", "diverged")
@@ -68,23 +79,34 @@ def _title(cell: tuple[str, str]) -> str:
 
 
 def _line_handles(
-    names: Iterable[str], colors: dict[str, str], reference: str | None
+    names: Iterable[str],
+    universe: Iterable[str] | None = None,
+    reference: str | None = "bop",
+    *,
+    markers: bool = True,
 ) -> tuple[list[Any], list[str]]:
-    """Legend entries: one line per optimizer, in its colour, width and style (dashed: at
-    the registry defaults)."""
+    """Legend entries: one line per optimizer of ``names``, in its colour, marker and width,
+    the palette assigned over ``universe`` (default: ``names``); its row at the registry
+    defaults has no entry of its own, one grey dashed entry says what dashes mean."""
     order = optimizer_order(names)
-    handles = []
+    every = optimizer_order(universe) if universe is not None else order
+    handles, labels = [], []
     for n in order:
-        style = emphasis(n, reference)
-        handles.append(
-            Line2D([], [], color=colors[n], linewidth=style["linewidth"],
-                   linestyle=style.get("linestyle", "-"))
-        )  # fmt: skip
-    return handles, order
+        if is_defaults(n) and base_optimizer(n) in order:
+            continue  # one entry per optimizer; the dashes are explained once, below
+        style = line_style(n, every, reference, points=1 if markers else 0)
+        style.pop("markevery", None)
+        style.pop("zorder", None)
+        handles.append(Line2D([], [], **style))
+        labels.append(n)
+    if any(is_defaults(n) for n in order):
+        handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=1.2))
+        labels.append("dashed: at registry defaults")
+    return handles, labels
 
 
 def _finish(fig: Figure, title: str, handles: list[Any], labels: list[str], path: Path) -> Path:
-    fig.suptitle(title, fontsize="medium")
+    fig.suptitle(textwrap.fill(title, TITLE_CHARS))
     legend_below(fig, handles, labels)
     return save_figure(fig, path, compact=True)
 

@@ -14,7 +14,6 @@ from report.figures.common import (
     CELL,
     LATENT_FREE,
     _cells,
-    _empty_panel,
     _finish,
     _in_cell,
     _line_handles,
@@ -26,7 +25,7 @@ from report.figures.common import (
 from report.plotting import (
     BAMSPROD,
     base_optimizer,
-    emphasis,
+    line_style,
     new_grid,
     optimizer_colors,
     optimizer_order,
@@ -54,45 +53,67 @@ def _diagnostic_means(
     return data.groupby(keys, sort=True)["value"].mean().reset_index()
 
 
+NOT_APPLICABLE = frozenset({"quantization_error", "saturation"})
+"""Diagnostics of latent weights: not applicable to a latent-free optimizer (Bop keeps no
+latent weights: its stored quantization error 0 and saturation say nothing), so omitted for
+it, not drawn as 0."""
+
+
+def diagnostic_panels(means: pd.DataFrame) -> tuple[list[tuple[tuple, str]], list[str]]:
+    """``(cell, diagnostic)`` of each panel drawn, and a note per panel left out: a panel
+    whose every value is 0 carries no information (e.g. latent saturation with no latent
+    weight at the clip bound) and is replaced by a line in the figure's title."""
+    panels, dropped = [], []
+    for cell in _cells(means):
+        sub = _in_cell(means, cell)
+        for name, title, _ in DIAGNOSTICS:
+            series = sub[sub["name"] == name]
+            if series.empty:
+                continue
+            if (series["value"] == 0).all():
+                dropped.append(f"{_title(cell)}: {title} 0 throughout")
+                continue
+            panels.append((cell, name))
+    return panels, dropped
+
+
 def diagnostics_figure(
     runs: pd.DataFrame, values: pd.DataFrame, out_dir: Path, *, reference: str = "bop"
 ) -> Path | None:
-    """Inside the binary network: per cell a row of three panels against optimizer steps,
-    the flip rate (log y when its positive values span more than two decades), the
-    quantization error and the latent saturation, each the mean over seeds per optimizer.
-    Missing series are skipped, as is the saturation of latent-free optimizers (Bop: no
-    latent weights). ``bnn_diagnostics.png``."""
+    """Inside the binary network: per cell the panels against optimizer steps of the flip
+    rate (log y when its positive values span more than two decades), the quantization error
+    and the latent saturation, each the mean over seeds per optimizer. Not applicable
+    diagnostics are omitted (:data:`NOT_APPLICABLE` for latent-free optimizers), as are
+    unrecorded series and panels with no information (:func:`diagnostic_panels`, named in the
+    title). ``bnn_diagnostics.png``."""
     means = _diagnostic_means(runs, values, [name for name, _, _ in DIAGNOSTICS])
     latent_free = means["optimizer"].map(base_optimizer).isin(LATENT_FREE)
-    means = means[~((means["name"] == "saturation") & latent_free)]
-    if means.empty:
+    means = means[~(means["name"].isin(NOT_APPLICABLE) & latent_free)]
+    panels, dropped = diagnostic_panels(means)
+    if not panels:
         return None
-    colors = optimizer_colors(means["optimizer"])
-    cells = _cells(means)
-    fig, axes = new_grid(len(DIAGNOSTICS) * len(cells), panel_width=4.0, panel_height=2.7)
-    for i, cell in enumerate(cells):
-        sub = _in_cell(means, cell)
-        for j, (name, title, ylabel) in enumerate(DIAGNOSTICS):
-            ax = axes[len(DIAGNOSTICS) * i + j]
-            series = sub[sub["name"] == name]
-            ax.set(title=f"{_title(cell)}: {title}", xlabel="optimizer steps", ylabel=ylabel)
-            if series.empty:
-                _empty_panel(ax, "not recorded")
-                continue
-            positive = series["value"][series["value"] > 0]
-            log = (
-                name == "flip_rate"
-                and positive.size > 0
-                and positive.max() > LOG_SPAN * positive.min()
-            )
-            for opt in optimizer_order(series["optimizer"]):
-                curve = series[series["optimizer"] == opt]
-                y = curve["value"].where(curve["value"] > 0) if log else curve["value"]
-                ax.plot(curve["step"], y, color=colors[opt], **emphasis(opt, reference))
-            if log:
-                ax.set_yscale("log")
-    handles, labels = _line_handles(means["optimizer"], colors, reference)
+    names = optimizer_order(means["optimizer"])
+    titles = {name: (title, ylabel) for name, title, ylabel in DIAGNOSTICS}
+    fig, axes = new_grid(len(panels))
+    for ax, (cell, name) in zip(axes, panels, strict=True):
+        series = _in_cell(means, cell)
+        series = series[series["name"] == name]
+        title, ylabel = titles[name]
+        ax.set(title=f"{_title(cell)}: {title}", xlabel="optimizer steps", ylabel=ylabel)
+        positive = series["value"][series["value"] > 0]
+        log = (
+            name == "flip_rate" and positive.size > 0 and positive.max() > LOG_SPAN * positive.min()
+        )
+        for opt in optimizer_order(series["optimizer"]):
+            curve = series[series["optimizer"] == opt]
+            y = curve["value"].where(curve["value"] > 0) if log else curve["value"]
+            ax.plot(curve["step"], y, **line_style(opt, names, reference, points=len(curve)))
+        if log:
+            ax.set_yscale("log")
+    handles, labels = _line_handles(means["optimizer"], names, reference)
     title = "Inside the binary network (mean over seeds and binary layers)"
+    if dropped:
+        title += "; not drawn: " + "; ".join(dropped)
     return _finish(fig, title, handles, labels, _path(out_dir, "bnn_diagnostics"))
 
 
@@ -108,7 +129,7 @@ def bamsprod_range_figure(runs: pd.DataFrame, values: pd.DataFrame, out_dir: Pat
     means = means[means["value"] > 0]
     if bams.empty or means.empty:
         return None
-    color = optimizer_colors([BAMSPROD])[BAMSPROD]
+    color = optimizer_colors([BAMSPROD])[BAMSPROD]  # BAMSProd's colour in every figure
     cells = _cells(means)
     fig, axes = new_grid(len(cells))
     for ax, cell in zip(axes, cells, strict=True):

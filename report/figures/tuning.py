@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from report.figures.common import (
     BAND_ALPHA,
@@ -23,7 +23,7 @@ from report.figures.common import (
     _path,
     _title,
 )
-from report.plotting import emphasis, new_grid, optimizer_colors, optimizer_order
+from report.plotting import emphasis, line_style, new_grid, optimizer_colors, optimizer_order
 
 SLICE_COLUMNS = [
     "model", "dataset", "optimizer", "param", "trial", "value", "score", "score_sd", "seeds",
@@ -246,7 +246,7 @@ def sensitivity_figure(
         return None
     log = {str(p).removeprefix("param.") for p in log_params}
     panels = _sensitivity_panels(slices)
-    colors = optimizer_colors(slices["optimizer"])
+    colors = optimizer_colors(slices["optimizer"], reference)
     drawn: set[str] = set()
     fig, axes = new_grid(len(panels))
     shared: dict[tuple[tuple[str, str], str], list[Axes]] = {}
@@ -263,6 +263,7 @@ def sensitivity_figure(
         as_log = categories is None and param in log and bool((xs > 0).all())
         if as_log:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         xlabel = f"{param} (log scale)" if as_log else param
         ax.set(title=title, xlabel=xlabel, ylabel="val. accuracy")
         shared.setdefault((cell, param), []).append(ax)
@@ -318,22 +319,21 @@ def expected_max_figure(
     if data.empty:
         return None
     data = data.assign(optimizer=data["optimizer"].astype(str))
-    colors = optimizer_colors(data["optimizer"])
+    names = optimizer_order(data["optimizer"])
     cells = _cells(data)
     fig, axes = new_grid(len(cells))
     for ax, cell in zip(axes, cells, strict=True):
         sub = _in_cell(data, cell)
         for opt in optimizer_order(sub["optimizer"]):
             curve = sub[sub["optimizer"] == opt].sort_values("k")
-            marker = "o" if len(curve) <= 25 else None
-            ax.plot(curve["k"], curve["expected_max"], color=colors[opt], marker=marker,
-                    markersize=3, **emphasis(opt, reference))  # fmt: skip
+            ax.plot(curve["k"], curve["expected_max"],
+                    **line_style(opt, names, reference, points=len(curve)))  # fmt: skip
         if sub["k"].max() > 20:
             ax.set_xscale("log")
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(title=_title(cell), xlabel="trials k", ylabel="expected best val. accuracy")
-    handles, labels = _line_handles(data["optimizer"], colors, reference)
+    handles, labels = _line_handles(data["optimizer"], names, reference)
     title = (
         "Expected best validation accuracy after k trials (Dodge et al. 2019), "
         "of the trials that ran the full tuning epochs"
