@@ -404,7 +404,7 @@ def build_report(
     target = Path(out_dir) if out_dir is not None else report_folder(results_dir, suite.name)
     check_writable_dir(target, "report folder", "choose another output folder (--out)")
     db = Store(store or suite_database_url(suite, results_dir), read_only=True)
-    return _write_report(suite, db, target)
+    return _write_report(suite, db, target, parallel=True)
 
 
 def report_folder(results_dir: str | Path, suite_name: str) -> Path:
@@ -412,9 +412,10 @@ def report_folder(results_dir: str | Path, suite_name: str) -> Path:
     return Path(results_dir) / suite_name / "report"
 
 
-def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
+def _write_report(suite: Any, db: Store, out_dir: Path, *, parallel: bool = False) -> ReportPaths:
     """The report of the runs ``suite`` asks for now, from ``db`` (the folder's files:
-    report/render.py)."""
+    report/render.py); ``parallel``: no suite is running, figures may be drawn by child
+    processes (report/figure_pool.py)."""
     from benchmark.results import trials_frame
     from report.render import report_header, write_report
     from report.summary_json import build_summary
@@ -433,10 +434,13 @@ def _write_report(suite: Any, db: Store, out_dir: Path) -> ReportPaths:
     if current.tuning is not None:
         trial_runs = linked[linked["run_id"].isin(current.trial_ids)].reset_index(drop=True)
         trials = trials_frame(current, db, linked)
-    sections, task_part = task.report(
-        suite, runs, values, out_dir=out_dir, trial_runs=trial_runs, trials=trials,
-        tuning=current.tuning,
-    )  # fmt: skip
+    from report.figure_pool import parallel_figures
+
+    with parallel_figures(enabled=parallel):  # figures drawn by children where cores are free
+        sections, task_part = task.report(
+            suite, runs, values, out_dir=out_dir, trial_runs=trial_runs, trials=trials,
+            tuning=current.tuning,
+        )  # fmt: skip
     note = task.tuning_note(suite) or ""
     stale = int((~linked["run_id"].isin(current.ids)).sum())
     if stale:

@@ -31,6 +31,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from report import figure_pool  # noqa: E402
 from report.palette import BAMSPROD, DEFAULTS_SUFFIX, REGISTRY_ORDER, assign  # noqa: E402
 
 DPI = 150
@@ -110,16 +111,21 @@ def save_figure(fig: Figure, path: Path, dpi: int = DPI, *, compact: bool = Fals
     colours), about a quarter of the size of matplotlib's RGBA PNG and indistinguishable for
     line plots; keeps a report with many figures small. Otherwise an RGB PNG. Both drawn
     once (:func:`_rendered`) and written with zlib level 6 (``optimize`` would try every
-    filter for a few percent of the size at several times the time)."""
+    filter for a few percent of the size at several times the time). Inside
+    :func:`report.figure_pool.parallel_figures` the file is written by a child process, and
+    exists once the block is left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    plt.close(fig)  # out of pyplot's registry; the figure itself is drawn below
+
+    def draw() -> None:
         image = _rendered(fig, dpi)
-    finally:
-        plt.close(fig)
-    if compact:
-        image = image.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
-    image.save(path, "PNG", compress_level=6)
+        if compact:
+            image = image.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+        image.save(path, "PNG", compress_level=6)
+
+    if not figure_pool.submit(draw):  # in a child when figures are drawn in parallel
+        draw()
     return path
 
 
