@@ -2,8 +2,8 @@ r"""Colours and markers of the optimizers in a report's figures, assigned to the
 present (not the registry's order, so an absent optimizer holds no colour):
 
 - BAMSProd and the reference optimizer get the two most distinct colours of :data:`COLORS`
-  (vermillion and blue: far apart for normal vision and under every simulated colour-vision
-  deficiency); the others take the following colours in the registry's order;
+  (vermillion and indigo: far apart for normal vision and under simulated deuteranopia and
+  protanopia); the others take the following colours in the registry's order;
 - every optimizer also has its own marker (:data:`MARKERS`), so no two lines are told apart
   by hue alone; a row at the registry defaults (``"adam (defaults)"``) keeps its optimizer's
   colour and marker and is dashed;
@@ -30,20 +30,22 @@ import numpy as np
 #: the colours in the order they are handed out: BAMSProd, the reference, then the others
 COLORS: tuple[str, ...] = (
     "#d55e00",  # vermillion (BAMSProd)
-    "#0072b2",  # blue (the reference)
+    "#33228b",  # indigo (the reference)
     "#000000",  # black
-    "#6b6b6b",  # grey
-    "#33228b",  # indigo
-    "#b2182b",  # red
-    "#0f7f9b",  # teal
+    "#ee3377",  # magenta-red
+    "#7570b3",  # lavender
+    "#b2182b",  # dark red
+    "#8e0152",  # plum
+    "#c51b7d",  # pink
     "#9e0142",  # crimson
-    "#1a9850",  # green
-    "#009e73",  # bluish green
-    "#8e0152",  # magenta
+    "#7b3294",  # purple
+    "#117733",  # dark green
 )
-"""Chosen greedily: after the first two, each colour is the candidate (all >= 3:1 on white)
-farthest (least CIE76 distance to those before it, under normal vision, deuteranopia and
-protanopia) from the ones before it; the first six are >= 23 apart under all three."""
+"""Vermillion and indigo: the pair of candidates (all >= 3:1 on white) farthest apart under
+normal vision, deuteranopia and protanopia alike (CIE76 >= 109). After them, each colour is
+the candidate farthest from the ones before it (the least distance under the three kinds of
+vision); the first seven are >= 23 apart under all three, so a suite of up to seven
+optimizers needs no marker to tell two lines apart (they have one anyway)."""
 MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*")
 MIN_CONTRAST = 3.0
 """Least contrast of a line colour against the white background (WCAG 2.1 for graphics)."""

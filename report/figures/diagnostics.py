@@ -59,6 +59,14 @@ latent weights: its stored quantization error 0 and saturation say nothing), so 
 it, not drawn as 0."""
 
 
+def diagnostic_series(runs: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """``model, dataset, optimizer, name, step, value``: each diagnostic's mean over seeds,
+    without the :data:`NOT_APPLICABLE` ones of latent-free optimizers."""
+    means = _diagnostic_means(runs, values, [name for name, _, _ in DIAGNOSTICS])
+    latent_free = means["optimizer"].map(base_optimizer).isin(LATENT_FREE)
+    return means[~(means["name"].isin(NOT_APPLICABLE) & latent_free)].reset_index(drop=True)
+
+
 def diagnostic_panels(means: pd.DataFrame) -> tuple[list[tuple[tuple, str]], list[str]]:
     """``(cell, diagnostic)`` of each panel drawn, and a note per panel left out: a panel
     whose every value is 0 carries no information (e.g. latent saturation with no latent
@@ -86,9 +94,7 @@ def diagnostics_figure(
     diagnostics are omitted (:data:`NOT_APPLICABLE` for latent-free optimizers), as are
     unrecorded series and panels with no information (:func:`diagnostic_panels`, named in the
     title). ``bnn_diagnostics.png``."""
-    means = _diagnostic_means(runs, values, [name for name, _, _ in DIAGNOSTICS])
-    latent_free = means["optimizer"].map(base_optimizer).isin(LATENT_FREE)
-    means = means[~(means["name"].isin(NOT_APPLICABLE) & latent_free)]
+    means = diagnostic_series(runs, values)
     panels, dropped = diagnostic_panels(means)
     if not panels:
         return None

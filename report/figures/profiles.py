@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, LogLocator
 
 from report.figures.common import _finish, _line_handles, _path
@@ -25,6 +26,27 @@ def profile_lines(data: pd.DataFrame, end: float) -> dict[str, tuple[np.ndarray,
         tau, frac = curve["tau"].to_numpy(float), curve["fraction"].to_numpy(float)
         lines[opt] = (np.append(tau, end), np.append(frac, frac[-1]))
     return lines
+
+
+def draw_profile(ax: Axes, data: pd.DataFrame, reference: str | None = "bop") -> float:
+    """Draw the profile ``data`` (``optimizer, tau, fraction``; finite, tau > 0) on ``ax``:
+    the step curves of :func:`profile_lines`, a marker where a fraction steps up, log-2 x
+    from the smallest tau to the end of the lines, :data:`BEYOND` past the largest tau;
+    returns that end."""
+    names = optimizer_order(data["optimizer"])
+    low, high = float(data["tau"].min()), float(data["tau"].max())
+    end = BEYOND * (high if high > low else 2.0 * low)
+    for opt, (tau, frac) in profile_lines(data, end).items():
+        style = line_style(opt, names, reference, points=len(tau))
+        # a marker where the fraction steps up (and at the start), none on the flat stretches
+        style["markevery"] = [0] + [i for i in range(1, len(tau) - 1) if frac[i] != frac[i - 1]]
+        ax.step(tau, frac, where="post", **style)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(LogLocator(base=2, subs=(1.0, 1.5) if high <= 16 * low else None))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlim(low, end)
+    ax.set_ylim(-0.02, 1.02)
+    return end
 
 
 def performance_profile_figure(
@@ -49,22 +71,10 @@ def performance_profile_figure(
     if data.empty:
         return None
     data = data.assign(optimizer=data["optimizer"].astype(str))
-    names = optimizer_order(data["optimizer"])
-    low, high = float(data["tau"].min()), float(data["tau"].max())
-    end = BEYOND * max(high, low * 2.0 if high <= low else high)
     fig, axes = new_grid(1, panel_width=4.6, panel_height=3.2, grow=False)
     ax = axes[0]
-    for opt, (tau, frac) in profile_lines(data, end).items():
-        style = line_style(opt, names, reference, points=len(tau))
-        # a marker where the fraction steps up (and at the start), none on the flat stretches
-        style["markevery"] = [0] + [i for i in range(1, len(tau) - 1) if frac[i] != frac[i - 1]]
-        ax.step(tau, frac, where="post", **style)
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(LogLocator(base=2, subs=(1.0, 1.5) if high <= 16 * low else None))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_xlim(low, end)
-    ax.set_ylim(-0.02, 1.02)
+    draw_profile(ax, data, reference)
     ax.set(xlabel=xlabel, ylabel="fraction of cells (ratio <= tau)")
-    handles, labels = _line_handles(data["optimizer"], names, reference)
+    handles, labels = _line_handles(data["optimizer"], reference=reference)
     heading = title or f"Performance profile: {name.removeprefix('profile_').replace('_', ' ')}"
     return _finish(fig, heading, handles, labels, _path(out_dir, name))
