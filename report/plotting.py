@@ -3,8 +3,8 @@
 
 - :func:`new_figure`: a row of panels (the convex section); :func:`new_grid`: panels wrapped
   in a grid of at most :data:`MAX_COLUMNS` columns, at most :data:`MAX_WIDTH` inches wide, so
-  a figure shown at the full width of a phone (390 px) keeps text of about 8 px (a 10 pt
-  font on a 6 inch figure scaled to 358 px); :func:`legend_below`: one legend under the
+  a figure shown at the full width of a phone (390 px) keeps text of 8 to 9 px (9-10 pt
+  fonts on a 5.6 inch figure scaled to 358 px); :func:`legend_below`: one legend under the
   panels; :func:`save_figure`: the PNG file.
 - :func:`optimizer_colors` and :func:`line_style`: one colour and marker per optimizer
   present (:mod:`report.palette`: BAMSProd and the reference in the two most distinct
@@ -34,13 +34,13 @@ from PIL import Image  # noqa: E402
 from report import figure_pool  # noqa: E402
 from report.palette import BAMSPROD, DEFAULTS_SUFFIX, REGISTRY_ORDER, assign  # noqa: E402
 
-DPI = 150
-"""Pixels per inch of the PNG files (a 6.4 inch figure: 960 px, sharp on a laptop)."""
+DPI = 170
+"""Pixels per inch of the PNG files (a 5.6 inch figure: 950 px, sharp on a laptop)."""
 MAX_COLUMNS = 2
 """Panels per row of a :func:`new_grid` figure (two: legible on a phone)."""
-MAX_WIDTH = 6.4
-"""Widest figure, inches."""
-PANEL_WIDTH, PANEL_HEIGHT = 3.2, 2.5
+MAX_WIDTH = 5.6
+"""Widest figure, inches: shown 358 px wide on a phone, a 9 pt tick label is 8 px high."""
+PANEL_WIDTH, PANEL_HEIGHT = 2.8, 2.4
 #: matplotlib settings of every figure (seaborn's whitegrid look, without importing seaborn)
 RC = {
     "axes.facecolor": "white",

@@ -23,8 +23,8 @@ from report.plotting import (
     save_figure,
 )
 
-TITLE_CHARS = 72
-"""A figure title is wrapped at this many characters (it stays inside a 6.4 inch figure)."""
+TITLE_CHARS = 64
+"""A figure title is wrapped at this many characters (it stays inside a 5.6 inch figure)."""
 
 CELL = ["model", "dataset"]
 DRAWN = ("completed", "diverged")

@@ -71,7 +71,7 @@ def performance_profile_figure(
     if data.empty:
         return None
     data = data.assign(optimizer=data["optimizer"].astype(str))
-    fig, axes = new_grid(1, panel_width=4.6, panel_height=3.2, grow=False)
+    fig, axes = new_grid(1, panel_width=4.4, panel_height=3.0, grow=False)
     ax = axes[0]
     draw_profile(ax, data, reference)
     ax.set(xlabel=xlabel, ylabel="fraction of cells (ratio <= tau)")
