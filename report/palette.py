@@ -34,18 +34,21 @@ COLORS: tuple[str, ...] = (
     "#000000",  # black
     "#ee3377",  # magenta-red
     "#7570b3",  # lavender
-    "#b2182b",  # dark red
-    "#8e0152",  # plum
-    "#c51b7d",  # pink
-    "#9e0142",  # crimson
-    "#7b3294",  # purple
     "#117733",  # dark green
+    "#882255",  # wine
+    "#0f7f9b",  # teal
+    "#a6611a",  # brown
+    "#009e73",  # bluish green
+    "#aa3377",  # purple
 )
-"""Vermillion and indigo: the pair of candidates (all >= 3:1 on white) farthest apart under
-normal vision, deuteranopia and protanopia alike (CIE76 >= 109). After them, each colour is
-the candidate farthest from the ones before it (the least distance under the three kinds of
-vision); the first seven are >= 23 apart under all three, so a suite of up to seven
-optimizers needs no marker to tell two lines apart (they have one anyway)."""
+"""Vermillion and indigo: of the candidates (all >= 3:1 on white), the pair farthest apart
+under normal vision, deuteranopia and protanopia alike (CIE76 >= 109). Then, from a pool of
+hue-diverse colours (so normal vision sees greens and blues too, not only the reds and
+purples that stay farthest apart for a deuteranope), each colour is about the one farthest
+from those before it (the least distance under the three kinds of vision): the first five
+are >= 27 apart under all three, so up to five optimizers are told apart by colour alone;
+past five, pairs can be close for a deuteranope or protanope and are told apart by their
+markers (every optimizer has its own)."""
 MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*")
 MIN_CONTRAST = 3.0
 """Least contrast of a line colour against the white background (WCAG 2.1 for graphics)."""

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -85,8 +86,10 @@ PAD_INCHES = 0.1
 def _rendered(fig: Figure, dpi: int) -> Image.Image:
     """The figure drawn once at ``dpi`` and cropped to its content plus :data:`PAD_INCHES`,
     as an RGB image flattened on white: the crop of ``savefig(bbox_inches="tight")`` (the
-    layout of the same single layout pass, cut to the same box, to the pixel), at half its
-    cost: ``savefig`` lays a constrained-layout figure out twice and draws it twice."""
+    layout of the same single layout pass, cut to the same box, to the pixel), at less
+    cost: ``savefig`` lays a constrained-layout figure out twice and draws it twice. Content
+    reaching past the canvas (beyond the padding) is not on the canvas: then ``savefig``
+    draws the larger box itself."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     fig.set_dpi(dpi)
@@ -95,8 +98,18 @@ def _rendered(fig: Figure, dpi: int) -> Image.Image:
     canvas.draw()  # the layout engine runs once, inside this draw
     box = fig.get_tightbbox(canvas.get_renderer()).padded(PAD_INCHES)
     width, height = canvas.get_width_height()
+    if (
+        box.x0 < -PAD_INCHES
+        or box.y0 < -PAD_INCHES
+        or (box.x1 * dpi > width + PAD_INCHES * dpi or box.y1 * dpi > height + PAD_INCHES * dpi)
+    ):  # content outside the canvas (not drawn there): let savefig draw the larger box
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=dpi, bbox_inches="tight", format="png", facecolor="white")
+        buffer.seek(0)
+        with Image.open(buffer) as image:
+            return image.convert("RGB")
     drawn = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    # the box in pixels from the canvas' top left; it may reach past the canvas (white there)
+    # the box in pixels from the canvas' top left; its padding may reach past the canvas
     left, top = round(box.x0 * dpi), round(height - box.y1 * dpi)
     size = (max(1, round(box.width * dpi)), max(1, round(box.height * dpi)))
     out = Image.new("RGB", size, "white")
@@ -245,6 +258,8 @@ def legend_below(fig: Figure, handles: Sequence[Any], labels: Sequence[str], nco
     legend's height, so the panels keep their size (the constrained layout places it)."""
     if not handles:
         return
+    if fig.get_figwidth() < 5.0:  # a narrow figure: two columns keep the legend inside it
+        ncol = min(ncol, 2)
     ncol = max(1, min(ncol, len(handles)))
     rows = math.ceil(len(handles) / ncol)
     fig.set_figheight(fig.get_figheight() + rows * LEGEND_ROW + 0.1)
