@@ -151,6 +151,9 @@ def test_the_report_shows_defaults_and_tuned_side_by_side(ran: dict) -> None:
     }  # fmt: skip
     markdown = report.markdown.read_text()
     assert r"bamsprod \(defaults\)" in markdown and r"adam \(defaults\)" in markdown
+    markdown_it = pytest.importorskip("markdown_it")  # GitHub would show it as text too
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(markdown)
+    assert "Rows named '&lt;optimizer&gt; (defaults)' are" in rendered
     assert "Tuned vs defaults" in markdown and "| 2/2 |" in markdown  # adam: one run, two rows
     csv = pd.read_csv(report.folder / "runs.csv")
     assert len(csv) == 8 and set(csv["variant"]) == {"tuned", "defaults"}

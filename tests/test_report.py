@@ -190,3 +190,21 @@ def test_a_convex_report_embeds_its_figures(tmp_path: Path) -> None:
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["suite"]["task"] == "convex" and len(summary["task"]["convex"]) >= 3
     pytest.importorskip("jsonschema").validate(summary, schema())
+
+
+def test_report_md_renders_with_every_text_kept_and_every_image_found(report_dir: Path) -> None:
+    """REPORT.md through a CommonMark renderer: the hostile description is visible text, no
+    tag but our figures' images, every image a file of the folder, every link a section."""
+    markdown_it = pytest.importorskip("markdown_it")
+    html = (
+        markdown_it.MarkdownIt("commonmark")
+        .enable("table")
+        .render((report_dir / "REPORT.md").read_text())
+    )
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; a BAMSProd test" in html
+    assert not re.search(r"<(script|iframe)\b", html) and "javascript:" not in html
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) >= 6 and all((report_dir / src).is_file() for src in images)
+    anchors = re.findall(r'<a href="([^"]+)"', html)
+    assert anchors and all(a.startswith("#") for a in anchors)
+    assert "Speed of convergence" in html
