@@ -37,6 +37,12 @@ CONVERGES, DOES_NOT = "converges to the optimum", "does not"
 TITLE = "Convex counterexample"
 REGRET_ALT = "average regret R_t/t against t (log-log)"
 TRAJECTORY_ALT = "trajectories x_t"
+CAPTIONS = {
+    REGRET_ALT: "Average regret R_t/t against t, log-log, per form: mean over seeds, band: "
+    "min-max over seeds.",
+    TRAJECTORY_ALT: "The latent iterate x_t against t per form, every seed; dashed: the optimum "
+    "x* = -1.",
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -281,5 +287,5 @@ def convex_section(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> 
         )
         blocks.append(Paragraph(f"Failed runs (not in the table): {names}."))
     blocks.append(Table(table))
-    blocks += [Figure(path, alt) for path, alt in drawn if path is not None]
+    blocks += [Figure(path, alt, CAPTIONS[alt]) for path, alt in drawn if path is not None]
     return Section(TITLE, blocks)

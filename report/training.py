@@ -338,7 +338,12 @@ def profiles_section(analysis: Analysis, out: Path) -> Section:
             path = figures.performance_profile_figure(
                 profile, out, name=f"profile_{name}", xlabel=f"tau ({label} / best)"
             )
-            blocks += _figure(path, f"performance profile of {label}")
+            blocks += _figure(
+                path,
+                f"performance profile of {label}",
+                f"Performance profile of {label} over {len(analysis.cells)} cell(s): the fraction "
+                "of cells where an optimizer's cost is within tau times the best (means over seeds).",
+            )
     if len(blocks) == 1:
         blocks.append(Note("Not enough cells for a profile."))
     return Section("Across cells", blocks)
@@ -354,8 +359,18 @@ def bnn_section(runs: pd.DataFrame, values: pd.DataFrame, out: Path) -> Section:
         "range (lower, upper bound of its clamp) over training."
     )
     blocks: list[Block] = [Paragraph(intro)]
-    blocks += _figure(figures.diagnostics_figure(runs, values, out), "BNN diagnostics")
-    blocks += _figure(figures.bamsprod_range_figure(runs, values, out), "BAMSProd's range")
+    blocks += _figure(
+        figures.diagnostics_figure(runs, values, out),
+        "BNN diagnostics",
+        "Flip rate, quantization error and latent saturation against optimizer steps, mean over "
+        "seeds and binary layers; latent-weight diagnostics are not applicable to Bop (omitted).",
+    )
+    blocks += _figure(
+        figures.bamsprod_range_figure(runs, values, out),
+        "BAMSProd's range",
+        "BAMSProd's step-size clamp [lower, upper] against optimizer steps, mean over seeds and "
+        "binary tensors, log axis.",
+    )
     if len(blocks) == 1:
         blocks.append(Note("No diagnostics stored (diagnostics: false)."))
     return Section("Inside the binary network", blocks)
@@ -415,10 +430,17 @@ def tuning_extras(
         text += ", trials stopped by halving hollow (their scores are at fewer epochs)"
     text += "; a diverged trial (a cross) scores 0."
     blocks: list[Block] = [Paragraph(text)]
-    blocks += _figure(figures.expected_max_figure(curves, out), "expected best of k trials")
+    blocks += _figure(
+        figures.expected_max_figure(curves, out),
+        "expected best of k trials",
+        "Expected best validation accuracy after k trials (Dodge et al. 2019), exact from the "
+        "trials that reached the last rung.",
+    )
     blocks += _figure(
         figures.sensitivity_figure(done, out, log_params=log_params, epochs=tuning_epochs),
         "tuning sensitivity",
+        f"Validation accuracy of each trial against each tuned parameter ({seeds} seed(s) per "
+        "trial); line: the slice through the best point; star: the best trial.",
     )
     return blocks
 
