@@ -127,16 +127,20 @@ def relative(path: Path, base: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- text
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#!|~&])")
-_MD_LINE_START = re.compile(r"^(\s*)(\d{0,9})([-+.)]|=+(?=\s*$))(?=\s|$)")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+_MD_LINE_START = re.compile(r"^(\s*)(\d{0,9})([-+.)]|#{1,6}|=+(?=\s*$))(?=\s|$)")
 
 
 def md_text(text: str) -> str:
     """Plain text for Markdown (GitHub's and any CommonMark renderer): every character that
     could start markup is backslash-escaped (CommonMark lets any ASCII punctuation be escaped),
     so no text makes a tag (``<optimizer>`` stays visible text, ``<script>`` stays text), an
-    entity (``&amp;``), a link or an image (``[x](javascript:...)``, ``![x](http://...)``),
-    emphasis, code, a table cell break (``|``), a heading, a list or a quote."""
+    autolink (``<http://...>``), an entity (``&amp;``), a link or an image (``[`` and ``]``
+    escaped: ``[x](javascript:...)``, ``![x](http://...)`` stay text), emphasis, code,
+    strikethrough, a table cell break (``|``); at a line's start no heading (``#``), list
+    item (``-``, ``+``, ``1.``, ``1)``) or setext underline. Parentheses, ``!``, ``#``
+    elsewhere and ``{}`` make nothing on their own and are left as they are (the file stays
+    readable as text)."""
     text = _MD_SPECIAL.sub(r"\\\1", str(text))
     return "\n".join(_MD_LINE_START.sub(_line_start, line) for line in text.split("\n"))
 

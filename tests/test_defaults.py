@@ -150,7 +150,7 @@ def test_the_report_shows_defaults_and_tuned_side_by_side(ran: dict) -> None:
         "mlp/synthetic/bamsprod", "mlp/synthetic/adam"
     }  # fmt: skip
     markdown = report.markdown.read_text()
-    assert r"bamsprod \(defaults\)" in markdown and r"adam \(defaults\)" in markdown
+    assert "bamsprod (defaults)" in markdown and "adam (defaults)" in markdown
     markdown_it = pytest.importorskip("markdown_it")  # GitHub would show it as text too
     rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(markdown)
     assert "Rows named '&lt;optimizer&gt; (defaults)' are" in rendered

@@ -76,7 +76,7 @@ def test_table() -> None:
 
 def test_an_empty_table_is_a_note() -> None:
     assert render_block(Table(pd.DataFrame())) == (
-        "_\\(no rows\\)_",
+        "_(no rows)_",
         '<p class="note"><em>(no rows)</em></p>',
     )
 
