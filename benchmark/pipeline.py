@@ -449,7 +449,7 @@ def build_report(
     target = Path(out_dir) if out_dir is not None else report_folder(results_dir, suite.name)
     check_writable_dir(target, "report folder", "choose another output folder (--out)")
     db = Store(store or suite_database_url(suite, results_dir), read_only=True)
-    return _report_if_changed(suite, db, target, rebuild=True, pin=pin)[0]
+    return _report_if_changed(suite, db, target, rebuild=True, pin=pin, parallel=True)[0]
 
 
 def report_folder(results_dir: str | Path, suite_name: str) -> Path:
@@ -522,6 +522,7 @@ def _report_if_changed(
     rebuild: bool = False,
     complete: bool = False,
     pin: Any = None,
+    parallel: bool = False,
 ) -> tuple[ReportPaths, bool]:
     """The report in ``out_dir`` and whether it was (re)built: it is, with ``rebuild`` or
     when its stamp does not match the suite, the store's runs and the code now
@@ -537,20 +538,23 @@ def _report_if_changed(
         if complete and not stamp.get("complete"):
             write_stamp(out_dir, fp, complete=True)
         return _existing_report(out_dir), False
-    paths = _write_report(suite, db, out_dir, pin=pin)
+    paths = _write_report(suite, db, out_dir, pin=pin, parallel=parallel)
     write_stamp(out_dir, fp, complete=complete)
     return paths, True
 
 
-def _write_report(suite: Any, db: Store, out_dir: Path, pin: Any = None) -> ReportPaths:
+def _write_report(
+    suite: Any, db: Store, out_dir: Path, pin: Any = None, *, parallel: bool = False
+) -> ReportPaths:
     """The report of the runs ``suite`` asks for now, from ``db`` (the folder's files:
     report/render.py), built in a staging folder beside ``out_dir`` and then moved in file by
     file (:func:`benchmark.report_files.staged`): a disk that fills up while the figures
-    are drawn leaves the previous report as it was (one line, exit 2)."""
+    are drawn leaves the previous report as it was (one line, exit 2). ``parallel``: no suite
+    is running, figures may be drawn by child processes (report/figure_pool.py)."""
     from benchmark.report_files import staged
 
     with staged(out_dir) as staging:
-        paths = _render_report(suite, db, staging, pin=pin)
+        paths = _render_report(suite, db, staging, pin=pin, parallel=parallel)
     return ReportPaths(
         out_dir / paths.markdown.name,
         out_dir / paths.html.name,
@@ -559,7 +563,9 @@ def _write_report(suite: Any, db: Store, out_dir: Path, pin: Any = None) -> Repo
     )
 
 
-def _render_report(suite: Any, db: Store, out_dir: Path, pin: Any = None) -> ReportPaths:
+def _render_report(
+    suite: Any, db: Store, out_dir: Path, pin: Any = None, parallel: bool = False
+) -> ReportPaths:
     """The report's files written into ``out_dir``; ``pin``: a :class:`benchmark.pinning.Pin`
     the final runs trained at."""
     from benchmark.results import trials_frame
@@ -578,16 +584,20 @@ def _render_report(suite: Any, db: Store, out_dir: Path, pin: Any = None) -> Rep
     linked = db.runs_frame(suite.name)
     runs = final_rows(linked, current, grid=task.grid)  # a shared run gives two rows
     distinct = runs.drop_duplicates("run_id").reset_index(drop=True)
-    # only the curves the sections read, not every per-layer diagnostic
-    values = db.metrics_frame(list(distinct["run_id"]), names=task.report_metrics)
+    # every stored metric of the final runs goes to metrics.csv; the sections read a few
+    stored = db.metrics_frame(list(distinct["run_id"]))
+    values = stored[stored["name"].isin(task.report_metrics)].reset_index(drop=True)
     trial_runs = trials = None
     if current.tuning is not None:
         trial_runs = linked[linked["run_id"].isin(current.trial_ids)].reset_index(drop=True)
         trials = trials_frame(current, db, linked)
-    sections, task_part = task.report(
-        suite, runs, values, out_dir=out_dir, trial_runs=trial_runs, trials=trials,
-        tuning=current.tuning,
-    )  # fmt: skip
+    from report.figure_pool import parallel_figures
+
+    with parallel_figures(enabled=parallel):  # figures drawn by children where cores are free
+        sections, task_part = task.report(
+            suite, runs, values, out_dir=out_dir, trial_runs=trial_runs, trials=trials,
+            tuning=current.tuning,
+        )  # fmt: skip
     note = (pin.note() if pin is not None else task.tuning_note(suite)) or ""
     stale = int((~linked["run_id"].isin(current.ids)).sum())
     if stale:
@@ -602,6 +612,7 @@ def _render_report(suite: Any, db: Store, out_dir: Path, pin: Any = None) -> Rep
     if pin is not None:  # where the final runs' points came from (report/compare.py reads it)
         summary["suite"]["hparams_from"] = pin.describe()
     files = write_report(
-        suite.name, header, sections, out_dir, summary=summary, runs=runs, metrics=values
-    )
+        suite.name, header, sections, out_dir, summary=summary, runs=runs, metrics=stored,
+        trials=trials,
+    )  # fmt: skip
     return ReportPaths(files.markdown, files.html, files.folder, files.summary)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from report.blocks import Block, Figure, Note, Paragraph, Section, Table
 from report.markup import assignments, number
-from report.plotting import new_figure, palette, save_figure
+from report.plotting import legend_below, new_grid, palette, save_figure
 
 FORMS = ("real", "binary", "stochastic")
 FORM_TITLES = {
@@ -37,6 +37,12 @@ CONVERGES, DOES_NOT = "converges to the optimum", "does not"
 TITLE = "Convex counterexample"
 REGRET_ALT = "average regret R_t/t against t (log-log)"
 TRAJECTORY_ALT = "trajectories x_t"
+CAPTIONS = {
+    REGRET_ALT: "Average regret R_t/t against t, log-log, per form: mean over seeds, band: "
+    "min-max over seeds.",
+    TRAJECTORY_ALT: "The latent iterate x_t against t per form, every seed; dashed: the optimum "
+    "x* = -1.",
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -125,18 +131,14 @@ def _forms_present(frame: pd.DataFrame) -> list[str]:
 
 
 def _shared_legend(fig: Any, axes: Any) -> None:
-    """One legend (the union of the panels' entries) to the right of the last panel."""
+    """One legend (the union of the panels' entries) under the panels."""
     handles: dict[str, Any] = {}
     for ax in np.atleast_1d(axes):
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
         if ax.get_legend() is not None:
             ax.get_legend().remove()
-    last = np.atleast_1d(axes)[-1]
-    last.legend(
-        handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0),
-        fontsize=8, frameon=False,
-    )  # fmt: skip
+    legend_below(fig, list(handles.values()), list(handles.keys()))
 
 
 LINESTYLES: tuple[Any, ...] = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1)), (0, (1, 2)))
@@ -159,7 +161,7 @@ def regret_figure(runs: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> Path
     forms = _forms_present(data)
     labels = _ordered_labels(runs)
     styles = _styles(labels)
-    fig, axes = new_figure(len(forms))
+    fig, axes = new_grid(len(forms))  # at most two columns: legible on a phone
     for ax, form in zip(np.atleast_1d(axes), forms, strict=True):
         sub = data[data["form"] == form]
         for label in labels:
@@ -177,7 +179,7 @@ def regret_figure(runs: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> Path
         ax.set_title(FORM_TITLES[form])
     np.atleast_1d(axes)[0].set_ylabel("average regret R_t / t")
     _shared_legend(fig, axes)
-    fig.suptitle("Average regret (mean over seeds, band: min-max)", y=1.02)
+    fig.suptitle("Average regret (mean over seeds, band: min-max)")
     return save_figure(fig, path)
 
 
@@ -189,7 +191,7 @@ def trajectory_figure(runs: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> 
     forms = _forms_present(data)
     labels = _ordered_labels(runs)
     styles = _styles(labels)
-    fig, axes = new_figure(len(forms))
+    fig, axes = new_grid(len(forms))  # at most two columns: legible on a phone
     for ax, form in zip(np.atleast_1d(axes), forms, strict=True):
         sub = data[data["form"] == form]
         stochastic = form == "stochastic"
@@ -205,7 +207,7 @@ def trajectory_figure(runs: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> 
         ax.set_title(FORM_TITLES[form])
     np.atleast_1d(axes)[0].set_ylabel("latent x_t")
     _shared_legend(fig, axes)
-    fig.suptitle("Trajectories x_t (dashed: the optimum x* = -1)", y=1.02)
+    fig.suptitle("Trajectories x_t (dashed: the optimum x* = -1)")
     return save_figure(fig, path)
 
 
@@ -285,5 +287,5 @@ def convex_section(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> 
         )
         blocks.append(Paragraph(f"Failed runs (not in the table): {names}."))
     blocks.append(Table(table))
-    blocks += [Figure(path, alt) for path, alt in drawn if path is not None]
+    blocks += [Figure(path, alt, CAPTIONS[alt]) for path, alt in drawn if path is not None]
     return Section(TITLE, blocks)

@@ -2,14 +2,23 @@
 
 Three rules, each in one place:
 
-- text: every text (page title, header lines, section titles, paragraphs, notes, table
-  headers and cells, alt texts, image paths) is plain text. Markdown gets it verbatim (so the
-  Markdown file shows a description as it was written); HTML gets it escaped by
-  :func:`markupsafe.escape` (``<>&'"``), and Markdown characters (``_``, ``*``, backticks)
-  are not interpreted there. Emphasis exists only as a block (:class:`~report.blocks.Note`);
+- text: every text (page title, header lines, section titles, paragraphs, notes, captions,
+  table headers and cells, alt texts) is plain text, which the report did not necessarily
+  write itself (a suite's description, optimizer names, tuned values). Markdown gets it with
+  every character that could start markup backslash-escaped (:func:`md_text`), so GitHub
+  shows it as written and builds no tag, link or image from it; HTML gets it escaped by
+  :func:`markupsafe.escape` (``<>&'"``). Emphasis exists only as a block
+  (:class:`~report.blocks.Note`) and as captions;
 - numbers: :func:`number` formats every number of a table cell, and sections format the
-  numbers of their texts with it too;
+  numbers of their texts with it too: :func:`points` (accuracy in percentage points, one
+  decimal), :func:`ratio` (two decimals), :func:`p_value` (two significant digits, ``<
+  0.001`` below that); no float noise (``|x| < 1e-12`` and ``-0.0`` print ``0``);
 - table cells are one line: whitespace runs become one space, ends stripped, in both formats.
+
+The page: a title, a table of contents, the numbered sections (``## 3. Final test
+accuracy``, anchors as GitHub makes them, :func:`slug`), the header lines last
+(:data:`ABOUT`). Tables in HTML scroll sideways inside ``div.table-wrap`` on a phone; in
+Markdown a table wider than GitHub's content column is split (:func:`split_wide`).
 """
 
 from __future__ import annotations
@@ -33,21 +42,74 @@ NO_ROWS = "(no rows)"
 
 
 # ----------------------------------------------------------------------------- numbers
+NOISE = 1e-12
+"""A real of smaller magnitude prints as ``0`` (float noise: ``-5.551e-17`` from a difference
+of equal means, ``-0.0``)."""
+P_FLOOR = 1e-3
+"""p-values below this print as ``< 0.001`` (two significant digits of a smaller p say
+nothing a reader can use; the exact value is in summary.json)."""
+
+
+def _real(value: Any) -> float | None:
+    """``value`` as a float, or ``None`` when it is not a real number (``None``, a string,
+    an integer or boolean is not formatted as a real)."""
+    if value is None or isinstance(value, numbers.Integral) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
+
+
 def number(value: Any, digits: int = 4, *, fixed: bool = False) -> str:
     """The report's number formatter. ``None`` and NaN: ``n/a``; integers, booleans and
-    non-numbers: ``str``; other reals: ``digits`` significant digits (``inf``/``-inf`` as
-    such), or with ``fixed`` ``digits`` decimals, except magnitudes below 1e-3 (not 0), which
-    keep ``digits`` significant digits rather than print as zero."""
+    non-numbers: ``str``; reals of magnitude below :data:`NOISE` (and ``-0.0``): zero (``0``); other
+    reals: ``digits`` significant digits (``inf``/``-inf`` as such), or with ``fixed``
+    ``digits`` decimals, except magnitudes below 1e-3, which keep ``digits`` significant
+    digits rather than print as zero. :func:`points`, :func:`ratio` and :func:`p_value` are
+    the same formatter with the precision of a kind of number."""
     if value is None:
         return "n/a"
-    if isinstance(value, numbers.Integral) or not isinstance(value, numbers.Real):
+    v = _real(value)
+    if v is None:
         return str(value)
-    v = float(value)
     if math.isnan(v):
         return "n/a"
-    if fixed and not (0 < abs(v) < 1e-3):
+    if abs(v) < NOISE:
+        v = 0.0  # noise and -0.0: a plain zero ("0", or "0.000" with fixed)
+    if fixed and (v == 0.0 or not abs(v) < 1e-3):
         return f"{v:.{digits}f}"
     return f"{v:.{digits}g}"
+
+
+def points(fraction: Any, decimals: int = 1, *, signed: bool = False) -> str:
+    """An accuracy (or a difference of accuracies) given as a fraction, in percentage points
+    with ``decimals`` decimals: ``0.03528 -> "3.5"`` (``signed``: ``"+3.5"``; never
+    ``"-0.0"``: a value that rounds to zero prints ``"0.0"``)."""
+    v = _real(fraction)
+    if v is None or math.isnan(v) or math.isinf(v):
+        return number(fraction)
+    text = f"{100.0 * v:.{decimals}f}"
+    if float(text) == 0.0:
+        text = text.lstrip("-")
+        return text
+    return f"+{text}" if signed and v > 0 else text
+
+
+def ratio(value: Any) -> str:
+    """A ratio (speedup, tau) with two decimals: ``1.2345 -> "1.23"``."""
+    v = _real(value)
+    if v is None or math.isnan(v) or math.isinf(v):
+        return number(value)
+    return number(v, 2, fixed=True) if abs(v) >= 1e-3 else number(v)
+
+
+def p_value(p: Any) -> str:
+    """A p-value with two significant digits, ``< 0.001`` below :data:`P_FLOOR`:
+    ``0.04321 -> "0.043"``, ``0.5 -> "0.50"``, ``1 -> "1.0"``, ``0.000012 -> "< 0.001"``."""
+    v = _real(p)
+    if v is None or math.isnan(v):
+        return number(p)
+    if v < P_FLOOR:
+        return "< 0.001"
+    return f"{v:#.2g}".rstrip(".")
 
 
 def assignments(values: Mapping[str, Any]) -> str:
@@ -64,19 +126,103 @@ def relative(path: Path, base: Path) -> str:
     return Path(os.path.relpath(Path(path).resolve(), Path(base).resolve())).as_posix()
 
 
+# ----------------------------------------------------------------------------- text
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+_MD_LINE_START = re.compile(r"^(\s*)(\d{0,9})([-+.)]|#{1,6}|=+(?=\s*$))(?=\s|$)")
+
+
+def md_text(text: str) -> str:
+    """Plain text for Markdown (GitHub's and any CommonMark renderer): every character that
+    could start markup is backslash-escaped (CommonMark lets any ASCII punctuation be escaped),
+    so no text makes a tag (``<optimizer>`` stays visible text, ``<script>`` stays text), an
+    autolink (``<http://...>``), an entity (``&amp;``), a link or an image (``[`` and ``]``
+    escaped: ``[x](javascript:...)``, ``![x](http://...)`` stay text), emphasis, code,
+    strikethrough, a table cell break (``|``); at a line's start no heading (``#``), list
+    item (``-``, ``+``, ``1.``, ``1)``) or setext underline. Parentheses, ``!``, ``#``
+    elsewhere and ``{}`` make nothing on their own and are left as they are (the file stays
+    readable as text)."""
+    text = _MD_SPECIAL.sub(r"\\\1", str(text))
+    return "\n".join(_MD_LINE_START.sub(_line_start, line) for line in text.split("\n"))
+
+
+def _line_start(match: re.Match[str]) -> str:
+    """A list marker (``-``, ``+``, ``1.``, ``1)``) or setext underline at a line's start,
+    its punctuation escaped; anything else unchanged."""
+    space, digits, mark = match.groups()
+    if digits and mark not in (".", ")"):
+        return match.group(0)
+    if not digits and mark in (".", ")"):
+        return match.group(0)
+    return f"{space}{digits}\\{mark}"
+
+
+def slug(title: str) -> str:
+    """The anchor GitHub gives a heading (lower case; letters, digits, ``-``, ``_`` and
+    spaces kept, spaces as ``-``): the same id in index.html, so ``REPORT.md#3-final-...``
+    and ``index.html#3-final-...`` name the same section."""
+    kept = "".join(c for c in str(title).strip().lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
+
+
 # ----------------------------------------------------------------------------- tables
+MD_TABLE_WIDTH = 760
+"""Widest Markdown table, in pixels as GitHub draws it (14 px text, about 7.5 px a character,
+26 px of padding a column): GitHub's content column is 790 px at its narrowest desktop
+layout; a wider table is split into parts that repeat its key columns (:func:`split_wide`)."""
+MD_CHAR_PX, MD_PAD_PX = 7.5, 27
+
+
+def _width(frame: pd.DataFrame, columns: list[Any]) -> float:
+    total = 0.0
+    for c in columns:
+        longest = max([len(_cell(str(c)))] + [len(_cell(v)) for v in frame[c]])
+        total += longest * MD_CHAR_PX + MD_PAD_PX
+    return total
+
+
+def split_wide(frame: pd.DataFrame, width: float = MD_TABLE_WIDTH) -> list[pd.DataFrame]:
+    """``frame`` as tables no wider than ``width`` px on GitHub: the leading text columns
+    (at most three: the row's keys, e.g. model, dataset, optimizer) are repeated in every
+    part, the other columns spread over as few parts as fit, in their order. A frame that
+    fits (or has nothing to split) is returned as it is."""
+    columns = list(frame.columns)
+    if frame.empty or _width(frame, columns) <= width:
+        return [frame]
+    keys = []
+    for c in columns[:3]:
+        if frame[c].map(lambda v: isinstance(v, str)).all():
+            keys.append(c)
+        else:
+            break
+    rest = [c for c in columns if c not in keys]
+    if len(rest) < 2:
+        return [frame]
+    parts, current = [], []
+    for c in rest:
+        if current and _width(frame, keys + current + [c]) > width:
+            parts.append(current)
+            current = []
+        current.append(c)
+    parts.append(current)
+    return [frame[keys + part] for part in parts]
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table."""
+    """A GitHub-flavoured Markdown table, every cell's text escaped (:func:`md_text`)."""
     if frame.empty:
         return render_block(Note(NO_ROWS)).markdown
-    header = "| " + " | ".join(_cell(str(c)) for c in frame.columns) + " |"
+    header = "| " + " | ".join(md_text(_cell(str(c))) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(map(_cell, row)) + " |" for row in frame.itertuples(index=False)]
+    body = [
+        "| " + " | ".join(md_text(_cell(v)) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *body])
 
 
-def html_table(frame: pd.DataFrame) -> str:
-    """An HTML table (the layout pandas' ``to_html`` gave the first reports)."""
+def html_table(frame: pd.DataFrame, caption: str = "") -> str:
+    """An HTML table inside a horizontally scrolling wrapper (``div.table-wrap``: a wide table
+    scrolls on a phone instead of widening the page), its caption under it."""
     if frame.empty:
         return render_block(Note(NO_ROWS)).html
     row = "    <tr>\n{}\n    </tr>"
@@ -85,9 +231,11 @@ def html_table(frame: pd.DataFrame) -> str:
         row.format("\n".join(f"      <td>{escape(_cell(v))}</td>" for v in values))
         for values in frame.itertuples(index=False)
     ]
+    top = [f"  <caption>{escape(caption)}</caption>"] if caption else []
     return "\n".join(
         [
-            '<table class="dataframe">',
+            '<div class="table-wrap"><table class="dataframe">',
+            *top,
             "  <thead>",
             '    <tr style="text-align: right;">',
             header,
@@ -96,7 +244,7 @@ def html_table(frame: pd.DataFrame) -> str:
             "  <tbody>",
             *body,
             "  </tbody>",
-            "</table>",
+            "</table></div>",
         ]
     )
 
@@ -114,22 +262,39 @@ def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
+def _md_caption(caption: str) -> list[str]:
+    return [f"_{md_text(caption)}_"] if caption else []
+
+
+def _md_link_target(src: str) -> str:
+    """A relative file path as a Markdown link destination (``<...>`` when it has a space,
+    ``<``/``>`` percent-encoded)."""
+    src = src.replace("<", "%3C").replace(">", "%3E")
+    return f"<{src}>" if re.search(r"[\s()]", src) else src
+
+
 def render_block(block: Block, base: Path = Path("."), *, embed: bool = False) -> Rendered:
     """One block in Markdown and in HTML; figures are linked relative to ``base`` (in HTML:
-    embedded as ``data:`` URIs with ``embed``, so the page needs no other file)."""
+    embedded as ``data:`` URIs with ``embed``, so the page needs no other file). A table's or
+    figure's caption is an italic line under it in Markdown, ``<caption>``/``<figcaption>``
+    in HTML. A Markdown table wider than GitHub's content column is split
+    (:func:`split_wide`)."""
     match block:
         case Paragraph(text):
-            return Rendered(text, f"<p>{escape(text)}</p>")
+            return Rendered(md_text(text), f"<p>{escape(text)}</p>")
         case Note(text):
-            return Rendered(f"_{text}_", f"<p><em>{escape(text)}</em></p>")
-        case Table(frame):
-            return Rendered(markdown_table(frame), html_table(frame))
-        case Figure(path, alt):
+            return Rendered(f"_{md_text(text)}_", f'<p class="note"><em>{escape(text)}</em></p>')
+        case Table(frame, caption):
+            parts = [markdown_table(part) for part in split_wide(frame)]
+            md = "\n\n".join(parts + _md_caption(caption))
+            return Rendered(md, html_table(frame, caption))
+        case Figure(path, alt, caption):
             src = relative(path, base)
             html_src = data_uri(path) if embed else src
-            return Rendered(
-                f"![{alt}]({src})", f'<p><img src="{escape(html_src)}" alt="{escape(alt)}"></p>'
-            )
+            cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+            md = "\n\n".join([f"![{md_text(alt)}]({_md_link_target(src)})", *_md_caption(caption)])
+            html = f'<figure><img src="{escape(html_src)}" alt="{escape(alt)}">{cap}</figure>'
+            return Rendered(md, html)
     raise TypeError(f"not a report block: {block!r}")
 
 
@@ -140,35 +305,73 @@ def render_section(section: Section, base: Path, *, embed: bool = False) -> Rend
     return Rendered("\n\n".join(b.markdown for b in blocks), "\n".join(b.html for b in blocks))
 
 
+ABOUT = "About this report"
+"""The last section: the header lines (what was measured, on what, when)."""
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;
+line-height:1.45;color:#1a1a1a}
+h1{font-size:1.6em;margin:.2em 0 .4em}h2{font-size:1.3em;margin-top:1.8em;
+border-bottom:1px solid #ddd;padding-bottom:.2em}
+nav#toc{font-size:.92em;margin:.5em 0 1em}nav#toc ol{margin:0;padding:0;list-style:none;
+display:flex;flex-wrap:wrap;gap:.2em 1.2em}nav#toc a{color:#0550ae;text-decoration:none}
+.table-wrap{overflow-x:auto;margin:1em 0;max-width:100%}
+table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;
+text-align:right;white-space:nowrap}th{background:#f4f4f4}
+caption{caption-side:bottom;text-align:left;font-size:.9em;color:#444;padding-top:.4em;
+white-space:normal}
+figure{margin:1em 0}figure img{display:block;max-width:100%;height:auto}
+figcaption{font-size:.9em;color:#444;margin-top:.3em}
+.note{color:#555}p{overflow-wrap:anywhere}
+@media (max-width:600px){body{padding:0 .6em;margin-top:.8em}td,th{padding:.2em .4em}}
+"""
+
 _PAGE = jinja2.Template(
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>bnnbench: {{ title }}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}
-table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;
-text-align:right}th{background:#f4f4f4}img{max-width:100%;height:auto}.note{color:#555}
-p{overflow-wrap:anywhere}</style></head>
+<style>{{ style }}</style></head>
 <body><h1>bnnbench: {{ title }}</h1>
-{% for line in header %}<p class="note">{{ line }}</p>
-{% endfor %}{% for name, body in sections %}<h2>{{ name }}</h2>
+<nav id="toc" aria-label="contents"><ol>
+{% for number, name, anchor, _ in sections %}<li><a href="#{{ anchor }}">{{ number }}. {{ name }}</a></li>
+{% endfor %}</ol></nav>
+{% for number, name, anchor, body in sections %}<section id="{{ anchor }}"{% if loop.first %} class="answer"{% endif %}>
+<h2>{{ number }}. {{ name }}</h2>
 {{ body }}
+</section>
 {% endfor %}</body></html>
 """,
     autoescape=True,
 )
 
 
+def numbered(sections: list[Section]) -> list[tuple[int, str, str, Section]]:
+    """``(number, title, anchor, section)`` per section: numbered from 1 in order, the anchor
+    :func:`slug` of ``"<number>. <title>"`` (GitHub's anchor of the Markdown heading)."""
+    return [(i, s.title, slug(f"{i}. {s.title}"), s) for i, s in enumerate(sections, start=1)]
+
+
 def render_page(
     title: str, header: list[str], sections: list[Section], base: Path, *, embed: bool = False
 ) -> Rendered:
-    """The whole report: the title, the header lines (italic notes), then each section;
-    ``embed`` puts the figures into the HTML itself."""
-    bodies = [(s.title, render_section(s, base, embed=embed)) for s in sections]
-    md = [f"# bnnbench: {title}", "", *[f"_{line}_  " for line in header], ""]
-    for name, body in bodies:
-        md += [f"## {name}", "", body.markdown, ""]
+    """The whole report: the title, a table of contents (links to every section's anchor),
+    each section numbered (``## 3. Final test accuracy``; its anchor :func:`slug`), then the
+    header lines as the last section, :data:`ABOUT` (the first screen is the first
+    section, not metadata). ``embed`` puts the figures into the HTML itself. In HTML every
+    section is a ``<section id=anchor>``; the first has class ``answer``."""
+    everything = list(sections)
+    if header:
+        everything.append(Section(ABOUT, [Paragraph(line) for line in header]))
+    listed = numbered(everything)
+    bodies = [(n, name, a, render_section(s, base, embed=embed)) for n, name, a, s in listed]
+    md = [f"# bnnbench: {md_text(title)}", ""]
+    md += [f"{n}. [{md_text(name)}](#{a})" for n, name, a, _ in bodies] + [""]
+    for n, name, _, body in bodies:
+        md += [f"## {n}. {md_text(name)}", "", body.markdown, ""]
     html = _PAGE.render(
-        title=title, header=header, sections=[(name, Markup(body.html)) for name, body in bodies]
+        title=title,
+        style=Markup(_STYLE),
+        sections=[(n, name, a, Markup(body.html)) for n, name, a, body in bodies],
     )
     return Rendered("\n".join(md), html)

@@ -2,14 +2,17 @@
 (which the sections reference as :class:`report.blocks.Figure` blocks).
 
 - :func:`new_figure`: a row of panels (the convex section); :func:`new_grid`: panels wrapped
-  in a grid of at most :data:`MAX_COLUMNS` columns, at most :data:`MAX_WIDTH` inches wide, for
-  figures read on a laptop or a phone; :func:`legend_below`: one legend under the panels;
-  :func:`save_figure`: the PNG file.
-- :func:`optimizer_colors`: one colour per optimizer in every figure and report (seaborn's
-  colour-blind palette in the registry's order, :data:`REGISTRY_ORDER`); :func:`palette` gives
-  the same colours to any labels; :func:`emphasis`: BAMSProd and the reference optimizer drawn
+  in a grid of at most :data:`MAX_COLUMNS` columns, at most :data:`MAX_WIDTH` inches wide, so
+  a figure shown at the full width of a phone (390 px) keeps text of 8 to 9 px (9-10 pt
+  fonts on a 5.6 inch figure scaled to 358 px); :func:`legend_below`: one legend under the
+  panels; :func:`save_figure`: the PNG file.
+- :func:`optimizer_colors` and :func:`line_style`: one colour and marker per optimizer
+  present (:mod:`report.palette`: BAMSProd and the reference in the two most distinct
+  colours, every line >= 3:1 on white, a marker per optimizer); :func:`palette` gives the
+  same colours to any labels; :func:`emphasis`: BAMSProd and the reference optimizer drawn
   thicker and on top. A row at the registry defaults (``"adam (defaults)"``, a tuned suite's
-  ``tuning.defaults``) takes its optimizer's colour, dashed (:func:`base_optimizer`).
+  ``tuning.defaults``) takes its optimizer's colour and marker, dashed
+  (:func:`base_optimizer`).
 """
 
 from __future__ import annotations
@@ -25,37 +28,44 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from report.analysis import DEFAULTS_SUFFIX  # noqa: E402  (" (defaults)")
+from report import figure_pool  # noqa: E402
+from report.palette import BAMSPROD, DEFAULTS_SUFFIX, REGISTRY_ORDER, assign  # noqa: E402
 
-DPI = 120
-MAX_COLUMNS = 3
-"""Panels per row of a :func:`new_grid` figure."""
-MAX_WIDTH = 12.0
-"""Widest figure, inches (1440 px at :data:`DPI`)."""
-PANEL_WIDTH, PANEL_HEIGHT = 3.9, 2.9
-
-#: the keys of :data:`benchmark.optim.OPTIMIZERS`, in order (kept here so that drawing a report
-#: does not import torch; tests/test_report_figures.py checks that the two agree)
-REGISTRY_ORDER: tuple[str, ...] = (
-    "bamsprod",
-    "bop",
-    "bop2nd",
-    "adam",
-    "amsgrad",
-    "adamw",
-    "sgd",
-    "adabound",
-    "amsbound",
-    "radam",
-)
-#: BAMSProd's name in the registry (always drawn thick, see :func:`emphasis`)
-BAMSPROD = "bamsprod"
+DPI = 170
+"""Pixels per inch of the PNG files (a 5.6 inch figure: 950 px, sharp on a laptop)."""
+MAX_COLUMNS = 2
+"""Panels per row of a :func:`new_grid` figure (two: legible on a phone)."""
+MAX_WIDTH = 5.6
+"""Widest figure, inches: shown 358 px wide on a phone, a 9 pt tick label is 8 px high."""
+PANEL_WIDTH, PANEL_HEIGHT = 2.8, 2.4
+#: matplotlib settings of every figure (seaborn's whitegrid look, without importing seaborn)
+RC = {
+    "axes.facecolor": "white",
+    "axes.edgecolor": "#cccccc",
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#e5e5e5",
+    "grid.linewidth": 0.8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "font.size": 10.0,
+    "axes.titlesize": 10.0,
+    "axes.labelsize": 9.5,
+    "xtick.labelsize": 9.0,
+    "ytick.labelsize": 9.0,
+    "legend.fontsize": 9.0,
+    "figure.titlesize": 10.5,
+    "xtick.color": "#333333",
+    "ytick.color": "#333333",
+    "axes.labelcolor": "#222222",
+    "axes.formatter.use_mathtext": False,
+    "xtick.major.size": 0.0,
+    "ytick.major.size": 0.0,
+}
 THICK, THIN = 2.2, 1.2
 #: the line style of a row at the registry defaults (its optimizer's colour, dashed)
 DEFAULTS_STYLE = "--"
@@ -63,31 +73,72 @@ DEFAULTS_STYLE = "--"
 
 def new_figure(ncols: int = 1, width: float = 4.2, height: float = 3.3) -> tuple[Figure, Any]:
     """A figure with ``ncols`` side-by-side axes (a 1-d array, or one Axes if ``ncols == 1``),
-    in seaborn's ``whitegrid`` style."""
-    sns.set_theme(style="whitegrid", context="paper")
+    in the report's style (:data:`RC`)."""
+    _theme()
     fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
     return fig, axes[0] if ncols > 1 else axes[0, 0]
+
+
+PAD_INCHES = 0.1
+"""White margin around the drawn content (matplotlib's ``savefig.pad_inches``)."""
+
+
+def _rendered(fig: Figure, dpi: int) -> Image.Image:
+    """The figure drawn once at ``dpi`` and cropped to its content plus :data:`PAD_INCHES`,
+    as an RGB image flattened on white: the crop of ``savefig(bbox_inches="tight")`` (the
+    layout of the same single layout pass, cut to the same box, to the pixel), at less
+    cost: ``savefig`` lays a constrained-layout figure out twice and draws it twice. Content
+    reaching past the canvas (beyond the padding) is not on the canvas: then ``savefig``
+    draws the larger box itself."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig.set_dpi(dpi)
+    fig.patch.set_facecolor("white")
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # the layout engine runs once, inside this draw
+    box = fig.get_tightbbox(canvas.get_renderer()).padded(PAD_INCHES)
+    width, height = canvas.get_width_height()
+    if (
+        box.x0 < -PAD_INCHES
+        or box.y0 < -PAD_INCHES
+        or (box.x1 * dpi > width + PAD_INCHES * dpi or box.y1 * dpi > height + PAD_INCHES * dpi)
+    ):  # content outside the canvas (not drawn there): let savefig draw the larger box
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=dpi, bbox_inches="tight", format="png", facecolor="white")
+        buffer.seek(0)
+        with Image.open(buffer) as image:
+            return image.convert("RGB")
+    drawn = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    # the box in pixels from the canvas' top left; its padding may reach past the canvas
+    left, top = round(box.x0 * dpi), round(height - box.y1 * dpi)
+    size = (max(1, round(box.width * dpi)), max(1, round(box.height * dpi)))
+    out = Image.new("RGB", size, "white")
+    out.paste(drawn.convert("RGB"), (-left, -top))
+    return out
 
 
 def save_figure(fig: Figure, path: Path, dpi: int = DPI, *, compact: bool = False) -> Path:
     """Save ``fig`` as a PNG at ``path`` (parents created), close it, return ``path``.
 
     ``compact``: an 8-bit palette PNG (the figure flattened on white, quantized to 256
-    colours, zlib-optimized), about a quarter of the size of matplotlib's RGBA PNG and
-    indistinguishable for line plots; keeps a report with many figures small."""
+    colours), about a quarter of the size of matplotlib's RGBA PNG and indistinguishable for
+    line plots; keeps a report with many figures small. Otherwise an RGB PNG. Both drawn
+    once (:func:`_rendered`) and written with zlib level 6 (``optimize`` would try every
+    filter for a few percent of the size at several times the time). Inside
+    :func:`report.figure_pool.parallel_figures` the file is written by a child process, and
+    exists once the block is left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not compact:
-        fig.savefig(path, dpi=dpi, bbox_inches="tight", format="png")
-        plt.close(fig)
-        return path
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=dpi, bbox_inches="tight", format="png", facecolor="white")
-    plt.close(fig)
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        rgb = image.convert("RGB")
-    rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(path, "PNG", optimize=True)
+    plt.close(fig)  # out of pyplot's registry; the figure itself is drawn below
+
+    def draw() -> None:
+        image = _rendered(fig, dpi)
+        if compact:
+            image = image.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+        image.save(path, "PNG", compress_level=6)
+
+    if not figure_pool.submit(draw):  # in a child when figures are drawn in parallel
+        draw()
     return path
 
 
@@ -100,7 +151,7 @@ def palette(labels: Sequence[str]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- optimizers
 def _theme() -> None:
-    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.8)
+    plt.rcParams.update(RC)
 
 
 def is_defaults(label: str) -> bool:
@@ -127,22 +178,27 @@ def optimizer_order(names: Iterable[str]) -> list[str]:
     return out
 
 
-def optimizer_colors(names: Iterable[str]) -> dict[str, str]:
-    """One colour (hex) per optimizer, the same in every figure and report: seaborn's
-    ``colorblind`` palette assigned by :data:`REGISTRY_ORDER` (BAMSProd always its first
-    colour), whatever the order or subset of ``names``. Names the registry does not know get
-    black, then seaborn's ``dark`` colours, in sorted order after the known ones (so a plug-in
-    never takes a registry optimizer's colour). A ``"<name> (defaults)"`` row gets its
-    optimizer's colour (:func:`emphasis` dashes it). Keys in :func:`optimizer_order`."""
-    base = [to_hex(c) for c in sns.color_palette("colorblind", len(REGISTRY_ORDER))]
-    extra = ["#000000"] + [to_hex(c) for c in sns.color_palette("dark", 10)]
-    slot = {name: i for i, name in enumerate(REGISTRY_ORDER)}
-    ordered = optimizer_order(names)
-    bases = list(dict.fromkeys(base_optimizer(n) for n in ordered))
-    unknown = [n for n in bases if n not in slot]
-    colors = {n: base[slot[n] % len(base)] for n in bases if n in slot}
-    colors.update({n: extra[i % len(extra)] for i, n in enumerate(unknown)})
-    return {n: colors[base_optimizer(n)] for n in ordered}
+def optimizer_colors(names: Iterable[str], reference: str | None = "bop") -> dict[str, str]:
+    """One colour (hex) per label of ``names``, assigned to the optimizers present
+    (:func:`report.palette.assign`: BAMSProd and ``reference`` in the two most distinct
+    colours); a ``"<name> (defaults)"`` row gets its optimizer's colour. Keys in
+    :func:`optimizer_order`."""
+    styles = assign(optimizer_order(names), reference)
+    return {n: styles[n].color for n in optimizer_order(names)}
+
+
+def line_style(
+    optimizer: str, names: Iterable[str], reference: str | None = "bop", points: int = 0
+) -> dict[str, Any]:
+    """Every keyword of one optimizer's line among the labels ``names``: colour and marker
+    (:func:`report.palette.assign`), width, dashes and ``zorder`` (:func:`emphasis`); with
+    ``points`` (the line's number of points) a marker on about six of them."""
+    style = assign(optimizer_order(names), reference)[str(optimizer)]
+    kwargs = {"color": style.color, **emphasis(optimizer, reference)}
+    if points:
+        kwargs |= {"marker": style.marker, "markersize": 4.5, "markevery": max(1, points // 6),
+                   "markerfacecolor": style.color, "markeredgewidth": 0}  # fmt: skip
+    return kwargs
 
 
 def emphasis(optimizer: str, reference: str | None = None) -> dict[str, Any]:
@@ -172,12 +228,13 @@ def new_grid(
     """A figure of ``panels`` axes wrapped in rows of at most ``ncols`` (<= :data:`MAX_COLUMNS`)
     columns, at most :data:`MAX_WIDTH` inches wide (panels narrowed to fit), constrained
     layout; returns the figure and its ``panels`` axes in reading order (spare cells hidden).
-    With ``grow``, a figure of one or two columns gets panels 1.4 or 1.2 times as large."""
+    With ``grow``, a one-column figure gets a panel 1.4 times as large (a lone panel is not
+    drawn tiny)."""
     _theme()
     panels = max(1, int(panels))
     ncols = max(1, min(ncols, MAX_COLUMNS, panels))
     nrows = math.ceil(panels / ncols)
-    scale = 1.0 + 0.2 * (MAX_COLUMNS - ncols) if grow else 1.0
+    scale = 1.0 + 0.4 * (MAX_COLUMNS - ncols) if grow else 1.0
     width = min(MAX_WIDTH, panel_width * scale * ncols)
     fig, axes = plt.subplots(
         nrows,
@@ -192,12 +249,18 @@ def new_grid(
     return fig, flat[:panels]
 
 
-def legend_below(fig: Figure, handles: Sequence[Any], labels: Sequence[str], ncol: int = 5) -> None:
-    """One legend for the whole figure, centred under the panels (the figure's constrained
-    layout makes room for it)."""
+LEGEND_ROW = 0.2
+"""Inches a legend row takes (at :data:`RC`'s 9 pt legend font)."""
+
+
+def legend_below(fig: Figure, handles: Sequence[Any], labels: Sequence[str], ncol: int = 3) -> None:
+    """One legend for the whole figure, centred under the panels; the figure grows by the
+    legend's height, so the panels keep their size (the constrained layout places it)."""
     if not handles:
         return
-    fig.legend(
-        list(handles), list(labels), loc="outside lower center", frameon=False,
-        ncol=max(1, min(ncol, len(handles))),
-    )  # fmt: skip
+    if fig.get_figwidth() < 5.0:  # a narrow figure: two columns keep the legend inside it
+        ncol = min(ncol, 2)
+    ncol = max(1, min(ncol, len(handles)))
+    rows = math.ceil(len(handles) / ncol)
+    fig.set_figheight(fig.get_figheight() + rows * LEGEND_ROW + 0.1)
+    fig.legend(list(handles), list(labels), loc="outside lower center", frameon=False, ncol=ncol)

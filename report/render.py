@@ -4,7 +4,9 @@
   kind), readable on a laptop and a phone;
 - ``REPORT.md`` with ``figures/*.png``: GitHub-flavoured Markdown (fits a CI job summary);
 - ``summary.json``: the numbers, machine-readable (:mod:`report.summary_json`);
-- ``runs.csv``, ``metrics.csv``: the tidy frames the report was built from.
+- ``runs.csv``: the final runs; ``metrics.csv``: every metric stored for them (long:
+  ``run_id, step, epoch, split, name, value``); ``trials.csv``: the tuning trials (tuned
+  suites), one row per trial (:func:`benchmark.results.trials_frame`).
 
 The header lines say what was measured, on what, when; BAMSProd is labelled a reconstruction
 in every report's header. The sections come from :mod:`report.training`,
@@ -97,6 +99,7 @@ def write_report(
     summary: dict | None = None,
     runs: pd.DataFrame | None = None,
     metrics: pd.DataFrame | None = None,
+    trials: pd.DataFrame | None = None,
 ) -> ReportFiles:
     """Write the report folder ``out_dir`` (see the module docstring); return its files."""
     from report.summary_json import dumps
@@ -111,6 +114,8 @@ def write_report(
         _atomic_write(out_dir / "runs.csv", _csv(runs))
     if metrics is not None:
         _atomic_write(out_dir / "metrics.csv", _csv(metrics))
+    if trials is not None:
+        _atomic_write(out_dir / "trials.csv", _csv(trials))
     if summary is not None:
         _atomic_write(out_dir / "summary.json", dumps(summary))
         files = ReportFiles(out_dir, files.markdown, files.html, out_dir / "summary.json")

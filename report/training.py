@@ -425,18 +425,26 @@ def speed_section(
     ref = analysis.reference
     n = _seeds(analysis)
     blocks: list[Block] = []
-    blocks += _figure(
-        figures.learning_curves(runs, values, out, x="step", reference=ref),
-        "test accuracy against optimizer steps, per cell",
-        f"Test accuracy against optimizer steps, per cell: mean over n = {n} seeds with a "
-        f"95% band (BAMSProd and the reference '{ref}' thicker; dashed: runs at the registry "
-        "defaults).",
+    targets = {(c.model, c.dataset): c.target for c in analysis.cells}
+    curves = (
+        f"Mean over n = {n} seeds per optimizer; band: 95% Student-t interval of the mean; "
+        "dotted: the cell's target; a cross: where a diverged run stopped (BAMSProd and the "
+        f"reference '{ref}' drawn thicker)."
     )
     blocks += _figure(
-        figures.learning_curves(runs, values, out, x="seconds", reference=ref),
+        figures.learning_curves(runs, values, out, x="step", reference=ref, target=targets),
+        "test accuracy against optimizer steps, per cell",
+        f"Test accuracy (or error, log axis, where it saturates) against optimizer steps. {curves}",
+    )
+    blocks += _figure(
+        figures.learning_curves(runs, values, out, x="seconds", reference=ref, target=targets),
         "test accuracy against training seconds, per cell",
-        f"Test accuracy against training wall seconds, per cell: mean over n = {n} seeds "
-        "with a 95% band.",
+        f"The same against training wall seconds (evaluation excluded). {curves}",
+    )
+    blocks += _figure(
+        figures.loss_curves(runs, values, out, reference=ref),
+        "training loss against optimizer steps, per cell",
+        f"Training loss (cross-entropy, log axis) against optimizer steps. {curves}",
     )
     blocks.append(
         Table(
@@ -543,8 +551,8 @@ def bnn_section(runs: pd.DataFrame, values: pd.DataFrame, out: Path) -> Section:
     blocks += _figure(
         figures.bamsprod_range_figure(runs, values, out),
         "BAMSProd's range",
-        "BAMSProd's step-size range (lower and upper bound of its clamp) over training, mean "
-        "over seeds.",
+        "BAMSProd's step-size clamp [lower, upper] against optimizer steps, mean over seeds and "
+        "binary tensors, log axis.",
     )
     if not blocks:
         blocks.append(Note("No diagnostics stored (diagnostics: false)."))
@@ -608,8 +616,8 @@ def tuning_extras(
     blocks += _figure(
         figures.expected_max_figure(curves, out),
         "expected best of k trials",
-        "Expected best validation accuracy after k trials (Dodge et al. 2019), per cell and "
-        "optimizer, exact from the trials.",
+        "Expected best validation accuracy after k trials (Dodge et al. 2019), exact from the "
+        "trials that reached the last rung.",
     )
     blocks += _figure(
         figures.sensitivity_figure(done, out, log_params=log_params, epochs=tuning_epochs),

@@ -31,6 +31,11 @@ from report.markup import assignments, number
 
 CELL = ["model", "dataset", "optimizer"]
 TITLE = "Tuning"
+TABLE_CAPTION = (
+    "Per cell: trials by outcome; the best trial's validation accuracy (fraction, mean ± sample "
+    "sd over its seeds) and point; tuning epochs and seconds summed over every run of its trials."
+)
+COMPUTE_CAPTION = "Per optimizer: tuning epochs and seconds summed over its cells' trials."
 
 
 def _plural(n: int, word: str) -> str:
@@ -176,8 +181,8 @@ def tuning_section(suite: Any, trials: pd.DataFrame | None, result: TuningResult
     table = tuning_table(trials, result, halving=suite.tuning.halving is not None)
     blocks: list[Block] = [
         intro,
-        Table(table),
+        Table(table, caption=TABLE_CAPTION),
         Paragraph("Tuning compute per optimizer, over all cells (every run of every trial):"),
-        Table(compute_table(table)),
+        Table(compute_table(table), caption=COMPUTE_CAPTION),
     ]
     return Section(TITLE, blocks)

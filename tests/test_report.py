@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from benchmark import run_suite
 from report import inference_words as words
-from report.markup import number
+from report.markup import md_text, number
 from report.summary_json import schema
 from tests.conftest import write_suite
 
@@ -75,9 +76,9 @@ def test_the_folder_holds_every_file(report_dir: Path) -> None:
 def test_every_section_is_there(report_dir: Path) -> None:
     markdown = (report_dir / "REPORT.md").read_text()
     html = (report_dir / "index.html").read_text()
-    for title in SECTIONS:
-        assert f"## {title}\n" in markdown, title
-        assert f"<h2>{title.replace(chr(39), '&#39;')}</h2>" in html, title
+    for title in SECTIONS:  # numbered: "## 3. Final test accuracy"
+        assert re.search(rf"^## \d+\. {re.escape(title)}$", markdown, re.M), title
+        assert re.search(rf"<h2>\d+\. {re.escape(title.replace(chr(39), '&#39;'))}</h2>", html)
     assert "reconstruction" in markdown
 
 
@@ -113,10 +114,14 @@ def test_summary_json_validates_against_the_documented_schema(report_dir: Path) 
 
 def test_the_tuning_section_says_what_was_done(report_dir: Path) -> None:
     markdown = (report_dir / "REPORT.md").read_text()
-    tuning = markdown.split("## Tuning\n", 1)[1].split("\n## ", 1)[0]
-    assert "seeded Sobol points of its search space (seed 0), drawn up front" in tuning
-    assert "A trial is one run (seed 0)" in tuning and "Every trial runs 1 epoch." in tuning
-    assert "| trials | diverged | failed | best val acc | best point | tuning epochs |" in tuning
+    tuning = re.split(r"^## \d+\. Tuning\n", markdown, flags=re.M)[1].split("\n## ", 1)[0]
+    said = md_text("seeded Sobol points of its search space (seed 0), drawn up front")
+    assert said in tuning and md_text("A trial is one run (seed 0)") in tuning
+    assert "Every trial runs 1 epoch." in tuning
+    headers = [line for line in tuning.splitlines() if line.startswith("| model | dataset |")]
+    columns = [c.strip() for line in headers for c in line.strip("|").split(" | ")]
+    for name in ("trials", "diverged", "failed", "best val acc", "best point", "tuning epochs"):
+        assert name in columns, name
     assert "](figures/tuning_sensitivity.png)" in tuning
     assert "](figures/tuning_expected_max.png)" in tuning
 
@@ -176,7 +181,9 @@ def test_index_html_in_a_real_browser(report_dir: Path) -> None:
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(page_url, wait_until="load")
             widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
-            headings = page.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)")
+            headings = page.eval_on_selector_all(
+                "h2", "hs => hs.map(h => h.textContent.replace(/^\\d+\\. /, ''))"
+            )
             text = page.inner_text("body")
         finally:
             browser.close()
@@ -201,3 +208,21 @@ def test_a_convex_report_embeds_its_figures(tmp_path: Path) -> None:
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["suite"]["task"] == "convex" and len(summary["task"]["convex"]) >= 3
     pytest.importorskip("jsonschema").validate(summary, schema())
+
+
+def test_report_md_renders_with_every_text_kept_and_every_image_found(report_dir: Path) -> None:
+    """REPORT.md through a CommonMark renderer: the hostile description is visible text, no
+    tag but our figures' images, every image a file of the folder, every link a section."""
+    markdown_it = pytest.importorskip("markdown_it")
+    html = (
+        markdown_it.MarkdownIt("commonmark")
+        .enable("table")
+        .render((report_dir / "REPORT.md").read_text())
+    )
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; a BAMSProd test" in html
+    assert not re.search(r"<(script|iframe)\b", html) and "javascript:" not in html
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) >= 6 and all((report_dir / src).is_file() for src in images)
+    anchors = re.findall(r'<a href="([^"]+)"', html)
+    assert anchors and all(a.startswith("#") for a in anchors)
+    assert "Speed of convergence" in html

@@ -16,7 +16,14 @@ import report
 from benchmark.tune import TuningResult
 from report.blocks import Figure, Note, Paragraph, Section, Table
 from report.convex import convex_section
-from report.markup import assignments, number, render_block, render_page, render_section
+from report.markup import (
+    assignments,
+    md_text,
+    number,
+    render_block,
+    render_page,
+    render_section,
+)
 from report.render import report_header, training_sections, write_report
 from report.tuning import tuning_section
 
@@ -28,10 +35,13 @@ FRAME = pd.DataFrame({"name": ["adam", "sgd"], "seeds": [2, 1], "acc": [0.123456
 # ----------------------------------------------------------------------------- blocks
 def test_paragraph_and_note() -> None:
     assert render_block(Paragraph("R_T/T <= 0.05, x_1 = 1")) == (
-        "R_T/T <= 0.05, x_1 = 1",
+        r"R\_T/T \<= 0.05, x\_1 = 1",  # Markdown: escaped, shown as written (test_markdown_escape)
         "<p>R_T/T &lt;= 0.05, x_1 = 1</p>",
     )
-    assert render_block(Note("No runs.")) == ("_No runs._", "<p><em>No runs.</em></p>")
+    assert render_block(Note("No runs.")) == (
+        "_No runs._",
+        '<p class="note"><em>No runs.</em></p>',
+    )
 
 
 def test_table() -> None:
@@ -40,7 +50,7 @@ def test_table() -> None:
         "| name | seeds | acc |\n|---|---|---|\n| adam | 2 | 0.1235 |\n| sgd | 1 | n/a |"
     )
     assert html == (
-        '<table class="dataframe">\n'
+        '<div class="table-wrap"><table class="dataframe">\n'
         "  <thead>\n"
         '    <tr style="text-align: right;">\n'
         "      <th>name</th>\n"
@@ -60,12 +70,15 @@ def test_table() -> None:
         "      <td>n/a</td>\n"
         "    </tr>\n"
         "  </tbody>\n"
-        "</table>"
+        "</table></div>"
     )
 
 
 def test_an_empty_table_is_a_note() -> None:
-    assert render_block(Table(pd.DataFrame())) == ("_(no rows)_", "<p><em>(no rows)</em></p>")
+    assert render_block(Table(pd.DataFrame())) == (
+        "_(no rows)_",
+        '<p class="note"><em>(no rows)</em></p>',
+    )
 
 
 def test_a_table_cell_is_one_line() -> None:
@@ -78,24 +91,40 @@ def test_figure_is_linked_relative_to_the_report(tmp_path: Path) -> None:
     figure = Figure(tmp_path / "figs" / "regret.png", "average regret")
     assert render_block(figure, tmp_path) == (
         "![average regret](figs/regret.png)",
-        '<p><img src="figs/regret.png" alt="average regret"></p>',
+        '<figure><img src="figs/regret.png" alt="average regret"></figure>',
     )
+
+
+def test_captions_go_under_tables_and_figures(tmp_path: Path) -> None:
+    figure = Figure(tmp_path / "f.png", "curves", caption="Mean over 3 seeds, 95% bootstrap band.")
+    markdown, html = render_block(figure, tmp_path)
+    assert markdown == "![curves](f.png)\n\n_Mean over 3 seeds, 95% bootstrap band._"
+    assert html.endswith("<figcaption>Mean over 3 seeds, 95% bootstrap band.</figcaption></figure>")
+    markdown, html = render_block(Table(FRAME, caption="n = 2 <seeds>"), tmp_path)
+    assert markdown.endswith("| sgd | 1 | n/a |\n\n_n = 2 \\<seeds\\>_")
+    assert "<caption>n = 2 &lt;seeds&gt;</caption>" in html
 
 
 def test_section_and_page(tmp_path: Path) -> None:
     section = Section("Results", [Paragraph("Intro."), Note("None failed.")])
     assert render_section(section, tmp_path) == (
         "Intro.\n\n_None failed._",
-        "<p>Intro.</p>\n<p><em>None failed.</em></p>",
+        '<p>Intro.</p>\n<p class="note"><em>None failed.</em></p>',
     )
     markdown, html = render_page("s", ["one", "two"], [section], tmp_path)
     assert markdown == (
-        "# bnnbench: s\n\n_one_  \n_two_  \n\n## Results\n\nIntro.\n\n_None failed._\n"
+        "# bnnbench: s\n\n"
+        "1. [Results](#1-results)\n2. [About this report](#2-about-this-report)\n\n"
+        "## 1. Results\n\nIntro.\n\n_None failed._\n\n"
+        "## 2. About this report\n\none\n\ntwo\n"
     )
     assert html.startswith("<!doctype html>\n")
+    assert '<li><a href="#1-results">1. Results</a></li>' in html
     assert html.endswith(
-        '<body><h1>bnnbench: s</h1>\n<p class="note">one</p>\n<p class="note">two</p>\n'
-        "<h2>Results</h2>\n<p>Intro.</p>\n<p><em>None failed.</em></p>\n</body></html>"
+        '<section id="1-results" class="answer">\n<h2>1. Results</h2>\n<p>Intro.</p>\n'
+        '<p class="note"><em>None failed.</em></p>\n</section>\n'
+        '<section id="2-about-this-report">\n<h2>2. About this report</h2>\n'
+        "<p>one</p>\n<p>two</p>\n</section>\n</body></html>"
     )
 
 
@@ -107,7 +136,7 @@ def test_a_section_holds_blocks_only() -> None:
 
 
 # ----------------------------------------------------------------------------- escaping
-def test_every_text_is_escaped_in_html_and_verbatim_in_markdown(tmp_path: Path) -> None:
+def test_every_text_is_escaped_in_html_and_in_markdown(tmp_path: Path) -> None:
     from PIL import Image
 
     Image.new("RGB", (2, 2)).save(tmp_path / "f.png")
@@ -119,13 +148,18 @@ def test_every_text_is_escaped_in_html_and_verbatim_in_markdown(tmp_path: Path) 
     md, html = files.markdown.read_text(), files.html.read_text()
     assert 'src="data:image/png;base64,' in html and "](f.png)" in md  # embedded / linked
     assert "<script>" not in html and "&amp;&#34;" in html
-    # page title (HTML: twice), header line, section title, paragraph, note, column, cell, alt
-    assert html.count(EVIL_HTML) == 9
-    assert md.count(EVIL) == 8 and "&lt;" not in md and "&amp;" not in md
+    # page title (HTML: twice), contents, header line, section title, paragraph, note, column,
+    # cell, alt
+    assert html.count(EVIL_HTML) == 10
+    # Markdown: every text backslash-escaped (rendered back in tests/test_markdown_escape.py)
+    assert md.count(md_text(EVIL)) == 9 and EVIL not in md
 
 
-def test_markdown_characters_are_not_interpreted_in_html() -> None:
-    assert render_block(Paragraph("_a_ *b* `c`")) == ("_a_ *b* `c`", "<p>_a_ *b* `c`</p>")
+def test_markdown_characters_are_not_interpreted_in_either_format() -> None:
+    assert render_block(Paragraph("_a_ *b* `c`")) == (
+        r"\_a\_ \*b\* \`c\`",
+        "<p>_a_ *b* `c`</p>",
+    )
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -276,7 +310,7 @@ def test_every_section_of_a_small_report_is_built_from_blocks(tmp_path: Path) ->
     header = report_header("tiny", runs, "tuning: none", "A <tiny> suite.")
     files = write_report("tiny", header, sections, tmp_path)
     md, html = files.markdown.read_text(), files.html.read_text()
-    assert "| mlp | digits | adam | 2 | failed | RuntimeError: <boom> |" in md
+    assert r"| mlp | digits | adam | 2 | failed | RuntimeError: \<boom\> |" in md
     assert "<td>RuntimeError: &lt;boom&gt;</td>" in html
     assert "lr=0.001235" in md and "<td>lr=0.001235</td>" in html
     assert "_No convex runs in the store._" in md and "A &lt;tiny&gt; suite." in html

@@ -162,21 +162,27 @@ def test_registry_order_and_latent_free_match_the_registry() -> None:
     assert {n for n in OPTIMIZERS if is_latent_free(n)} == figures.LATENT_FREE
 
 
-def test_optimizer_colors_are_fixed_per_optimizer() -> None:
+def test_optimizer_colors_are_assigned_to_the_optimizers_present() -> None:
+    from report.palette import COLORS
+
     every = optimizer_colors(REGISTRY_ORDER)
     assert len(set(every.values())) == len(REGISTRY_ORDER)  # ten distinct colours
-    assert optimizer_colors(["adam", "bop"]) == optimizer_colors(["adam", "bop"])
-    for names in (["bamsprod"], ["sgd", "bamsprod"], ["zzz", "bop", "bamsprod", "adam"]):
-        colors = optimizer_colors(names)
-        assert colors["bamsprod"] == every["bamsprod"]
-        assert all(colors[n] == every[n] for n in names if n in every)
+    # BAMSProd and the reference take the first two colours, whoever else is present
+    for names in (["bamsprod", "bop"], ["sgd", "bop", "bamsprod"], REGISTRY_ORDER):
+        colors = optimizer_colors(names, "bop")
+        assert (colors["bamsprod"], colors["bop"]) == COLORS[:2]
+    assert optimizer_colors(["adam", "sgd"], "sgd")["sgd"] == COLORS[0]  # no BAMSProd: first
+    # an absent optimizer holds no colour: the others follow in the registry's order
+    assert list(optimizer_colors(["sgd", "adam", "bamsprod"], "bop").values()) == list(COLORS[:3])
     assert optimizer_colors(["bop", "adam"]) == optimizer_colors(["adam", "bop", "adam"])
-    # names the registry does not know come after, sorted, and never take a registry colour
+    # a defaults row keeps its optimizer's colour
+    assert optimizer_colors(["adam", "adam (defaults)"])["adam (defaults)"] == COLORS[0]
+    # names the registry does not know come after the known ones, sorted
     plug = optimizer_colors(["pkg.mod:Opt", "adam", "another"])
     assert list(plug) == ["adam", "another", "pkg.mod:Opt"]
-    assert not {plug["another"], plug["pkg.mod:Opt"]} & set(every.values())
+    assert list(plug.values()) == list(COLORS[:3])
     assert optimizer_order(["sgd", "x", "bamsprod"]) == ["bamsprod", "sgd", "x"]
-    assert palette(["sgd", "bamsprod"]) == {"sgd": every["sgd"], "bamsprod": every["bamsprod"]}
+    assert palette(["sgd", "bamsprod"]) == {"sgd": COLORS[1], "bamsprod": COLORS[0]}
 
 
 def test_emphasis() -> None:
@@ -366,3 +372,87 @@ def test_a_larger_suite_stays_small(frames: tuple, tmp_path: Path) -> None:
         bamsprod_range_figure(big_runs, big_values, tmp_path),
     ):
         check_png(path)
+
+
+# ----------------------------------------------------------------------------- issue 20
+def test_a_profile_step_at_the_largest_ratio_is_drawn_inside_the_frame() -> None:
+    """SGD reaches every cell only at the largest ratio: its last step must be visible."""
+    import matplotlib.pyplot as plt
+
+    from report.figures.profiles import BEYOND, draw_profile
+
+    profile = pd.DataFrame(
+        [("bop", 1.0, 0.5), ("bop", 2.0, 1.0), ("bop", 4.0, 1.0),
+         ("sgd", 1.0, 0.25), ("sgd", 2.0, 0.75), ("sgd", 4.0, 1.0)],
+        columns=["optimizer", "tau", "fraction"],
+    )  # fmt: skip
+    fig, ax = plt.subplots()
+    end = draw_profile(ax, profile)
+    assert end == pytest.approx(4.0 * BEYOND) and ax.get_xlim()[1] == pytest.approx(end)
+    sgd = ax.get_lines()[1]  # drawn in palette order: bop (the reference), then sgd
+    xs, ys = np.asarray(sgd.get_xdata(), float), np.asarray(sgd.get_ydata(), float)
+    assert xs.max() > 4.0  # the line goes on past the step at tau = 4 ...
+    assert ys[xs > 4.0].tolist() == [1.0]  # ... at the fraction it stepped up to
+    assert ys[xs == 4.0].tolist() == [1.0] and ys[xs == 2.0].tolist() == [0.75]
+    plt.close(fig)
+
+
+def test_not_applicable_diagnostics_are_omitted_not_drawn_as_zero(frames: tuple) -> None:
+    from report.figures.diagnostics import diagnostic_panels, diagnostic_series
+
+    runs, values = frames
+    series = diagnostic_series(runs, values)
+    bop = series[series["optimizer"] == "bop"]
+    # Bop has no latent weights: its stored quantization error (0) and saturation (1) are gone
+    assert set(bop["name"]) == {"flip_rate"}
+    assert {"quantization_error", "saturation"} <= set(series["name"])
+    panels, dropped = diagnostic_panels(series)
+    assert len(panels) == 6 and dropped == []  # 2 cells x 3 diagnostics with information
+    # a diagnostic at 0 throughout carries no information: no panel, a note instead
+    flat = series.assign(value=series["value"].where(series["name"] != "saturation", 0.0))
+    panels, dropped = diagnostic_panels(flat)
+    assert [name for _, name in panels].count("saturation") == 0 and len(dropped) == 2
+    assert dropped[0] == "cnn / cifar10: latent saturation 0 throughout"
+
+
+def test_tuned_and_defaults_rows_get_their_own_panels() -> None:
+    from report.figures.curves import _panels, _targets
+
+    cells = [("mlp", "digits"), ("cnn", "cifar10")]
+    tuned = _panels(["adam", "bop"], cells)
+    assert [p[2] for p in tuned] == ["mlp / digits", "cnn / cifar10"]
+    both = _panels(["adam", "adam (defaults)", "bop"], cells)
+    assert [(p[0], p[1]) for p in both] == [
+        (cells[0], False), (cells[0], True), (cells[1], False), (cells[1], True)
+    ]  # fmt: skip
+    assert both[1][2] == "mlp / digits: at defaults"
+    assert _targets({cells[0]: 0.9, cells[1]: math.nan}, cells) == {cells[0]: 0.9}
+    assert _targets(0.8, cells) == {cells[0]: 0.8, cells[1]: 0.8}
+    assert _targets(None, cells) == {}
+
+
+def test_learning_curves_with_a_target_and_loss_curves(frames: tuple, tmp_path: Path) -> None:
+    runs, values = frames
+    targets = {CELLS[0]: 0.85, CELLS[1]: 0.9}
+    check_png(learning_curves(runs, values, tmp_path, target=targets))
+    path = figures.loss_curves(runs, values, tmp_path, split="test")
+    assert path == tmp_path / "figures" / "loss_test.png"
+    check_png(path)
+    assert figures.loss_curves(runs, values, tmp_path, split="train") is None  # none stored
+
+
+def test_figures_drawn_in_parallel_are_the_files_drawn_serially(
+    frames: tuple, tmp_path: Path
+) -> None:
+    from report.figure_pool import parallel_figures
+
+    runs, values = frames
+    serial = diagnostics_figure(runs, values, tmp_path / "serial")
+    with parallel_figures(workers=2) as workers:
+        parallel = diagnostics_figure(runs, values, tmp_path / "parallel")
+        learning_curves(runs, values, tmp_path / "parallel")
+    assert workers == 2
+    assert parallel.read_bytes() == serial.read_bytes()
+    assert (tmp_path / "parallel" / "figures" / "learning_curves_steps.png").is_file()
+    with parallel_figures(enabled=False) as workers:
+        assert workers == 0

@@ -21,6 +21,7 @@ class TrainingTask(Task):
     #: what the report reads: test accuracy, training seconds, BNN diagnostics, BAMSProd's range
     report_metrics = (
         "accuracy",
+        "loss",
         "train_seconds",
         "flip_rate",
         "quantization_error",
