@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.tune import TuningResult, describe_sampler, rung_epochs
+from benchmark.tune import TuningResult, describe_sampler, rung_epochs, trial_seeds
 from report.blocks import Block, Paragraph, Section, Table
 from report.markup import assignments, number
 
@@ -55,7 +55,7 @@ def tuning_intro(suite: Any) -> str:
         f"Every optimizer of a cell got the same budget: {_plural(int(t.trials), 'trial')}; "
         f"points: {describe_sampler(t)}."
     ]
-    seed_list = ", ".join(str(t.seed + i) for i in range(seeds))
+    seed_list = ", ".join(str(s) for s in trial_seeds(suite))
     if seeds > 1:
         parts.append(
             f"A trial is {seeds} runs of the same point with seeds {seed_list}; its score is "

@@ -25,7 +25,7 @@ from report.figures.common import (
     final_runs,
 )
 from report.plotting import is_defaults, line_style, new_grid, optimizer_order
-from report.stats import bootstrap_ci
+from report.inference import mean_interval
 
 BAND_COLUMNS = ["model", "dataset", "optimizer", "x", "mean", "low", "high", "n"]
 N_BOOT, BOOT_SEED = 1000, 0
@@ -103,9 +103,9 @@ def curve_bands(
     point ``x``: ``model, dataset, optimizer, x, mean, low, high, n``.
 
     ``mean`` is the mean test accuracy over the seeds (``n`` of them) that have a value at
-    ``x``; ``low, high`` the ``level`` percentile-bootstrap interval of that mean
-    (:func:`report.stats.bootstrap_ci`, ``n_boot`` resamples, ``seed``; ``nan`` with a single
-    seed). ``x="step"``: at each evaluation step. ``x="seconds"``: against the run's
+    ``x``; ``low, high`` the ``level`` Student-t interval of that mean
+    (:func:`report.inference.mean_interval`, the report's one interval; ``nan`` with a single
+    seed; ``n_boot`` and ``seed`` are unused, kept for callers). ``x="step"``: at each evaluation step. ``x="seconds"``: against the run's
     ``train_seconds`` at each evaluation, each run interpolated onto a common grid first
     (:func:`_on_time_grid`). Failed runs are left out; a diverged run counts until it stops.
     ``split``, ``name``: another metric (``"train"``, ``"loss"``: :func:`loss_curves`).
@@ -120,7 +120,8 @@ def curve_bands(
         [*CELL, "optimizer", "x"], sort=True
     ):
         v = group["value"].to_numpy(float)
-        low, high = bootstrap_ci(v, level, n_boot, seed)
+        interval = mean_interval(v, level)
+        low, high = interval.ci_low, interval.ci_high
         rows.append((model, dataset, optimizer, float(at), float(v.mean()), low, high, v.size))
     return pd.DataFrame(rows, columns=BAND_COLUMNS)
 
