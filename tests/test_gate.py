@@ -24,6 +24,7 @@ import pytest
 from benchmark import BnnBenchError, run_suite
 from benchmark.cli import main
 from benchmark.store import Store
+from report.markup import md_text
 from tests.gate_plugins import PLUGIN, gate_suite, run_gate_suite
 
 SEEDS = [0, 1, 2]
@@ -130,7 +131,9 @@ def test_a_damaged_update_is_caught_and_only_it_is_named(
     code, out = gate(capsys, current, baseline)
     assert code == 1, out
     rows = regression_rows(out)
-    assert rows and all(f"| {PLUGIN} |" in row for row in rows), out
+    # REPORT.md-style escaping: the plug-in's name is shown as text ("\_" for "_")
+    named = md_text(PLUGIN)
+    assert rows and all(f"| {named} |" in row for row in rows), out
     assert "Regression gate FAILED" in out
 
 

@@ -24,8 +24,8 @@ from report.figures.common import (
     _title,
     final_runs,
 )
-from report.plotting import is_defaults, line_style, new_grid, optimizer_order
 from report.inference import mean_interval
+from report.plotting import is_defaults, line_style, new_grid, optimizer_order
 
 BAND_COLUMNS = ["model", "dataset", "optimizer", "x", "mean", "low", "high", "n"]
 N_BOOT, BOOT_SEED = 1000, 0
