@@ -226,11 +226,13 @@ def test_the_intro_says_what_was_done(
     assert ("Optuna" in text) == (sampler != "qmc")
     if seeds > 1:
         assert (
-            "A trial is 3 runs of the same point with seeds 7, 8, 9; its score is their mean"
+            "A trial is 3 runs of the same point with seeds 1000007, 1000008, 1000009; its score is their mean"
             in text
         )
     else:
-        assert "A trial is one run (seed 7); its score is its final validation accuracy." in text
+        assert (
+            "A trial is one run (seed 1000007); its score is its final validation accuracy." in text
+        )
     if halving:
         assert "Synchronous successive halving: every trial of a round first runs 1 epoch;" in text
         assert "rungs at 1, 3, 9 epochs (factor 3)" in text
@@ -253,7 +255,7 @@ def test_the_intro_reads_a_real_suite(tmp_path: Path) -> None:
     )  # fmt: skip
     text = tuning_intro(load_suite(path))
     assert "Optuna's TPESampler, seeded (seed 3), asked in synchronous rounds of 2" in text
-    assert "with seeds 3, 4;" in text and "rungs at 1, 2, 4 epochs (factor 2)" in text
+    assert "with seeds 1000003, 1000004;" in text and "rungs at 1, 2, 4 epochs (factor 2)" in text
 
 
 # ----------------------------------------------------------------------------- figures

@@ -81,7 +81,7 @@ def _check_tuning(suite: Suite, where: str) -> None:
             "only allowed with tuning.trials > 0 (with trials: 0 the final runs are at the "
             "registry defaults already); set trials, or remove defaults",
         )
-    from benchmark.tune.trials import TUNING_SEED_BASE
+    from benchmark.trial_seeds import TUNING_SEED_BASE
 
     last = TUNING_SEED_BASE + tuning.seed + tuning.seeds_per_trial - 1
     if last > SEED_MAX:
@@ -191,9 +191,9 @@ def _check_seeds_apart(suite: Suite, where: str) -> None:
     (docs/protocol.md, "Tuning seeds apart from evaluation seeds")."""
     if suite.tuning.trials == 0:
         return
-    from benchmark.tune.trials import trial_seeds
+    from benchmark.trial_seeds import trial_seed_list
 
-    tuning = trial_seeds(suite)
+    tuning = trial_seed_list(suite.tuning)
     shared = sorted(set(suite.seeds) & set(tuning))
     if shared:
         raise _fail(

@@ -27,13 +27,10 @@ from typing import Any
 
 from benchmark.records import RunSpec
 from benchmark.suite import Cell, Suite, expand_tuning_trial
+from benchmark.trial_seeds import TUNING_SEED_BASE, trial_seed_list
 from benchmark.tune.halving import promote, rungs
 
 TUNING_METRIC = "final_val_accuracy"
-TUNING_SEED_BASE = 1_000_000
-"""Trial seeds start here (plus ``tuning.seed``): tuning trials train with seeds of their own
-range, never one of the final runs' (docs/protocol.md, "Tuning seeds apart from evaluation
-seeds"). The suite loader refuses a suite whose final seeds reach into the trials' range."""
 WORST = 0.0
 """The score of a diverged run: the worst possible validation accuracy."""
 Outcomes = Mapping[str, tuple[str, Mapping[str, float]]]
@@ -59,8 +56,7 @@ def trial_seeds(suite: Suite) -> list[int]:
     1,000,001, ... with ``tuning.seed: 0``). Every trial of every cell uses the same seeds, so
     every optimizer's trials see the same data order; no final run uses one of them (the
     loader checks, :func:`benchmark.suite.checks.check_training_suite`)."""
-    first = TUNING_SEED_BASE + suite.tuning.seed
-    return [first + i for i in range(suite.tuning.seeds_per_trial)]
+    return trial_seed_list(suite.tuning)
 
 
 def rung_epochs(suite: Suite) -> list[int]:
