@@ -24,9 +24,8 @@ The library lives in sub-packages with one job each:
 The API names are imported on first use, so ``import benchmark`` stays cheap (no torch).
 """
 
-from typing import Any
-
 from benchmark.errors import BnnBenchError
+from benchmark.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 __all__ = [
@@ -52,10 +51,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'benchmark' has no attribute '{name}'")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

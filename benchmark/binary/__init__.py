@@ -6,8 +6,7 @@ tables of :mod:`benchmark.binary.names` cost no torch import (``bnnbench validat
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from benchmark.lazy import lazy_getattr
 
 _LAZY = {
     "BinaryConv1d": "benchmark.binary.layers",
@@ -31,8 +30,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'benchmark.binary' has no attribute '{name}'")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -17,8 +17,7 @@ protocol.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from benchmark.lazy import lazy_getattr
 
 _LAZY = {
     "LoaderSplit": "benchmark.data.batching",
@@ -36,8 +35,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'benchmark.data' has no attribute '{name}'")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -21,8 +21,7 @@ and ``validate`` stay light. See ``docs/optimizers.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from benchmark.lazy import lazy_getattr
 
 _LAZY = {
     "BAMSProd": "benchmark.optim.bamsprod",
@@ -46,8 +45,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'benchmark.optim' has no attribute '{name}'")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

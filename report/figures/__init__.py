@@ -31,8 +31,7 @@ not import matplotlib.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from benchmark.lazy import lazy_getattr
 
 _WHERE = {
     "BAND_COLUMNS": "curves",
@@ -56,12 +55,9 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'report.figures' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"report.figures.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(
+    __name__, {name: f"report.figures.{module}" for name, module in _WHERE.items()}, globals()
+)
 
 
 def __dir__() -> list[str]:
