@@ -1,10 +1,7 @@
 """Statistics used by the reports: small pure functions over numpy arrays (pandas only for the
-performance profile), no I/O, no plotting. Every resampling takes a ``seed`` and draws from
-``numpy.random.default_rng(seed)``, so a report is reproducible number for number.
+performance profile), no I/O, no plotting. The report's intervals, tests and verdicts are
+:mod:`report.inference`'s (Student-t; no percentile bootstrap at a few seeds).
 
-- :func:`bootstrap_ci`, a percentile bootstrap kept for the learning-curve bands of
-  report/figures.py only (the report's intervals, tests and verdicts are
-  :mod:`report.inference`'s: Student-t, no percentile bootstrap at a few seeds);
 - :func:`win_tie_loss` (per-seed counts beside a paired comparison);
 - curves and costs: :func:`steps_to_target`, :func:`normalised_auc`,
   :func:`performance_profile` / :func:`profile_taus` (Dolan & Moré 2002), and
@@ -17,31 +14,6 @@ import math
 
 import numpy as np
 import pandas as pd
-
-
-# ----------------------------------------------------------------------------- bands
-def bootstrap_ci(
-    values: np.ndarray, level: float = 0.95, n_boot: int = 2000, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean (seeded, so reports are reproducible).
-
-    Not used for any interval the report states (those are the t-intervals of
-    :func:`report.inference.mean_interval`). Non-finite values are dropped; the remaining
-    ``n`` values are resampled with replacement ``n_boot`` times (``rng.choice`` with ``rng = default_rng(seed)``), and the interval is the
-    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles (numpy's default linear interpolation)
-    of the resampled means. With fewer than 2 finite values the interval is ``(nan, nan)``: one
-    seed carries no uncertainty estimate, and the report says so rather than printing a
-    zero-width interval.
-    """
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size < 2:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = rng.choice(x, size=(n_boot, x.size), replace=True).mean(axis=1)
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(low), float(high)
 
 
 def win_tie_loss(a: np.ndarray, b: np.ndarray, tolerance: float = 0.0) -> tuple[int, int, int]:

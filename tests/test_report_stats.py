@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from report.stats import (
-    bootstrap_ci,
     expected_max,
     expected_max_curve,
     normalised_auc,
@@ -22,20 +21,6 @@ from report.stats import (
 
 NAN = math.nan
 INF = math.inf
-
-
-# ----------------------------------------------------------------------------- bootstrap_ci
-def test_bootstrap_ci_kept() -> None:
-    # one finite value (the nan is dropped): no interval
-    assert all(math.isnan(x) for x in bootstrap_ci(np.array([5.0, NAN])))
-    # constant sample: every resampled mean is 1
-    assert bootstrap_ci(np.array([1.0, 1.0, 1.0])) == (1.0, 1.0)
-    # [0, 1]: resampled means are 0 (p 1/4), 0.5 (1/2), 1 (1/4); the 2.5% and 97.5% quantiles
-    # of 2000 draws are 0 and 1
-    assert bootstrap_ci(np.array([0.0, 1.0, NAN])) == (0.0, 1.0)
-    # the same positionally / by the brief's names
-    assert bootstrap_ci(np.array([0.0, 1.0]), 0.95, 2000, 0) == (0.0, 1.0)
-    assert bootstrap_ci(np.array([0.0, 1.0]), level=0.95, n_boot=2000, seed=0) == (0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- steps_to_target

@@ -1,5 +1,5 @@
 """Learning curves: test accuracy (or error) and loss against optimizer steps or training wall
-seconds, mean over seeds with a percentile-bootstrap band (:func:`curve_bands`)."""
+seconds, mean over seeds with a Student-t band (:func:`curve_bands`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from report.inference import mean_interval
 from report.plotting import is_defaults, line_style, new_grid, optimizer_order
 
 BAND_COLUMNS = ["model", "dataset", "optimizer", "x", "mean", "low", "high", "n"]
-N_BOOT, BOOT_SEED = 1000, 0
 GRID_POINTS = 80
 """Points of the common time grid of a cell (``x="seconds"``)."""
 X_LABELS = {"step": "optimizer steps", "seconds": "training wall time (s)"}
@@ -93,8 +92,6 @@ def curve_bands(
     *,
     x: str = "step",
     level: float = 0.95,
-    n_boot: int = N_BOOT,
-    seed: int = BOOT_SEED,
     grid_points: int = GRID_POINTS,
     split: str = "test",
     name: str = "accuracy",
@@ -105,7 +102,7 @@ def curve_bands(
     ``mean`` is the mean test accuracy over the seeds (``n`` of them) that have a value at
     ``x``; ``low, high`` the ``level`` Student-t interval of that mean
     (:func:`report.inference.mean_interval`, the report's one interval; ``nan`` with a single
-    seed; ``n_boot`` and ``seed`` are unused, kept for callers). ``x="step"``: at each evaluation step. ``x="seconds"``: against the run's
+    seed). ``x="step"``: at each evaluation step. ``x="seconds"``: against the run's
     ``train_seconds`` at each evaluation, each run interpolated onto a common grid first
     (:func:`_on_time_grid`). Failed runs are left out; a diverged run counts until it stops.
     ``split``, ``name``: another metric (``"train"``, ``"loss"``: :func:`loss_curves`).
@@ -257,7 +254,7 @@ def learning_curves(
     target: float | Mapping[tuple[str, str], float] | None = None,
 ) -> Path | None:
     """Test accuracy against optimizer steps (``x="step"``) or training wall seconds
-    (``x="seconds"``): per optimizer the mean over seeds and its ``level`` bootstrap band
+    (``x="seconds"``): per optimizer the mean over seeds and its ``level`` Student-t band
     (:func:`curve_bands`); a cross where a diverged run stopped; ``target`` (one accuracy,
     or one per ``(model, dataset)``) a dotted line. One panel per cell, and with rows at the
     registry defaults a second panel per cell for them. A panel whose optimizers end at a
@@ -269,7 +266,7 @@ def learning_curves(
         return None
     points = _run_points(runs, values, x)
     against = "optimizer steps" if x == "step" else "training wall time"
-    title = f"Test accuracy vs {against} (mean over seeds, {level:.0%} bootstrap band)"
+    title = f"Test accuracy vs {against} (mean over seeds, {level:.0%} Student-t band)"
     name = "learning_curves_steps" if x == "step" else "learning_curves_seconds"
     return _curve_figure(
         bands, points, x=x, reference=reference, ylabel="test accuracy", error_scale="auto",
@@ -288,7 +285,7 @@ def loss_curves(
 ) -> Path | None:
     """The ``split`` loss (cross-entropy; ``train``: the mean over the evaluation's training
     batches as stored) against optimizer steps, log y, laid out as :func:`learning_curves`
-    (mean over seeds, ``level`` bootstrap band). ``loss_<split>.png``; ``None`` without
+    (mean over seeds, ``level`` Student-t band). ``loss_<split>.png``; ``None`` without
     stored losses."""
     bands = curve_bands(runs, values, x="step", level=level, split=split, name="loss")
     if bands.empty:
