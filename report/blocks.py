@@ -34,6 +34,9 @@ class Table:
 
     frame: pd.DataFrame
     caption: str = ""  # what the table shows: n, interval method, units (plain text)
+    #: the columns that name a row, repeated in every part when Markdown splits a wide table
+    #: (report.markup.split_wide); None: its leading columns of strings, at most three
+    keys: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,10 @@ class Section:
 
     title: str
     blocks: list[Block] = field(default_factory=list)
+    #: the section's fixed number in its kind of report (report.training.SECTION_NUMBERS), so
+    #: "section 7" is Tuning in every training report whether or not the sections before it
+    #: are there; None: the number after the previous section's
+    number: int | None = None
 
     def __post_init__(self) -> None:
         for block in self.blocks:

@@ -37,6 +37,11 @@ CONVERGES, DOES_NOT = "converges to the optimum", "does not"
 TITLE = "Convex counterexample"
 REGRET_ALT = "average regret R_t/t against t (log-log)"
 TRAJECTORY_ALT = "trajectories x_t"
+TABLE_CAPTION = (
+    "Per optimizer and form: the verdict by the criterion above; the hyper-parameters; the "
+    "runs; the final latent x, the final played point and the average regret R_T/T (with "
+    "several seeds: mean [min, max] over the seeds, no interval); the runs that converged."
+)
 CAPTIONS = {
     REGRET_ALT: "Average regret R_t/t against t, log-log, per form: mean over seeds, band: "
     "min-max over seeds.",
@@ -286,6 +291,8 @@ def convex_section(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> 
             for _, r in failed.iterrows()
         )
         blocks.append(Paragraph(f"Failed runs (not in the table): {names}."))
-    blocks.append(Table(table))
+    if not table.empty:  # the verdict first: on a phone it is the column on screen
+        table = table[["verdict", *(c for c in table.columns if c != "verdict")]]
+    blocks.append(Table(table, TABLE_CAPTION, keys=("optimizer", "form")))
     blocks += [Figure(path, alt, CAPTIONS[alt]) for path, alt in drawn if path is not None]
     return Section(TITLE, blocks)

@@ -11,14 +11,20 @@ Three rules, each in one place:
   (:class:`~report.blocks.Note`) and as captions;
 - numbers: :func:`number` formats every number of a table cell, and sections format the
   numbers of their texts with it too: :func:`points` (accuracy in percentage points, one
-  decimal), :func:`ratio` (two decimals), :func:`p_value` (two significant digits, ``<
-  0.001`` below that); no float noise (``|x| < 1e-12`` and ``-0.0`` print ``0``);
+  decimal), :func:`ratio` (two decimals), :func:`p_value` (two significant digits, three
+  near 0.05, ``< 0.001`` below that), :func:`fixed` (a quantity with a unit: seconds,
+  steps, epochs); no float noise (``|x| < 1e-12`` and ``-0.0`` print ``0``).
+  :mod:`report.inference_words` words verdicts with these same functions. A table's header
+  names its unit (``accuracy (points)``, ``time-to-target (epochs)``, ``speed-up (x)``); a
+  column that mixes units (the claims table: a speed row and an accuracy row) carries the
+  unit in each cell instead;
 - table cells are one line: whitespace runs become one space, ends stripped, in both formats.
 
 The page: a title, a table of contents, the numbered sections (``## 3. Final test
 accuracy``, anchors as GitHub makes them, :func:`slug`), the header lines last
-(:data:`ABOUT`). Tables in HTML scroll sideways inside ``div.table-wrap`` on a phone; in
-Markdown a table wider than GitHub's content column is split (:func:`split_wide`).
+(:data:`ABOUT`). Tables in HTML scroll sideways inside ``div.table-wrap`` on a phone, their
+captions under the wrapper; in Markdown a table wider than GitHub's content column is split
+(:func:`split_wide`).
 """
 
 from __future__ import annotations
@@ -101,15 +107,31 @@ def ratio(value: Any) -> str:
     return number(v, 2, fixed=True) if abs(v) >= 1e-3 else number(v)
 
 
+P_NEAR_LEVEL = (0.045, 0.055)
+"""p-values in this range get three significant digits: two could round across the level
+0.05 (``0.0496`` would print ``0.050`` beside the verdict "better")."""
+
+
 def p_value(p: Any) -> str:
-    """A p-value with two significant digits, ``< 0.001`` below :data:`P_FLOOR`:
-    ``0.04321 -> "0.043"``, ``0.5 -> "0.50"``, ``1 -> "1.0"``, ``0.000012 -> "< 0.001"``."""
+    """A p-value with two significant digits (three in :data:`P_NEAR_LEVEL`), ``< 0.001``
+    below :data:`P_FLOOR`: ``0.04321 -> "0.043"``, ``0.0496 -> "0.0496"``, ``0.5 -> "0.50"``,
+    ``1 -> "1.0"``, ``0.000012 -> "< 0.001"``."""
     v = _real(p)
     if v is None or math.isnan(v):
         return number(p)
     if v < P_FLOOR:
         return "< 0.001"
-    return f"{v:#.2g}".rstrip(".")
+    digits = 3 if P_NEAR_LEVEL[0] <= v < P_NEAR_LEVEL[1] else 2
+    return f"{v:#.{digits}g}".rstrip(".")
+
+
+def fixed(value: Any, decimals: int = 1) -> str:
+    """A quantity with a unit (seconds, steps, epochs) with ``decimals`` decimals: ``12.345
+    -> "12.3"``, ``(85.03, 0) -> "85"``; ``n/a``, ``inf`` as :func:`number` prints them."""
+    v = _real(value)
+    if v is None or math.isnan(v) or math.isinf(v):
+        return number(value)
+    return number(round(v, decimals), decimals, fixed=True) if decimals else f"{round(v):d}"
 
 
 def assignments(values: Mapping[str, Any]) -> str:
@@ -180,31 +202,37 @@ def _width(frame: pd.DataFrame, columns: list[Any]) -> float:
     return total
 
 
-def split_wide(frame: pd.DataFrame, width: float = MD_TABLE_WIDTH) -> list[pd.DataFrame]:
-    """``frame`` as tables no wider than ``width`` px on GitHub: the leading text columns
-    (at most three: the row's keys, e.g. model, dataset, optimizer) are repeated in every
-    part, the other columns spread over as few parts as fit, in their order. A frame that
-    fits (or has nothing to split) is returned as it is."""
+def split_wide(
+    frame: pd.DataFrame, width: float = MD_TABLE_WIDTH, keys: tuple[str, ...] | None = None
+) -> list[pd.DataFrame]:
+    """``frame`` as tables no wider than ``width`` px on GitHub. ``keys``: the columns that
+    name a row (e.g. cell, optimizer), repeated in every part; by default the leading
+    columns of strings, at most three. The other columns spread over as few parts as fit, in
+    their order; the first part keeps the frame's column order (a verdict before the keys
+    stays first), the others are the keys then their columns. A frame that fits (or has
+    nothing to split) is returned as it is."""
     columns = list(frame.columns)
     if frame.empty or _width(frame, columns) <= width:
         return [frame]
-    keys = []
-    for c in columns[:3]:
-        if frame[c].map(lambda v: isinstance(v, str)).all():
-            keys.append(c)
-        else:
-            break
+    if keys is None:
+        keys = ()
+        for c in columns[:3]:
+            if not frame[c].map(lambda v: isinstance(v, str)).all():
+                break
+            keys += (c,)
+    key_list = [c for c in columns if c in keys]
     rest = [c for c in columns if c not in keys]
     if len(rest) < 2:
         return [frame]
     parts, current = [], []
     for c in rest:
-        if current and _width(frame, keys + current + [c]) > width:
+        if current and _width(frame, key_list + current + [c]) > width:
             parts.append(current)
             current = []
         current.append(c)
     parts.append(current)
-    return [frame[keys + part] for part in parts]
+    first = [c for c in columns if c in keys or c in parts[0]]
+    return [frame[first]] + [frame[key_list + part] for part in parts[1:]]
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -222,7 +250,9 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 def html_table(frame: pd.DataFrame, caption: str = "") -> str:
     """An HTML table inside a horizontally scrolling wrapper (``div.table-wrap``: a wide table
-    scrolls on a phone instead of widening the page), its caption under it."""
+    scrolls on a phone instead of widening the page). A caption goes under the wrapper, not
+    inside the table (``<figure class="table">`` with a ``<figcaption>``): a ``<caption>`` is
+    as wide as its table, so on a phone it would scroll off the screen with it."""
     if frame.empty:
         return render_block(Note(NO_ROWS)).html
     row = "    <tr>\n{}\n    </tr>"
@@ -231,11 +261,9 @@ def html_table(frame: pd.DataFrame, caption: str = "") -> str:
         row.format("\n".join(f"      <td>{escape(_cell(v))}</td>" for v in values))
         for values in frame.itertuples(index=False)
     ]
-    top = [f"  <caption>{escape(caption)}</caption>"] if caption else []
-    return "\n".join(
+    table = "\n".join(
         [
             '<div class="table-wrap"><table class="dataframe">',
-            *top,
             "  <thead>",
             '    <tr style="text-align: right;">',
             header,
@@ -247,6 +275,9 @@ def html_table(frame: pd.DataFrame, caption: str = "") -> str:
             "</table></div>",
         ]
     )
+    if not caption:
+        return table
+    return f'<figure class="table">{table}<figcaption>{escape(caption)}</figcaption></figure>'
 
 
 # ----------------------------------------------------------------------------- blocks, pages
@@ -276,16 +307,16 @@ def _md_link_target(src: str) -> str:
 def render_block(block: Block, base: Path = Path("."), *, embed: bool = False) -> Rendered:
     """One block in Markdown and in HTML; figures are linked relative to ``base`` (in HTML:
     embedded as ``data:`` URIs with ``embed``, so the page needs no other file). A table's or
-    figure's caption is an italic line under it in Markdown, ``<caption>``/``<figcaption>``
-    in HTML. A Markdown table wider than GitHub's content column is split
-    (:func:`split_wide`)."""
+    figure's caption is an italic line under it in Markdown, a ``<figcaption>`` under it in
+    HTML. A Markdown table wider than GitHub's content column is split (:func:`split_wide`,
+    repeating the table's ``keys``)."""
     match block:
         case Paragraph(text):
             return Rendered(md_text(text), f"<p>{escape(text)}</p>")
         case Note(text):
             return Rendered(f"_{md_text(text)}_", f'<p class="note"><em>{escape(text)}</em></p>')
-        case Table(frame, caption):
-            parts = [markdown_table(part) for part in split_wide(frame)]
+        case Table(frame, caption, keys):
+            parts = [markdown_table(part) for part in split_wide(frame, keys=keys)]
             md = "\n\n".join(parts + _md_caption(caption))
             return Rendered(md, html_table(frame, caption))
         case Figure(path, alt, caption):
@@ -315,11 +346,10 @@ h1{font-size:1.6em;margin:.2em 0 .4em}h2{font-size:1.3em;margin-top:1.8em;
 border-bottom:1px solid #ddd;padding-bottom:.2em}
 nav#toc{font-size:.92em;margin:.5em 0 1em}nav#toc ol{margin:0;padding:0;list-style:none;
 display:flex;flex-wrap:wrap;gap:.2em 1.2em}nav#toc a{color:#0550ae;text-decoration:none}
-.table-wrap{overflow-x:auto;margin:1em 0;max-width:100%}
+.table-wrap{overflow-x:auto;margin:1em 0;max-width:100%}figure.table .table-wrap{margin:0}
 table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;
 text-align:right;white-space:nowrap}th{background:#f4f4f4}
-caption{caption-side:bottom;text-align:left;font-size:.9em;color:#444;padding-top:.4em;
-white-space:normal}
+td:first-child,th:first-child{text-align:left}
 figure{margin:1em 0}figure img{display:block;max-width:100%;height:auto}
 figcaption{font-size:.9em;color:#444;margin-top:.3em}
 .note{color:#555}p{overflow-wrap:anywhere}
@@ -347,18 +377,28 @@ _PAGE = jinja2.Template(
 
 
 def numbered(sections: list[Section]) -> list[tuple[int, str, str, Section]]:
-    """``(number, title, anchor, section)`` per section: numbered from 1 in order, the anchor
-    :func:`slug` of ``"<number>. <title>"`` (GitHub's anchor of the Markdown heading)."""
-    return [(i, s.title, slug(f"{i}. {s.title}"), s) for i, s in enumerate(sections, start=1)]
+    """``(number, title, anchor, section)`` per section: a section's own fixed ``number``
+    where it has one (absent optional sections leave their numbers unused, so the others keep
+    theirs from report to report), else the number after the previous section's (from 1);
+    the anchor is :func:`slug` of ``"<number>. <title>"`` (GitHub's anchor of the Markdown
+    heading). Numbers must increase down the page."""
+    out, last = [], 0
+    for s in sections:
+        n = s.number if s.number is not None else last + 1
+        if n <= last:
+            raise ValueError(f"section {s.title!r} numbered {n} after section {last}")
+        out.append((n, s.title, slug(f"{n}. {s.title}"), s))
+        last = n
+    return out
 
 
 def render_page(
     title: str, header: list[str], sections: list[Section], base: Path, *, embed: bool = False
 ) -> Rendered:
     """The whole report: the title, a table of contents (links to every section's anchor),
-    each section numbered (``## 3. Final test accuracy``; its anchor :func:`slug`), then the
-    header lines as the last section, :data:`ABOUT` (the first screen is the first
-    section, not metadata). ``embed`` puts the figures into the HTML itself. In HTML every
+    each section numbered (``## 3. Final test accuracy``; its anchor :func:`slug`; fixed
+    numbers: :func:`numbered`), then the header lines as the last section, :data:`ABOUT`
+    (the first screen is the first section, not metadata). ``embed`` puts the figures into the HTML itself. In HTML every
     section is a ``<section id=anchor>``; the first has class ``answer``."""
     everything = list(sections)
     if header:
@@ -366,7 +406,9 @@ def render_page(
     listed = numbered(everything)
     bodies = [(n, name, a, render_section(s, base, embed=embed)) for n, name, a, s in listed]
     md = [f"# bnnbench: {md_text(title)}", ""]
-    md += [f"{n}. [{md_text(name)}](#{a})" for n, name, a, _ in bodies] + [""]
+    # a bullet list, the number in the link: a Markdown ordered list renumbers its items,
+    # which would hide the gaps of absent optional sections
+    md += [f"- [{n}. {md_text(name)}](#{a})" for n, name, a, _ in bodies] + [""]
     for n, name, _, body in bodies:
         md += [f"## {n}. {md_text(name)}", "", body.markdown, ""]
     html = _PAGE.render(

@@ -32,8 +32,25 @@ from report.analysis import (
     tuning_gains,
 )
 from report.blocks import Block, Figure, Note, Paragraph, Section, Table
+from report.markup import fixed
 from report.summary import final_runs
 
+#: every section of a training report has this number whether or not the optional ones
+#: (Tuning: tuned suites; Diverged and failed runs: when there are any) are there, so a
+#: section's number and anchor ("#4-speed-of-convergence") are the same in every report;
+#: "About this report" follows as 11 (report.markup.numbered)
+SECTION_NUMBERS = {
+    "The answer": 1,
+    "The paper's claims": 2,
+    "Final test accuracy": 3,
+    "Speed of convergence": 4,
+    "Across cells": 5,
+    "Inside the binary network": 6,
+    "Tuning": 7,
+    "Diverged and failed runs": 8,
+    "Methods": 9,
+    "Environment": 10,
+}
 RECONSTRUCTION = (
     "BAMSProd is this project's documented reconstruction of the paper's optimizer from its "
     "abstract (docs/optimizers.md), not the authors' code: the claims are tested against it."
@@ -73,8 +90,25 @@ def _seeds(analysis: Analysis) -> str:
     return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _verdict(c: Comparison | Claim, metric: str) -> str:
+    """The verdict in words, with the detectable effect when undetermined (for sentences)."""
     return words.verdict(c.verdict, metric, c.margin, c.mde)
+
+
+def _verdict_word(c: Comparison | Claim, metric: str) -> str:
+    """The verdict as a table's first column shows it: ``better``, ``worse``, ``equivalent
+    within ±1.0 point`` or ``undetermined``; the detectable effect has its own column."""
+    return "undetermined" if c.verdict == "undetermined" else _verdict(c, metric)
+
+
+#: the columns that name a row of a per-cell table, and of a per-cell comparison
+ROW, VERSUS = ("cell", "optimizer"), ("cell", "vs")
+#: the header of a detectable-effect column
+DETECTABLE = "detectable (80% power)"
 
 
 # ----------------------------------------------------------------------------- the answer
@@ -105,6 +139,22 @@ def matrix_rows(analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: at most this many optimizers are named as tied with a leader; more are counted (the matrix
+#: marks every one), so the opening stays a few lines long
+TIES_NAMED = 3
+
+
+def _ties_text(ties: list[str], others: int) -> str:
+    """What the opening says of the rows not separable from a cell's leader."""
+    if not ties:
+        return ", ahead of every other"
+    if len(ties) == others and others > 1:
+        return ", not separable from any other row"
+    if len(ties) > TIES_NAMED:
+        return f", not separable from {len(ties)} of the {others} other rows (marked tie)"
+    return f", not separable from {', '.join(ties)}"
+
+
 def _leaders_sentence(analysis: Analysis) -> str:
     parts = []
     for cell in analysis.cells:
@@ -117,8 +167,7 @@ def _leaders_sentence(analysis: Analysis) -> str:
         h = _half_width(r)
         text = f"{cell.model}/{cell.dataset}: {lead[0]} {words.points(r['mean'])}%"
         text += f" (± {words.points(h)})" if math.isfinite(h) else ""
-        text += f", not separable from {', '.join(ties)}" if ties else ", ahead of every other"
-        parts.append(text)
+        parts.append(text + _ties_text(ties, len(cell.optimizers) - 1))
     if len(parts) > 4:
         leads = [n for c in analysis.cells for n, s in c.standing.items() if s == "lead"]
         counts = ", ".join(f"{n} in {leads.count(n)}" for n in sorted(set(leads)))
@@ -143,7 +192,7 @@ def _primary_sentence(analysis: Analysis) -> str:
         counts[c.verdict] += 1
     k = max(c.cells for c in analysis.primary)
     return (
-        f"Pooled over {k} cell(s), BAMSProd against each baseline (the primary family, "
+        f"Pooled over {_plural(k, 'cell')}, BAMSProd against each baseline (the primary family, "
         f"{len(analysis.primary)} comparisons of final accuracy and speed): better in "
         f"{counts['better']}, worse in {counts['worse']}, equivalent in "
         f"{counts['equivalent']}, undetermined in {counts['undetermined']}."
@@ -173,7 +222,8 @@ def _claims_sentence(analysis: Analysis) -> str:
 def _sure_sentence(analysis: Analysis) -> str:
     """How sure, in one sentence: the seeds, the smallest effects the primary family detects,
     and the seeds the claimed effects would need."""
-    text = f"How sure: {_seeds(analysis)} seed(s) per optimizer and cell"
+    seeds = _seeds(analysis)
+    text = f"How sure: {seeds} seed{'' if seeds == '1' else 's'} per optimizer and cell"
     acc = _primary(analysis, CLAIM_BASELINE, "accuracy") or next(
         (c for c in analysis.primary if c.metric == "accuracy"), None
     )
@@ -214,26 +264,35 @@ def answer_section(analysis: Analysis) -> Section:
     )
     return Section(
         "The answer",
-        [Paragraph(answer_text(analysis)), Table(matrix_rows(analysis), caption)],
+        [
+            Paragraph(answer_text(analysis)),
+            Table(matrix_rows(analysis), caption, keys=("optimizer",)),
+        ],
     )
 
 
 # ----------------------------------------------------------------------------- claims
 def claims_table(analysis: Analysis) -> pd.DataFrame:
+    """One row per claim and cell (pooled last), the verdict first (on a phone the first
+    columns are the ones on screen). The column ``measured`` mixes a speed-up and an accuracy
+    difference, so its cells carry their units (``1.12x``, ``-6.0 points``)."""
     rows = []
     for claim in analysis.claims:
         metric = claim.claim
         rows.append(
             {
-                "claim": "1.2x faster than Bop" if metric == "speed" else "+3.7 points vs Bop",
+                "verdict": _verdict_word(claim, metric),
+                "claim vs Bop": "1.2x speed" if metric == "speed" else "+3.7 points",
                 "cell": _cell_name(claim.model, claim.dataset),
-                "verdict": _verdict(claim, metric),
-                "seeds": claim.n,
-                "measured": words.effect(claim.value, metric),
-                "95% CI": words.interval(claim.ci_low, claim.ci_high, metric),
+                "measured": words.with_unit(words.effect(claim.value, metric), metric),
+                "95% CI": words.with_unit(
+                    words.interval(claim.ci_low, claim.ci_high, metric), metric
+                ),
                 "claim in CI": {True: "yes", False: "no", None: "n/a"}[claim.claimed_in_interval],
                 "p (Holm)": words.p_value(claim.p_holm),
-                "seeds to resolve": claim.seeds_needed,
+                DETECTABLE: words.mde(claim.mde, metric),
+                "seeds (pairs)": claim.n,
+                "seeds to resolve (per cell)": claim.seeds_needed,
             }
         )
     return pd.DataFrame(rows)
@@ -257,27 +316,31 @@ def claims_section(analysis: Analysis) -> Section:
         "seeds per cell at which the claimed effect would be detected with 80% power at the "
         "observed spread."
     )
-    return Section("The paper's claims", [Paragraph(intro), Table(claims_table(analysis), caption)])
+    table = Table(claims_table(analysis), caption, keys=("claim vs Bop", "cell"))
+    return Section("The paper's claims", [Paragraph(intro), table])
 
 
 # ----------------------------------------------------------------------------- accuracy
 def accuracy_rows(analysis: Analysis) -> pd.DataFrame:
+    """Per cell and optimizer: seeds, diverged and failed runs, the mean final test accuracy
+    with its sd and t-interval in points, and the mean wall time per run in seconds."""
     rows = []
     for cell in analysis.cells:
         for name, r in cell.optimizers.items():
+            acc = r.accuracy
             rows.append(
                 {
-                    "model": cell.model,
-                    "dataset": cell.dataset,
+                    "cell": _cell_name(cell.model, cell.dataset),
                     "optimizer": name,
                     "seeds": len(r.runs) + r.failed,
                     "diverged": sum(p.status == "diverged" for p in r.runs),
                     "failed": r.failed,
-                    "test_acc_mean": r.accuracy["mean"],
-                    "test_acc_std": r.accuracy["std"],
-                    "ci_low": r.accuracy["ci_low"],
-                    "ci_high": r.accuracy["ci_high"],
-                    "seconds": r.seconds_per_run,
+                    "accuracy (points)": words.points(acc["mean"]),
+                    "sd (points)": words.points(acc["std"]),
+                    "95% CI (points)": words.interval(
+                        acc["ci_low"], acc["ci_high"], "accuracy", signed=False
+                    ),
+                    "time per run (s)": fixed(r.seconds_per_run, 1),
                 }
             )
     return pd.DataFrame(rows)
@@ -287,31 +350,31 @@ def comparison_rows(
     analysis: Analysis, metric: str = "accuracy", family: str = "secondary"
 ) -> pd.DataFrame:
     """BAMSProd against every other row on ``metric``, per cell (``secondary``) or pooled
-    (``primary``)."""
+    (``primary``: a ``cells`` column instead of the cell), the verdict first. Accuracy:
+    difference BAMSProd - other in points; speed: the speed-up ratio (``x``)."""
+    unit = "points" if metric == "accuracy" else "x"
+    estimate = "difference (points)" if metric == "accuracy" else "speed-up (x)"
     rows = []
     for c in analysis.family(family):
         if c.metric != metric:
             continue
         rows.append(
             {
-                "model": c.model,
-                "dataset": c.dataset,
+                "verdict": _verdict_word(c, metric),
+                "cell": _cell_name(c.model, c.dataset) if family != "primary" else c.cells,
                 "vs": c.other,
-                "seeds": c.effect.n,
-                "verdict": _verdict(c, metric),
-                ("difference (points)" if metric == "accuracy" else "speed-up"): words.effect(
-                    c.estimate, metric
-                ),
-                "95% CI": words.interval(c.ci_low, c.ci_high, metric),
+                estimate: words.effect(c.estimate, metric, unit=False),
+                f"95% CI ({unit})": words.interval(c.ci_low, c.ci_high, metric, unit=False),
                 "p": words.p_value(c.effect.p_value),
                 "p (Holm)": words.p_value(c.p_holm),
-                "W/T/L": f"{c.wins}/{c.ties}/{c.losses}",
+                DETECTABLE: words.mde(c.mde, metric),
+                "seeds (pairs)": c.effect.n,
+                "W/T/L (seeds)": f"{c.wins}/{c.ties}/{c.losses}",
             }
         )
     frame = pd.DataFrame(rows)
     if family == "primary" and not frame.empty:
-        frame = frame.drop(columns=["model", "dataset"])
-        frame.insert(1, "cells", [c.cells for c in analysis.primary if c.metric == metric])
+        frame = frame.rename(columns={"cell": "cells"})
     return frame
 
 
@@ -321,15 +384,14 @@ def gain_rows(analysis: Analysis) -> pd.DataFrame:
     one."""
     rows = [
         {
-            "model": g.model,
-            "dataset": g.dataset,
+            "cell": _cell_name(g.model, g.dataset),
             "optimizer": g.optimizer,
             "seeds": g.n,
-            "tuned": g.tuned,
-            "defaults": g.defaults,
+            "tuned (points)": words.points(g.tuned),
+            "defaults (points)": words.points(g.defaults),
             "gain (points)": words.points(g.gain, signed=True),
-            "95% CI": words.interval(g.ci_low, g.ci_high, "accuracy"),
-            "same run": f"{g.shared}/{g.n}",
+            "95% CI (points)": words.interval(g.ci_low, g.ci_high, "accuracy"),
+            "same run (seeds)": f"{g.shared}/{g.n}",
         }
         for g in tuning_gains(analysis)
     ]
@@ -343,7 +405,7 @@ def horizon_note(protocol: dict[str, Any] | None) -> str:
     if not tuning.get("trials") or short is None or final is None or short >= final:
         return ""
     return (
-        f" The tuning trials ran {short} epoch(s), the final runs {final}: points chosen at "
+        f" The tuning trials ran {_plural(short, 'epoch')}, the final runs {final}: points chosen at "
         "the shorter horizon can favour fast early learning over the final accuracy."
     )
 
@@ -352,10 +414,11 @@ def accuracy_section(analysis: Analysis, protocol: dict[str, Any] | None = None)
     blocks: list[Block] = [
         Table(
             accuracy_rows(analysis),
-            f"Final test accuracy (fraction) per cell and optimizer over its seeds: mean, sd "
-            f"and the {CI} of the mean (ci_low, ci_high; n/a: n too small for an interval). "
-            "Diverged runs count with their last accuracy; failed runs are counted, not "
-            "averaged; seconds: mean wall time per run.",
+            "Final test accuracy in points per cell and optimizer over its seeds: mean, sd "
+            f"and the {CI} of the mean ('{inf.NO_INTERVAL}': one seed). Diverged runs count "
+            "with their last accuracy; failed runs are counted, not averaged; time per run: "
+            "mean wall seconds of training and evaluation.",
+            keys=ROW,
         ),
     ]
     gains = gain_rows(analysis)
@@ -368,6 +431,7 @@ def accuracy_section(analysis: Analysis, protocol: dict[str, Any] | None = None)
                 f"in points (mean of seed-paired differences, {CI}); same run: seeds where "
                 "the best point was the defaults, so both rows are one run."
                 + horizon_note(protocol),
+                keys=ROW,
             ),
         ]
     if any(c.metric == "accuracy" for c in analysis.comparisons):
@@ -377,7 +441,10 @@ def accuracy_section(analysis: Analysis, protocol: dict[str, Any] | None = None)
                 "BAMSProd against each row in final test accuracy, per cell (the secondary "
                 f"family, {len(analysis.comparisons)} tests): difference = BAMSProd - other in "
                 f"points with the {CI} of the seed-paired differences; p: paired t-test; "
-                "p (Holm): adjusted over the family; W/T/L: seeds BAMSProd won/tied/lost.",
+                "p (Holm): adjusted over the family; detectable: the smallest difference the "
+                "test detects with 80% power at the family's first Holm level; W/T/L: seeds "
+                "BAMSProd won/tied/lost.",
+                keys=VERSUS,
             ),
         ]
     return Section("Final test accuracy", blocks)
@@ -385,29 +452,36 @@ def accuracy_section(analysis: Analysis, protocol: dict[str, Any] | None = None)
 
 # ----------------------------------------------------------------------------- speed
 def speed_rows(analysis: Analysis) -> pd.DataFrame:
+    """Per cell and optimizer: the target in points, reached k of n, the Kaplan-Meier median
+    and the restricted mean time-to-target in steps (with its t-interval), the restricted mean
+    in epochs and seconds, the speed-up vs the reference (``x``) and the AUC (mean test
+    accuracy over the step budget, points)."""
+    ref = analysis.reference
     rows = []
     for cell in analysis.cells:
         for name, r in cell.optimizers.items():
             s, t = r.steps_to_target, r.seconds_to_target
             rows.append(
                 {
-                    "model": cell.model,
-                    "dataset": cell.dataset,
+                    "cell": _cell_name(cell.model, cell.dataset),
                     "optimizer": name,
                     "target (points)": words.points(cell.target),
-                    "reached": f"{r.reached} of {len(r.runs)}",
-                    "median steps (KM)": s.get("km_median", math.nan),
-                    "restricted mean steps": s["mean"],
-                    "steps CI": _steps_ci(s),
-                    "epochs": r.epochs_to_target["mean"],
-                    "seconds": t["mean"],
-                    "speed-up vs ref": words.ratio(r.speedup.get("value", math.nan)),
-                    "speed-up CI": words.interval(
+                    "reached (runs)": f"{r.reached} of {len(r.runs)}",
+                    "median, KM (steps)": fixed(s.get("km_median", math.nan), 0),
+                    "restricted mean (steps)": fixed(s["mean"], 0),
+                    "95% CI (steps)": _steps_ci(s),
+                    "restricted mean (epochs)": fixed(r.epochs_to_target["mean"], 2),
+                    "restricted mean (s)": fixed(t["mean"], 2),
+                    f"speed-up vs {ref} (x)": words.ratio(
+                        r.speedup.get("value", math.nan), unit=False
+                    ),
+                    "95% CI (x)": words.interval(
                         r.speedup.get("ci_low", math.nan),
                         r.speedup.get("ci_high", math.nan),
                         "speed",
+                        unit=False,
                     ),
-                    "AUC": r.auc,
+                    "AUC (points)": words.points(r.auc),
                 }
             )
     return pd.DataFrame(rows)
@@ -416,7 +490,7 @@ def speed_rows(analysis: Analysis) -> pd.DataFrame:
 def _steps_ci(s: dict[str, float]) -> str:
     if not (math.isfinite(s["ci_low"]) and math.isfinite(s["ci_high"])):
         return inf.NO_INTERVAL
-    return f"[{s['ci_low']:.0f}, {s['ci_high']:.0f}]"
+    return f"[{fixed(s['ci_low'], 0)}, {fixed(s['ci_high'], 0)}]"
 
 
 def speed_section(
@@ -455,6 +529,7 @@ def speed_section(
             f"count at the budget) with its {CI}; epochs and seconds at that point; speed-up = "
             f"the reference's restricted time / the optimizer's (geometric mean, {CI} of the "
             "log-ratio, exponentiated); AUC: mean test accuracy over the step budget.",
+            keys=ROW,
         )
     )
     if any(c.metric == "speed" for c in analysis.comparisons):
@@ -464,7 +539,10 @@ def speed_section(
                 "BAMSProd against each row in speed, per cell (secondary family): speed-up = "
                 "the other's restricted time-to-target / BAMSProd's (> 1: BAMSProd faster), "
                 f"geometric mean with the {CI} of the paired log-ratio, exponentiated; p: "
-                "paired t-test of the log-ratios; W/T/L: seeds BAMSProd was faster/equal/slower.",
+                "paired t-test of the log-ratios; detectable: the smallest speed-up the test "
+                "detects with 80% power at the family's first Holm level; W/T/L: seeds "
+                "BAMSProd was faster/equal/slower.",
+                keys=VERSUS,
             )
         )
     return Section("Speed of convergence", blocks)
@@ -480,10 +558,10 @@ def descriptive_rows(analysis: Analysis) -> pd.DataFrame:
             {
                 "optimizer": name,
                 "IQM accuracy (points)": words.points(d.estimate),
-                "IQM CI": words.interval(d.ci_low, d.ci_high, "accuracy").replace("+", ""),
-                "P(BAMSProd > it)": f"{p.estimate:.2f}" if p else "-",
-                "P CI": f"[{p.ci_low:.2f}, {p.ci_high:.2f}]"
-                if p and math.isfinite(p.ci_low)
+                "95% CI (points)": words.interval(d.ci_low, d.ci_high, "accuracy", signed=False),
+                "P(BAMSProd > it)": words.ratio(p.estimate, unit=False) if p else "-",
+                "95% CI of P": words.interval(p.ci_low, p.ci_high, "speed", unit=False)
+                if p
                 else "-",
                 "runs": d.runs,
             }
@@ -504,6 +582,7 @@ def profiles_section(analysis: Analysis, out: Path) -> Section:
                 "against each baseline pooled over the cells where both ran, each cell "
                 f"weighted equally ({what}, {CI} with Welch-Satterthwaite degrees of "
                 "freedom; seeds: pairs over all cells; p (Holm) over the whole family).",
+                keys=("vs",),
             )
         )
     desc = descriptive_rows(analysis)
@@ -516,6 +595,7 @@ def profiles_section(analysis: Analysis, out: Path) -> Section:
                 "a run of the row in the same cell (averaged over cells), each with a 95% "
                 f"percentile interval from a stratified bootstrap over seeds within cells "
                 f"({inf.RESAMPLES} resamples).",
+                keys=("optimizer",),
             )
         )
     for name, label in (("final_error", "final test error"), ("steps_to_target", "steps")):
@@ -642,6 +722,15 @@ def problems_section(runs: pd.DataFrame) -> Section | None:
     return Section("Diverged and failed runs", [Table(bad[cols], caption)])
 
 
+def _short_commit(commit: Any) -> Any:
+    """A git commit as its first 12 hex digits (``+dirty`` kept; runs.csv and summary.json
+    keep the whole hash)."""
+    if not isinstance(commit, str):
+        return commit
+    head, plus, rest = commit.partition("+")
+    return head[:12] + plus + rest
+
+
 def environment_rows(runs: pd.DataFrame) -> pd.DataFrame:
     """What the runs executed on: one row per distinct (host, CPU, GPU, torch, git commit)."""
     if runs.empty or "environment" not in runs:
@@ -651,7 +740,7 @@ def environment_rows(runs: pd.DataFrame) -> pd.DataFrame:
         env = env or {}
         pk = env.get("packages", {})
         key = (env.get("hostname"), env.get("cpu"), env.get("cpu_count"), env.get("gpu"),
-               pk.get("torch"), env.get("python"), env.get("git_commit"))  # fmt: skip
+               pk.get("torch"), env.get("python"), _short_commit(env.get("git_commit")))  # fmt: skip
         seen[key] = seen.get(key, 0) + 1
     cols = ["host", "cpu", "cores", "gpu", "torch", "python", "git commit", "runs"]
     return pd.DataFrame([(*k, n) for k, n in seen.items()], columns=cols)
@@ -724,9 +813,10 @@ def methods_text(analysis: Analysis, protocol: dict[str, Any] | None = None) -> 
             overlap = tuning.get("seeds_shared_with_final_runs") or []
             paragraphs.append(
                 f"Tuning: {tuning['trials']} trials per cell, each on the validation split with "
-                f"seed(s) {', '.join(map(str, tuning.get('seeds', [])))} for "
-                f"{tuning.get('epochs')} epoch(s); the final runs train "
-                f"{protocol.get('epochs')} epoch(s) on seeds "
+                f"seed{'s' if len(tuning.get('seeds', [])) > 1 else ''} "
+                f"{', '.join(map(str, tuning.get('seeds', [])))} for "
+                f"{_plural(tuning.get('epochs'), 'epoch')}; the final runs train "
+                f"{_plural(protocol.get('epochs'), 'epoch')} on seeds "
                 f"{', '.join(map(str, protocol.get('seeds', [])))}"
                 + (
                     f" (shared with the trials: {', '.join(map(str, overlap))}: those final "
@@ -802,4 +892,6 @@ def assemble(
         sections.append(problems)
     sections.append(methods_section(analysis, protocol))
     sections.append(environment_section(finals))
+    for section in sections:
+        section.number = SECTION_NUMBERS[section.title]
     return sections

@@ -7,8 +7,8 @@ last rung, :math:`\bar a = \frac1S \sum_s a_s` (a diverged run scores 0), with t
 standard deviation :math:`s = \sqrt{\frac{1}{S-1} \sum_s (a_s - \bar a)^2}` beside it.
 
 - per cell (model x dataset x optimizer), :func:`tuning_table`: trials, of which diverged /
-  failed (/ not run yet) / stopped early by halving; the best trial's score (``"0.931 ±
-  0.012 (3 seeds)"``: :math:`\bar a \pm s` when ``S > 1``) and point, as
+  failed (/ not run yet) / stopped early by halving; the best trial's score in points
+  (``"93.1 ± 1.2 (3 seeds)"``: :math:`\bar a \pm s` when ``S > 1``) and point, as
   :func:`benchmark.tune.best_trial` picked them (the point the final runs use); the tuning
   epochs and seconds: sums over *every* run of the cell's trials (all seeds, all rungs,
   stopped trials included);
@@ -27,15 +27,20 @@ import pandas as pd
 
 from benchmark.tune import TuningResult, describe_sampler, rung_epochs, trial_seeds
 from report.blocks import Block, Paragraph, Section, Table
-from report.markup import assignments, number
+from report.markup import assignments, fixed, points
 
 CELL = ["model", "dataset", "optimizer"]
 TITLE = "Tuning"
 TABLE_CAPTION = (
-    "Per cell: trials by outcome; the best trial's validation accuracy (fraction, mean ± sample "
-    "sd over its seeds) and point; tuning epochs and seconds summed over every run of its trials."
+    "Per cell: trials by outcome; the best trial's validation accuracy in points (with several "
+    "seeds per trial: mean ± sample sd over its seeds) and point; tuning epochs and seconds "
+    "summed over every run of its trials."
 )
 COMPUTE_CAPTION = "Per optimizer: tuning epochs and seconds summed over its cells' trials."
+#: the headers of the score and compute columns (their units)
+BEST = "best val accuracy (points)"
+EPOCHS = "tuning (epochs)"
+SECONDS = "tuning (s)"
 
 
 def _plural(n: int, word: str) -> str:
@@ -90,12 +95,12 @@ def tuning_intro(suite: Any) -> str:
     return " ".join(parts)
 
 
-def best_score_text(score: float, sd: float, seeds: int) -> str | float:
-    """The best trial's score as the table shows it: ``"0.931 ± 0.012 (3 seeds)"`` with more
-    than one seed (``n/a`` for an undefined sd), the plain number with one."""
+def best_score_text(score: float, sd: float, seeds: int) -> str:
+    """The best trial's score as the table shows it, in points: ``"93.1 ± 1.2 (3 seeds)"``
+    with more than one seed (``n/a`` for an undefined sd), ``"93.1"`` with one."""
     if seeds > 1 and not math.isnan(score):
-        return f"{number(score, 3, fixed=True)} ± {number(sd, 3, fixed=True)} ({seeds} seeds)"
-    return score
+        return f"{points(score)} ± {points(sd)} ({seeds} seeds)"
+    return points(score)
 
 
 def _count(group: pd.DataFrame, status: str) -> int:
@@ -120,8 +125,9 @@ def tuning_table(
 ) -> pd.DataFrame:
     """One row per cell of the trials frame (module docstring): ``model, dataset, optimizer,
     trials, diverged, failed`` (``not run``: when a trial is missing), ``stopped early``
-    (``halving`` only), ``best val acc``, ``best point``, ``tuning epochs``, ``tuning
-    seconds``. Counts are of trials (a trial's status is its runs' worst at its last rung)."""
+    (``halving`` only), :data:`BEST` (points), ``best point``, :data:`EPOCHS`,
+    :data:`SECONDS` (a number; the section prints it with one decimal). Counts are of trials
+    (a trial's status is its runs' worst at its last rung)."""
     missing = bool((trials["status"] == "missing").any()) if "status" in trials else False
     rows = []
     for key, group in trials.groupby(CELL, sort=True):
@@ -132,7 +138,7 @@ def tuning_table(
             sd = float(best.get("score_sd", math.nan))
             score = best_score_text(float(best["score"]), sd, seeds)
         else:
-            score = result.best_score.get(cell, math.nan)
+            score = points(result.best_score.get(cell, math.nan))
         row: dict[str, Any] = {
             **dict(zip(CELL, key, strict=True)),
             "trials": len(group),
@@ -145,10 +151,10 @@ def tuning_table(
             stopped = group["stopped"] if "stopped" in group else pd.Series(dtype=bool)
             row["stopped early"] = int(stopped.fillna(False).astype(bool).sum())
         row |= {
-            "best val acc": score,
+            BEST: score,
             "best point": assignments(dict(sorted(result.best_params.get(cell, {}).items()))),
-            "tuning epochs": int(_sum(group, "epochs_spent")),
-            "tuning seconds": _sum(group, "seconds"),
+            EPOCHS: int(_sum(group, "epochs_spent")),
+            SECONDS: _sum(group, "seconds"),
         }
         rows.append(row)
     return pd.DataFrame(rows)
@@ -156,17 +162,21 @@ def tuning_table(
 
 def compute_table(table: pd.DataFrame) -> pd.DataFrame:
     """Per optimizer, over all its cells (rows of :func:`tuning_table`): ``cells``,
-    ``trials``, ``tuning epochs``, ``tuning seconds`` (sums)."""
+    ``trials``, :data:`EPOCHS`, :data:`SECONDS` (sums)."""
     if table.empty:
-        return pd.DataFrame(columns=["optimizer", "cells", "trials", "tuning epochs",
-                                     "tuning seconds"])  # fmt: skip
+        return pd.DataFrame(columns=["optimizer", "cells", "trials", EPOCHS, SECONDS])
     grouped = table.groupby("optimizer", sort=True)
     out = grouped.agg(
         cells=("trials", "size"),
         trials=("trials", "sum"),
-        **{"tuning epochs": ("tuning epochs", "sum"), "tuning seconds": ("tuning seconds", "sum")},
+        **{EPOCHS: (EPOCHS, "sum"), SECONDS: (SECONDS, "sum")},
     )
     return out.reset_index()
+
+
+def _seconds_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its :data:`SECONDS` column printed with one decimal."""
+    return table.assign(**{SECONDS: table[SECONDS].map(lambda v: fixed(v, 1))})
 
 
 def tuning_section(suite: Any, trials: pd.DataFrame | None, result: TuningResult) -> Section:
@@ -181,8 +191,8 @@ def tuning_section(suite: Any, trials: pd.DataFrame | None, result: TuningResult
     table = tuning_table(trials, result, halving=suite.tuning.halving is not None)
     blocks: list[Block] = [
         intro,
-        Table(table, caption=TABLE_CAPTION),
+        Table(_seconds_shown(table), caption=TABLE_CAPTION),
         Paragraph("Tuning compute per optimizer, over all cells (every run of every trial):"),
-        Table(compute_table(table), caption=COMPUTE_CAPTION),
+        Table(_seconds_shown(compute_table(table)), caption=COMPUTE_CAPTION),
     ]
     return Section(TITLE, blocks)

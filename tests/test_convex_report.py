@@ -89,6 +89,9 @@ def test_section_writes_figures_and_references_them_relatively(
     section = convex_section(runs, metrics, out)
     assert isinstance(section, Section) and section.title == "Convex counterexample"
     assert [type(b) for b in section.blocks] == [Paragraph] * 3 + [Table] + [Figure] * 2
+    table = section.blocks[3]  # the verdict first (a phone shows the first columns), a caption
+    assert table.frame.columns[0] == "verdict" and "converged" in table.caption
+    assert set(table.frame.columns) == set(convex_table(runs).columns)  # summary.json's keys
     markdown, html = render_section(section, out)
     names = sorted(p.name for p in section.figures)
     assert names == ["convex_avg_regret.png", "convex_trajectories.png"]

@@ -79,10 +79,12 @@ def test_five_points_on_three_seeds_is_undetermined_with_the_detectable_effect()
         alpha = inf.ALPHA / len(analysis.primary)
         assert c.mde == pytest.approx(inf.detectable_effect(c.effect, alpha))
         assert c.mde > abs(c.estimate) * 0.5
-    table = _text(comparison_rows(analysis, "accuracy", "primary"))
-    shown = f"undetermined (detectable: {100 * acc[0].mde:.1f} points)"
-    assert shown in table
-    assert "indistinguishable" not in table
+    table = comparison_rows(analysis, "accuracy", "primary").set_index("vs")
+    assert table.columns[0] == "verdict"  # first, the detectable effect in its own column
+    for c in acc:
+        assert table.loc[c.other, "verdict"] == "undetermined"
+        assert table.loc[c.other, "detectable (80% power)"] == f"{100 * c.mde:.1f} points"
+    assert "indistinguishable" not in _text(table)
 
 
 def test_identical_optimizers_on_ten_seeds_are_equivalent_within_one_point(tmp_path: Path) -> None:
@@ -121,14 +123,13 @@ def test_claims_agree_with_the_comparisons_in_every_cell(seeds: int) -> None:
     # and the table a reader sees says the same verdicts
     table = claims_table(analysis)
     shown = comparison_rows(analysis, "accuracy")
-    for _, row in table[table["claim"] == "+3.7 points vs Bop"].iterrows():
+    assert table.columns[0] == shown.columns[0] == "verdict"  # first: on screen on a phone
+    for _, row in table[table["claim vs Bop"] == "+3.7 points"].iterrows():
         if row["cell"] == "pooled":
             continue
-        model, dataset = row["cell"].split("/")
-        match = shown[
-            (shown["model"] == model) & (shown["dataset"] == dataset) & (shown["vs"] == "bop")
-        ]
+        match = shown[(shown["cell"] == row["cell"]) & (shown["vs"] == "bop")]
         assert match["verdict"].item() == row["verdict"]
+        assert match["detectable (80% power)"].item() == row["detectable (80% power)"]
 
 
 def test_target_rules() -> None:

@@ -12,8 +12,19 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from report import inference_words as words
 from report.blocks import Figure, Note, Paragraph, Section, Table
-from report.markup import md_text, number, p_value, points, ratio, render_page, slug, split_wide
+from report.markup import (
+    fixed,
+    md_text,
+    number,
+    p_value,
+    points,
+    ratio,
+    render_page,
+    slug,
+    split_wide,
+)
 
 markdown_it = pytest.importorskip("markdown_it")
 
@@ -95,6 +106,15 @@ def test_a_wide_markdown_table_is_split_with_its_keys_repeated() -> None:
     assert len(parts) > 1
     assert all(list(p.columns[:3]) == ["model", "dataset", "optimizer"] for p in parts)
     assert [c for p in parts for c in p.columns[3:]] == list(frame.columns[3:])
+    # explicit keys: a verdict before them stays first in the first part only
+    verdicts = frame.assign(verdict="undetermined")[["verdict", *frame.columns]]
+    parts = split_wide(verdicts, width=700, keys=("model", "dataset", "optimizer"))
+    assert list(parts[0].columns[:4]) == ["verdict", "model", "dataset", "optimizer"]
+    assert all(list(p.columns[:3]) == ["model", "dataset", "optimizer"] for p in parts[1:])
+    assert [c for p in parts for c in p.columns if c not in ("model", "dataset", "optimizer")] == [
+        "verdict",
+        *frame.columns[3:],
+    ]
     narrow = frame.iloc[:, :5]
     assert len(split_wide(narrow, width=700)) == 1 and split_wide(narrow)[0] is narrow
 
@@ -119,6 +139,24 @@ def test_a_wide_markdown_table_is_split_with_its_keys_repeated() -> None:
         (p_value(1.0), "1.0"),
         (p_value(0.0999), "0.10"),
         (p_value(float("nan")), "n/a"),
+        (p_value(0.0496), "0.0496"),  # near 0.05: three digits, "0.050" would cross the level
+        (p_value(0.0549), "0.0549"),
+        (p_value(0.0551), "0.055"),
+        (fixed(85.03, 0), "85"),
+        (fixed(0.7803, 2), "0.78"),
+        (fixed(12.345), "12.3"),
+        (fixed(-1e-17, 2), "0.00"),
+        (fixed(float("inf"), 0), "inf"),
+        (fixed(float("nan")), "n/a"),
+        # the verdicts' words are the same formatter (report.inference_words)
+        (words.points(0.03528, signed=True), "+3.5"),
+        (words.ratio(1.2), "1.20x"),
+        (words.ratio(1.2, unit=False), "1.20"),
+        (words.p_value(0.000012), "< 0.001"),
+        (words.p_value(1.0), "1.0"),
+        (words.interval(0.9125, 0.9207, "accuracy", signed=False), "[91.2, 92.1]"),
+        (words.with_unit(words.effect(-0.0598, "accuracy"), "accuracy"), "-6.0 points"),
+        (words.with_unit(words.effect(1.124, "speed"), "speed"), "1.12x"),
     ],
 )
 def test_the_number_formatter_on_fixed_cases(formatted: str, text: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from benchmark import run_suite
 from report import inference_words as words
-from report.markup import md_text, number
+from report.markup import md_text
 from report.summary_json import schema
 from tests.conftest import write_suite
 
@@ -120,7 +120,8 @@ def test_the_tuning_section_says_what_was_done(report_dir: Path) -> None:
     assert "Every trial runs 1 epoch." in tuning
     headers = [line for line in tuning.splitlines() if line.startswith("| model | dataset |")]
     columns = [c.strip() for line in headers for c in line.strip("|").split(" | ")]
-    for name in ("trials", "diverged", "failed", "best val acc", "best point", "tuning epochs"):
+    for name in ("trials", "diverged", "failed", "best val accuracy (points)", "best point",
+                 "tuning (epochs)", "tuning (s)"):  # fmt: skip
         assert name in columns, name
     assert "](figures/tuning_sensitivity.png)" in tuning
     assert "](figures/tuning_expected_max.png)" in tuning
@@ -132,28 +133,99 @@ def test_the_pages_numbers_agree_with_summary_json(report_dir: Path) -> None:
     html = (report_dir / "index.html").read_text()
     for cell in summary["task"]["cells"]:
         for name, opt in cell["optimizers"].items():
-            mean = number(opt["accuracy"]["mean"])
-            row = f"| {cell['model']} | {cell['dataset']} | {name} | 3 | "
-            assert any(line.startswith(row) and f" {mean} |" in line
+            acc = opt["accuracy"]  # in points, one decimal (summary.json: fractions)
+            mean, sd = words.points(acc["mean"]), words.points(acc["std"])
+            row = f"| {cell['model']}/{cell['dataset']} | {name} | 3 | "
+            assert any(line.startswith(row) and f" | 0 | 0 | {mean} |" in line
                        for line in markdown.splitlines()), (row, mean)  # fmt: skip
-            assert f"<td>{mean}</td>" in html
+            assert f"<td>{mean}</td>\n      <td>{sd}</td>" in html
     for c in summary["task"]["comparisons"]:
         metric = c["metric"]
-        row = [c["model"], c["dataset"], c["vs"], str(c["n"]),
-               words.verdict(c["verdict"], metric, c["margin"], c["mde"]),
-               words.effect(c["estimate"], metric),
-               words.interval(c["ci_low"], c["ci_high"], metric)]  # fmt: skip
-        # a wide table is split into parts that repeat the model, dataset and name columns:
-        # the row's other cells follow each other across its parts, each escaped as text
-        prefix = "| " + " | ".join(md_text(v) for v in row[:3]) + " |"
-        parts = [line[len(prefix) :].strip(" |") for line in markdown.splitlines()
-                 if line.startswith(prefix)]  # fmt: skip
-        assert " | ".join(md_text(v) for v in row[3:]) in " | ".join(parts), row
-        assert f"<td>{words.p_value(c['p_holm'])}</td>" in html
+        verdict = "undetermined" if c["verdict"] == "undetermined" else (
+            words.verdict(c["verdict"], metric, c["margin"], c["mde"]))  # fmt: skip
+        row = [verdict, f"{c['model']}/{c['dataset']}", c["vs"],
+               words.effect(c["estimate"], metric, unit=False),
+               words.interval(c["ci_low"], c["ci_high"], metric, unit=False),
+               words.p_value(c["p_value"]), words.p_value(c["p_holm"]),
+               words.mde(c["mde"], metric), str(c["n"])]  # fmt: skip
+        # the verdict first; HTML has the whole row, in order
+        assert "\n".join(f"      <td>{v}</td>" for v in row) in html, row
+        # a wide Markdown table is split into parts that repeat the cell and vs columns: the
+        # first part starts with the verdict, the row's other cells follow across the parts
+        estimate = "difference (points)" if metric == "accuracy" else "speed-up (x)"
+        parts = _split_table(markdown, f"| verdict | cell | vs | {estimate} |")
+        keys = "| " + " | ".join(md_text(v) for v in row[1:3]) + " |"
+        lines = [line for part in parts for line in part if keys in line]
+        assert len(lines) == len(parts) >= 2, lines
+        assert lines[0].startswith(f"| {md_text(verdict)} {keys}")
+        assert all(line.startswith(keys) for line in lines[1:])
+        cells = " | ".join(line.split(keys, 1)[1].strip(" |") for line in lines)
+        wtl = f"{c['wins']}/{c['ties']}/{c['losses']}"
+        assert cells == " | ".join(md_text(v) for v in [*row[3:], wtl]), (cells, row)
     for claim in summary["task"]["claims"]:
-        assert f" {words.effect(claim['value'], claim['claim'])} |" in markdown
+        measured = words.with_unit(words.effect(claim["value"], claim["claim"]), claim["claim"])
+        assert f" {measured} |" in markdown  # a column of mixed units: each cell has its unit
         assert claim["verdict"] in html
     assert "indistinguishable" not in markdown and "inconclusive" not in markdown
+
+
+#: headers of columns without a unit: names, counts, p-values, probabilities, and the two
+#: columns of the claims table that mix a speed-up and a difference (each cell has its unit)
+UNITLESS = {
+    "verdict", "cell", "optimizer", "model", "dataset", "vs", "seeds", "diverged", "failed",
+    "cells", "trials", "runs", "p", "p (Holm)", "claim vs Bop", "claim in CI", "measured",
+    "95% CI", "best point", "P(BAMSProd > it)", "95% CI of P", "host", "cpu", "cores", "gpu",
+    "torch", "python", "git commit",
+}  # fmt: skip
+UNIT = re.compile(r"\((points|x|s|steps|epochs|seeds|runs|pairs|per cell|80% power)\)$")
+POINTS = re.compile(  # one decimal: 93.1, +0.8, 91.7 ± 0.4 (tie), [-0.1, +1.6]
+    r"^(n/a|n too small for an interval|[-+]?\d+\.\d( ± \d+\.\d)?( \((lead|tie)\))?"
+    r"|\[[-+]?\d+\.\d, [-+]?\d+\.\d\])$"
+)
+
+
+def _tables(markdown: str) -> list[tuple[list[str], list[list[str]]]]:
+    """Every Markdown table (each part of a split one) as its header and rows, unescaped."""
+    out = []
+    for block in markdown.split("\n\n"):
+        lines = block.splitlines()
+        if len(lines) < 2 or not lines[0].startswith("| ") or lines[1][:4] != "|---":
+            continue
+        cells = [[c.replace("\\", "") for c in line[2:-2].split(" | ")] for line in lines]
+        out.append((cells[0], [row for row in cells[2:]]))
+    return out
+
+
+def test_every_table_header_carries_its_unit_and_points_have_one_decimal(
+    report_dir: Path,
+) -> None:
+    """One formatter, units in the headers: a header is a name or count (UNITLESS) or ends
+    with its unit; every cell under a "(points)" header is an accuracy in points with one
+    decimal (never a fraction such as 0.9497); p-values have two significant digits."""
+    tables = _tables((report_dir / "REPORT.md").read_text())
+    assert len(tables) >= 10
+    for header, rows in tables:
+        for i, name in enumerate(header):
+            assert name in UNITLESS or UNIT.search(name), (name, header)
+            if name.endswith("(points)"):
+                assert all(POINTS.match(row[i]) for row in rows), (name, [r[i] for r in rows])
+            if name in ("p", "p (Holm)"):
+                for row in rows:
+                    assert re.fullmatch(r"< 0\.001|n/a|1\.0|0\.0*[1-9]\d{1,2}", row[i]), row[i]
+
+
+def _split_table(markdown: str, header: str) -> list[list[str]]:
+    """The parts of the Markdown table whose first part's header starts with ``header``: that
+    table and the tables right after it that repeat its key columns, each as its lines."""
+    blocks = [b.splitlines() for b in markdown.split("\n\n")]
+    start = next(i for i, b in enumerate(blocks) if b and b[0].startswith(header))
+    keys = blocks[start][0].split(" | ")[1:3]  # the key columns after the verdict
+    parts = [blocks[start]]
+    for block in blocks[start + 1 :]:
+        if not block or block[0].split(" | ")[:2] != ["| " + keys[0], keys[1]]:
+            break
+        parts.append(block)
+    return parts
 
 
 def _chromium() -> str | None:

@@ -25,6 +25,7 @@ from report.markup import (
     render_section,
 )
 from report.render import report_header, training_sections, write_report
+from report.training import SECTION_NUMBERS
 from report.tuning import tuning_section
 
 EVIL = "<script>&\"'"
@@ -102,7 +103,9 @@ def test_captions_go_under_tables_and_figures(tmp_path: Path) -> None:
     assert html.endswith("<figcaption>Mean over 3 seeds, 95% bootstrap band.</figcaption></figure>")
     markdown, html = render_block(Table(FRAME, caption="n = 2 <seeds>"), tmp_path)
     assert markdown.endswith("| sgd | 1 | n/a |\n\n_n = 2 \\<seeds\\>_")
-    assert "<caption>n = 2 &lt;seeds&gt;</caption>" in html
+    # under the scrolling wrapper, not inside the table: on a phone it stays on screen
+    assert html.startswith('<figure class="table"><div class="table-wrap"><table')
+    assert html.endswith("</table></div><figcaption>n = 2 &lt;seeds&gt;</figcaption></figure>")
 
 
 def test_section_and_page(tmp_path: Path) -> None:
@@ -114,7 +117,7 @@ def test_section_and_page(tmp_path: Path) -> None:
     markdown, html = render_page("s", ["one", "two"], [section], tmp_path)
     assert markdown == (
         "# bnnbench: s\n\n"
-        "1. [Results](#1-results)\n2. [About this report](#2-about-this-report)\n\n"
+        "- [1. Results](#1-results)\n- [2. About this report](#2-about-this-report)\n\n"
         "## 1. Results\n\nIntro.\n\n_None failed._\n\n"
         "## 2. About this report\n\none\n\ntwo\n"
     )
@@ -126,6 +129,37 @@ def test_section_and_page(tmp_path: Path) -> None:
         '<section id="2-about-this-report">\n<h2>2. About this report</h2>\n'
         "<p>one</p>\n<p>two</p>\n</section>\n</body></html>"
     )
+
+
+def test_sections_keep_their_fixed_numbers_when_others_are_absent(tmp_path: Path) -> None:
+    """A section's own number is kept (an absent optional section leaves a gap, in the
+    headings, the anchors and both tables of contents); an unnumbered one follows the
+    previous; numbers must increase."""
+    sections = [Section("Answer", [Note("a")], number=1), Section("Methods", [Note("m")], number=9)]
+    markdown, html = render_page("s", ["about"], sections, tmp_path)
+    assert "- [1. Answer](#1-answer)\n- [9. Methods](#9-methods)\n" in markdown
+    assert "- [10. About this report](#10-about-this-report)" in markdown
+    assert "\n## 9. Methods\n" in markdown and "\n## 10. About this report\n" in markdown
+    assert '<section id="9-methods">\n<h2>9. Methods</h2>' in html
+    assert '<li><a href="#9-methods">9. Methods</a></li>' in html
+    # the Markdown contents are not an ordered list, which a renderer would renumber 1, 2, 3
+    rendered = pytest.importorskip("markdown_it").MarkdownIt("commonmark").render(markdown)
+    assert "<ol" not in rendered and '<a href="#9-methods">9. Methods</a>' in rendered
+    with pytest.raises(ValueError, match="numbered 2 after section 9"):
+        render_page("s", [], [*sections, Section("Late", [Note("x")], number=2)], tmp_path)
+
+
+def test_a_training_report_numbers_its_sections_the_same_with_or_without_the_optional_ones(
+    tmp_path: Path,
+) -> None:
+    runs, metrics = _train_frames()
+    full = training_sections(runs, metrics, "bop", tmp_path)  # a failed run: section 8
+    clean = training_sections(runs[runs["status"] != "failed"], metrics, "bop", tmp_path)
+    numbers = {s.title: s.number for s in full}
+    assert [s.number for s in full] == [1, 2, 3, 4, 5, 6, 8, 9, 10]  # no Tuning here
+    assert "Diverged and failed runs" not in {s.title for s in clean}
+    assert all(s.number == numbers[s.title] for s in clean)  # Methods stays 9
+    assert numbers == {t: n for t, n in SECTION_NUMBERS.items() if t != "Tuning"}
 
 
 def test_a_section_holds_blocks_only() -> None:

@@ -136,26 +136,26 @@ def test_the_table_counts_trials_and_sums_every_run() -> None:
     table = tuning_table(frame(rows), result_for(rows, halving=True), halving=True)
     table = table.set_index(["dataset", "optimizer"])
     assert list(table.columns) == [
-        "model", "trials", "diverged", "failed", "stopped early", "best val acc", "best point",
-        "tuning epochs", "tuning seconds",
+        "model", "trials", "diverged", "failed", "stopped early", "best val accuracy (points)",
+        "best point", "tuning (epochs)", "tuning (s)",
     ]  # fmt: skip
     adam = table.loc[("digits", "adam")]
     assert (adam["trials"], adam["diverged"], adam["failed"], adam["stopped early"]) == (6, 1, 1, 4)
-    assert adam["best val acc"] == "0.930 ± 0.012 (3 seeds)"
+    assert adam["best val accuracy (points)"] == "93.0 ± 1.2 (3 seeds)"  # sd 0.012: 1.2 points
     assert adam["best point"] == "lr=0.001"
-    assert adam["tuning epochs"] == 4 * 3 + 2 * 12  # stopped trials' runs count
-    assert adam["tuning seconds"] == pytest.approx(4 * 1.5 + 2 * 6.0)
+    assert adam["tuning (epochs)"] == 4 * 3 + 2 * 12  # stopped trials' runs count
+    assert adam["tuning (s)"] == pytest.approx(4 * 1.5 + 2 * 6.0)
     bop = table.loc[("digits", "bop")]
     assert (bop["trials"], bop["diverged"], bop["failed"], bop["stopped early"]) == (6, 0, 0, 0)
-    assert bop["best val acc"] == "0.900 ± 0.015 (3 seeds)"
+    assert bop["best val accuracy (points)"] == "90.0 ± 1.5 (3 seeds)"
     assert bop["best point"] == "gamma=0.001, threshold=1e-07"
-    assert (bop["tuning epochs"], bop["tuning seconds"]) == (6 * 9, pytest.approx(6 * 2.0))
+    assert (bop["tuning (epochs)"], bop["tuning (s)"]) == (6 * 9, pytest.approx(6 * 2.0))
 
     cost = compute_table(table.reset_index()).set_index("optimizer")
     assert cost.loc["adam", "cells"] == 2 and cost.loc["adam", "trials"] == 8
-    assert cost.loc["adam", "tuning epochs"] == 36 + 24
-    assert cost.loc["adam", "tuning seconds"] == pytest.approx(18.0 + 4.5)
-    assert cost.loc["bop", "tuning epochs"] == 54
+    assert cost.loc["adam", "tuning (epochs)"] == 36 + 24
+    assert cost.loc["adam", "tuning (s)"] == pytest.approx(18.0 + 4.5)
+    assert cost.loc["bop", "tuning (epochs)"] == 54
 
 
 def test_one_seed_shows_the_plain_score_and_no_stopped_column() -> None:
@@ -165,8 +165,8 @@ def test_one_seed_shows_the_plain_score_and_no_stopped_column() -> None:
     ]
     table = tuning_table(frame(rows), result_for(rows, halving=False))
     assert "stopped early" not in table and "not run" not in table
-    assert table.loc[0, "best val acc"] == 0.8
-    assert (table.loc[0, "tuning epochs"], table.loc[0, "tuning seconds"]) == (6, 2.25)
+    assert table.loc[0, "best val accuracy (points)"] == "80.0"
+    assert (table.loc[0, "tuning (epochs)"], table.loc[0, "tuning (s)"]) == (6, 2.25)
 
 
 def test_trials_not_run_yet_are_counted() -> None:
@@ -176,7 +176,7 @@ def test_trials_not_run_yet_are_counted() -> None:
               seconds=0.0),
     ]  # fmt: skip
     table = tuning_table(frame(rows), result_for(rows, halving=False))
-    assert table.loc[0, "not run"] == 1 and table.loc[0, "tuning epochs"] == 9
+    assert table.loc[0, "not run"] == 1 and table.loc[0, "tuning (epochs)"] == 9
 
 
 def test_the_section_renders_the_table_and_the_compute() -> None:
@@ -186,15 +186,16 @@ def test_the_section_renders_the_table_and_the_compute() -> None:
     kinds = [type(b) for b in section.blocks]
     assert kinds == [Paragraph, Table, Paragraph, Table]
     markdown, html = render_section(section, Path("."))
-    cells = ["mlp", "digits", "adam", "6", "1", "1", "4", "0.930 ± 0.012 (3 seeds)",
-             "lr=0.001", "36", "18"]  # fmt: skip
+    # the seconds with one decimal, as every "(s)" column
+    cells = ["mlp", "digits", "adam", "6", "1", "1", "4", "93.0 ± 1.2 (3 seeds)",
+             "lr=0.001", "36", "18.0"]  # fmt: skip
     # Markdown: a table wider than GitHub's column is split, each part repeating the keys
     rows = [[c.strip() for c in line.strip().strip("|").split(" | ")]
             for line in markdown.splitlines() if line.startswith("| mlp | digits | adam |")]  # fmt: skip
     assert len(rows) >= 2 and all(row[:3] == cells[:3] for row in rows)
     assert [c for row in rows for c in row[3:]] == cells[3:]
     assert "\n".join(f"      <td>{c}</td>" for c in cells).replace("\\", "") in html
-    assert "<td>0.900 ± 0.015 (3 seeds)</td>" in html
+    assert "<td>90.0 ± 1.5 (3 seeds)</td>" in html
     empty = tuning_section(suite, pd.DataFrame(), TuningResult())
     assert "No tuning trials in the store yet." in render_section(empty, Path(".")).markdown
 
