@@ -456,3 +456,31 @@ def test_figures_drawn_in_parallel_are_the_files_drawn_serially(
     assert (tmp_path / "parallel" / "figures" / "learning_curves_steps.png").is_file()
     with parallel_figures(enabled=False) as workers:
         assert workers == 0
+
+
+def test_a_loss_above_one_is_inside_its_axis_and_log_axes_carry_enough_labels() -> None:
+    """The y zoom caps an accuracy or an error at 1, never a loss (a cross-entropy of 1.5 to
+    2.4 was drawn outside an axis ending at 1); a log axis spanning less than a decade
+    labels more than one tick."""
+    import matplotlib.pyplot as plt
+
+    from report.figures.curves import _zoom
+
+    fig, (loss, error, accuracy) = plt.subplots(1, 3)
+    try:
+        loss.set_yscale("log")
+        _zoom(loss, np.array([1.5, 2.4]), log=True, ceiling=None)
+        low, high = loss.get_ylim()
+        assert low < 1.5 and high > 2.4
+        error.set_yscale("log")
+        _zoom(error, np.array([0.077, 0.085, 0.1]), log=True)
+        low, high = error.get_ylim()
+        assert low < 0.077 and high == pytest.approx(0.13)  # 0.1 x 1.3, under the cap of 1
+        fig.canvas.draw()
+        labels = [t.get_text() for t in error.get_yticklabels() if t.get_text()]
+        shown = [float(t) for t in labels if low <= float(t) <= high]
+        assert {0.06, 0.07, 0.08, 0.09, 0.1} <= set(shown), labels
+        _zoom(accuracy, np.array([0.95, 0.999]), log=False)
+        assert accuracy.get_ylim()[1] == 1.0  # an accuracy: capped at 1
+    finally:
+        plt.close(fig)

@@ -3,6 +3,7 @@ seconds, mean over seeds with a Student-t band (:func:`curve_bands`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -156,19 +157,35 @@ def _panels(labels: list[str], cells: list[tuple[str, str]]) -> list[tuple[tuple
     return panels
 
 
-def _zoom(ax: Axes, values: np.ndarray, log: bool) -> None:
-    """y limits around ``values`` (a small margin; on a log axis a factor)."""
+def _zoom(ax: Axes, values: np.ndarray, log: bool, ceiling: float | None = 1.0) -> None:
+    """y limits around ``values`` (a small margin; on a log axis a factor), never above
+    ``ceiling`` (1 for an accuracy or an error; ``None`` for a loss, which can exceed 1). On
+    a log axis the labelled ticks follow the span (:func:`_log_ticks`)."""
     values = values[np.isfinite(values)]
     if log:
         values = values[values > 0]
     if values.size == 0:
         return
     low, high = float(values.min()), float(values.max())
+    cap = ceiling if ceiling is not None and high <= ceiling else math.inf
     if log:
-        ax.set_ylim(low / 1.3, min(1.0, high * 1.3))
+        ax.set_ylim(low / 1.3, min(cap, high * 1.3))
+        _log_ticks(ax, *ax.get_ylim())
     else:
         pad = max(0.02 * (high - low), 0.005)
-        ax.set_ylim(max(0.0, low - pad), min(1.0, high + pad) if high <= 1.0 else high + pad)
+        ax.set_ylim(max(0.0, low - pad), min(cap, high + pad))
+
+
+def _log_ticks(ax: Axes, low: float, high: float) -> None:
+    """Labelled ticks of a log y axis from ``low`` to ``high``: 1, 2, 5 x 10^k over a decade
+    or more, 1, 2, 3, 5 over a factor of 3 to 10, every integer multiple over less (an error
+    axis from 0.06 to 0.12 would otherwise carry one label, 0.1)."""
+    span = np.log10(high / low) if low > 0 and high > low else 1.0
+    subs = (1.0, 2.0, 5.0) if span >= 1 else (1.0, 2.0, 3.0, 5.0) if span >= 0.5 else "all"
+    locator = LogLocator(base=10, subs=np.arange(1.0, 10.0) if subs == "all" else subs)
+    ax.yaxis.set_major_locator(locator)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _curve_figure(
@@ -225,11 +242,9 @@ def _curve_figure(
             shown.append(np.array([level]))
         if log:
             ax.set_yscale("log")
-            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(NullFormatter())
-        if shown:
-            _zoom(ax, np.concatenate(shown), log)
+            _log_ticks(ax, *ax.get_ylim())
+        if shown:  # a loss can exceed 1; an accuracy or an error cannot
+            _zoom(ax, np.concatenate(shown), log, None if error_scale == "log" else 1.0)
         label = "test error (1 - accuracy, log)" if as_error else ylabel
         ax.set(title=heading, xlabel=X_LABELS[x], ylabel=label)
         ax.set_xlim(left=0)
