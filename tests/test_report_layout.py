@@ -1,9 +1,11 @@
 """The report page in a real browser (Debian's chromium driven by playwright; no browser
 download): at a phone's 390 px nothing but a table's scrolling wrapper is wider than the
 viewport and every figure spans at least 90% of the content; the contents link to every
-section; at 1400x900 the first section (the answer: section.answer) starts in the first
-screen with its first paragraph and its first table. A synthetic report with hostile texts,
-a wide table and wide figures, so the test does not need a suite run."""
+section, and every table and figure has its caption under it; at 1400x900 the first section
+(the answer: section.answer) starts in the first screen with its first paragraph and its
+first table. Two pages, neither needing a suite run: a synthetic one with hostile texts, a
+wide table and wide figures, and a training report of the quick suite's size (12 rows, 2
+cells, 10 seeds) built by report.training from synthetic run frames."""
 
 from __future__ import annotations
 
@@ -74,6 +76,30 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_report("layout", header, sections, folder).html
 
 
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A training report as the quick suite's: 2 cells, 6 optimizers tuned and at their
+    defaults (12 rows), 10 seeds, every section built by report.training from synthetic run
+    frames (tests/test_inference_verdicts.py's), so the opening has its real length."""
+    from report.render import report_header, training_sections
+    from tests.test_inference_verdicts import frames
+
+    folder = tmp_path_factory.mktemp("real")
+    effects = {"bamsprod": 0.01, "bop": 0.0, "adam": 0.005, "amsgrad": 0.0, "amsbound": -0.01,
+               "sgd": -0.02}  # fmt: skip
+    effects |= {f"{name} (defaults)": e - 0.01 for name, e in effects.items()}
+    runs, values = frames(effects, 10, spread=0.01)
+    sections = training_sections(runs, values, "bop", folder)
+    header = report_header("quick", runs, "tuning: 8 trials per cell", "A quick-sized suite.")
+    return write_report("quick", header, sections, folder).html
+
+
+@pytest.fixture(params=["synthetic", "report"])
+def any_page(request: pytest.FixtureRequest) -> Path:
+    """Both pages: the synthetic one (hostile texts, wide table and figures) and the report."""
+    return request.getfixturevalue("page_file" if request.param == "synthetic" else "report_page")
+
+
 def _measure(page_file: Path, width: int, height: int) -> dict:
     executable = _browser_or_skip()
     from playwright.sync_api import sync_playwright
@@ -100,6 +126,9 @@ def _measure(page_file: Path, width: int, height: int) -> dict:
                     inner: w.scrollWidth}));
                 const answer = document.querySelector('section.answer');
                 const first = s => answer.querySelector(s).getBoundingClientRect().bottom;
+                const captions = [...document.querySelectorAll('.table-wrap')].map(
+                    w => !!(w.parentElement.matches('figure.table')
+                            && w.nextElementSibling && w.nextElementSibling.tagName == 'FIGCAPTION'));
                 return {
                     vw, content, overflowing, wraps,
                     pageWidth: document.documentElement.scrollWidth,
@@ -110,6 +139,9 @@ def _measure(page_file: Path, width: int, height: int) -> dict:
                     answerFirst: document.querySelector('section').classList.contains('answer'),
                     answerTop: answer.getBoundingClientRect().top,
                     paragraphBottom: first('p'), tableBottom: first('table'),
+                    matrixBottom: first('figure.table'), captions,
+                    figureCaptions: [...document.querySelectorAll('figure img')].map(
+                        i => !!i.parentElement.querySelector('figcaption')),
                     scripts: document.querySelectorAll('script').length,
                 };
             }"""
@@ -118,25 +150,30 @@ def _measure(page_file: Path, width: int, height: int) -> dict:
             browser.close()
 
 
-def test_a_phone_reads_the_page_without_sideways_scrolling(page_file: Path) -> None:
-    m = _measure(page_file, 390, 844)
+def test_a_phone_reads_the_page_without_sideways_scrolling(any_page: Path) -> None:
+    m = _measure(any_page, 390, 844)
     assert m["pageWidth"] <= m["vw"] and m["overflowing"] == []
-    # the wide table scrolls inside its own wrapper, which itself fits
+    # a wide table scrolls inside its own wrapper, which itself fits
     assert m["wraps"] and all(w["scrolls"] == "auto" and w["width"] <= m["vw"] for w in m["wraps"])
     assert any(w["inner"] > w["width"] for w in m["wraps"])
-    assert len(m["figures"]) == 2
+    assert len(m["figures"]) >= 2
     assert all(width >= 0.9 * m["content"] for width in m["figures"]), (m["figures"], m["content"])
     assert m["scripts"] == 0
+    # every table and figure has its caption under it, outside the scrolling wrapper
+    assert all(m["captions"]) and all(m["figureCaptions"])
 
 
-def test_the_contents_link_to_every_section(page_file: Path) -> None:
-    m = _measure(page_file, 1400, 900)
-    assert m["toc"] == m["sections"] and len(m["sections"]) == 5  # four + "About this report"
+def test_the_contents_link_to_every_section(any_page: Path) -> None:
+    m = _measure(any_page, 1400, 900)
+    assert m["toc"] == m["sections"] and len(m["sections"]) >= 5  # the last: "About this report"
+    assert m["sections"][-1].endswith("-about-this-report")
 
 
-def test_the_answer_is_in_the_first_screen(page_file: Path) -> None:
+def test_the_answer_is_in_the_first_screen(any_page: Path) -> None:
     """The first section (class "answer": the report's opening) starts within the first
-    1400x900 screen, its first paragraph and table inside it."""
-    m = _measure(page_file, 1400, 900)
+    1400x900 screen, its first paragraph and its table (the matrix, with its caption)
+    inside it."""
+    m = _measure(any_page, 1400, 900)
     assert m["answerFirst"]
     assert m["answerTop"] >= 0 and m["paragraphBottom"] <= 900 and m["tableBottom"] <= 900
+    assert m["matrixBottom"] <= 900, m["matrixBottom"]
