@@ -21,11 +21,11 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def points(value: float, *, signed: bool = False) -> str:
+def points(value: float, decimals: int = 1, *, signed: bool = False) -> str:
     """An accuracy (a fraction) in points with one decimal: ``0.9712`` -> ``97.1``; ``n/a``
     for nan. ``signed``: a difference with its sign (``+3.7``, ``-0.4``, ``0.0``)
     (:func:`report.markup.points`)."""
-    return markup.points(value, signed=signed) if _finite(value) else "n/a"
+    return markup.points(value, decimals, signed=signed) if _finite(value) else "n/a"
 
 
 def ratio(value: float, *, unit: bool = True) -> str:

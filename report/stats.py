@@ -3,6 +3,7 @@ performance profile), no I/O, no plotting. The report's intervals, tests and ver
 :mod:`report.inference`'s (Student-t; no percentile bootstrap at a few seeds).
 
 - :func:`win_tie_loss` (per-seed counts beside a paired comparison);
+- :func:`examples_in_test_set` (a test set's size, from the granularity of its accuracies);
 - curves and costs: :func:`steps_to_target`, :func:`normalised_auc`,
   :func:`performance_profile` / :func:`profile_taus` (Dolan & Moré 2002), and
   :func:`expected_max` / :func:`expected_max_curve` (Dodge et al. 2019).
@@ -43,6 +44,29 @@ def _sorted_curve(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np
         raise ValueError(f"steps and values differ in length: {s.size} and {v.size}")
     order = np.argsort(s, kind="stable")
     return s[order], v[order]
+
+
+MAX_TEST_SIZE = 100_000
+"""The largest test set :func:`examples_in_test_set` looks for (CIFAR's is 10,000)."""
+
+
+def examples_in_test_set(accuracies: np.ndarray, min_values: int = 5) -> int | None:
+    r"""The size :math:`N` of the test set behind final test accuracies, read from their
+    granularity: each is a count of correct examples over :math:`N` (benchmark/train.py), so
+    :math:`N` is the smallest integer with every :math:`aN` an integer (up to float
+    rounding; the smallest, since :math:`2N` fits too). ``None`` with fewer than
+    ``min_values`` distinct accuracies (``0.5`` alone fits :math:`N = 2`; a divisor of the
+    true size fits only if every count shares a factor with it) or when no
+    :math:`N \le` :data:`MAX_TEST_SIZE` fits."""
+    a = np.unique(np.asarray(accuracies, dtype=float))
+    a = a[np.isfinite(a)]
+    if a.size < min_values:
+        return None
+    sizes = np.arange(1, MAX_TEST_SIZE + 1, dtype=float)
+    for value in a:  # keep the sizes every value so far fits: the candidates shrink fast
+        counts = value * sizes
+        sizes = sizes[np.abs(counts - np.round(counts)) < 1e-6]
+    return int(sizes[0]) if sizes.size else None
 
 
 def steps_to_target(steps: np.ndarray, values: np.ndarray, target: float) -> float:

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from report import figures
@@ -33,6 +34,7 @@ from report.analysis import (
 )
 from report.blocks import Block, Figure, Note, Paragraph, Section, Table
 from report.markup import fixed
+from report.stats import examples_in_test_set
 from report.summary import final_runs
 
 #: every section of a training report has this number whether or not the optional ones
@@ -255,12 +257,36 @@ def answer_text(analysis: Analysis) -> str:
     return " ".join(s for s in sentences if s)
 
 
+def sizes_of_test_sets(analysis: Analysis) -> str:
+    """The cells' test-set sizes, read from the granularity of their final accuracies
+    (:func:`report.stats.examples_in_test_set`), with what one example is worth in points; ""
+    when no cell has enough distinct accuracies to tell."""
+    sizes = {}
+    for cell in analysis.cells:
+        accs = [p.accuracy for r in cell.optimizers.values() for p in r.runs]
+        n = examples_in_test_set(np.array(accs, dtype=float))
+        if n is not None:
+            sizes[_cell_name(cell.model, cell.dataset)] = n
+    if not sizes:
+        return ""
+    if len(set(sizes.values())) == 1 and len(sizes) == len(analysis.cells):
+        n = next(iter(sizes.values()))
+        return (
+            f" Test sets: {n:,} examples per cell (one example = {words.points(1 / n, 2)} "
+            "points; read from the accuracies' granularity)."
+        )
+    listed = ", ".join(
+        f"{cell} {n:,} (one = {words.points(1 / n, 2)} points)" for cell, n in sizes.items()
+    )
+    return f" Test sets, examples per cell (read from the accuracies' granularity): {listed}."
+
+
 def answer_section(analysis: Analysis) -> Section:
     caption = (
         f"Final test accuracy in points: mean ± half-width of the {CI} over the seeds of each "
         f"row (n = {_seeds(analysis)}; 'n=1': too few for an interval). (lead): the "
         "highest mean of the cell; (tie): not separable from it (paired t-test of the leader "
-        "minus the row, Holm over the cell's rows, p >= 0.05)."
+        "minus the row, Holm over the cell's rows, p >= 0.05)." + sizes_of_test_sets(analysis)
     )
     return Section(
         "The answer",

@@ -80,6 +80,8 @@ def test_every_section_is_there(report_dir: Path) -> None:
         assert re.search(rf"^## \d+\. {re.escape(title)}$", markdown, re.M), title
         assert re.search(rf"<h2>\d+\. {re.escape(title.replace(chr(39), '&#39;'))}</h2>", html)
     assert "reconstruction" in markdown
+    # the test sets' sizes, read from the accuracies (digits' fixed test set: 359 images)
+    assert re.search(r"Test sets\b[^\n]*\b359\b", markdown)
 
 
 def test_summary_json_validates_against_the_documented_schema(report_dir: Path) -> None:

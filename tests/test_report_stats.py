@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from report.stats import (
+    examples_in_test_set,
     expected_max,
     expected_max_curve,
     normalised_auc,
@@ -137,3 +138,15 @@ def test_normalised_auc() -> None:
         normalised_auc([0, 1], [0.5, 0.6], 0)
     with pytest.raises(ValueError):
         normalised_auc([-1, 1], [0.5, 0.6], 2)
+
+
+def test_the_test_set_size_is_read_from_the_accuracies_granularity() -> None:
+    # counts of correct examples over 1,000 (mnist1d's test pool) and over 359 (digits')
+    assert examples_in_test_set(np.array([412, 389, 455, 401, 377, 430]) / 1000) == 1000
+    assert examples_in_test_set(np.array([350, 352, 349, 355, 351]) / 359) == 359
+    # 0.1 .. 0.5 are counts of 1 .. 5 of 10: the smallest size that fits
+    assert examples_in_test_set(np.array([0.1, 0.2, 0.3, 0.4, 0.5])) == 10
+    # too few distinct values to tell (0.5 alone fits 2), or no count at all (pi / 10)
+    assert examples_in_test_set(np.array([0.5, 0.5, 0.5, 0.25, 0.75])) is None
+    assert examples_in_test_set(np.array([0.1, 0.2, 0.3, 0.4, math.pi / 10])) is None
+    assert examples_in_test_set(np.array([0.1, 0.2, NAN, 0.3, 0.4, 0.7])) == 10
