@@ -65,6 +65,14 @@ DEFAULTS_NOTE = (
     "everywhere, and the paper's claims compare tuned BAMSProd with tuned Bop only. A "
     "cell whose best point was the defaults has one run in both rows."
 )
+#: where the per-seed values behind the page are (report/render.py writes the files)
+DATA_NOTE = (
+    "Data: every number here comes from the per-seed values in the files beside this page: "
+    "runs.csv (one row per final run: its seed, status, final accuracies and losses), "
+    "metrics.csv (every stored metric of those runs at every evaluation), summary.json (the "
+    "numbers of this page, machine-readable, with each cell's per-seed runs)"
+)
+TRIALS_NOTE = " and trials.csv (one row per tuning trial)"
 #: how every interval is named in a caption
 CI = f"95% {inf.INTERVAL_METHOD} interval"
 
@@ -853,6 +861,8 @@ def methods_text(analysis: Analysis, protocol: dict[str, Any] | None = None) -> 
             )
     if has_defaults(analysis):
         paragraphs.append(DEFAULTS_NOTE)
+    tuned = bool(((protocol or {}).get("tuning") or {}).get("trials"))
+    paragraphs.append(DATA_NOTE + (TRIALS_NOTE if tuned else "") + ".")
     return paragraphs
 
 

@@ -82,6 +82,10 @@ def test_every_section_is_there(report_dir: Path) -> None:
     assert "reconstruction" in markdown
     # the test sets' sizes, read from the accuracies (digits' fixed test set: 359 images)
     assert re.search(r"Test sets\b[^\n]*\b359\b", markdown)
+    # the Methods say where the per-seed values are, and those files are there
+    methods = re.split(r"^## 9\. Methods\n", markdown, flags=re.M)[1].split("\n## ", 1)[0]
+    for name in ("runs.csv", "metrics.csv", "summary.json", "trials.csv"):
+        assert name in methods and (report_dir / name).is_file(), name
 
 
 def test_summary_json_validates_against_the_documented_schema(report_dir: Path) -> None:
