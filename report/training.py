@@ -384,7 +384,8 @@ def comparison_rows(
     analysis: Analysis, metric: str = "accuracy", family: str = "secondary"
 ) -> pd.DataFrame:
     """BAMSProd against every other row on ``metric``, per cell (``secondary``) or pooled
-    (``primary``: a ``cells`` column instead of the cell), the verdict first. Accuracy:
+    (``primary``: the number of ``cells`` pooled, last, instead of the cell), the verdict
+    first. Accuracy:
     difference BAMSProd - other in points; speed: the speed-up ratio (``x``)."""
     unit = "points" if metric == "accuracy" else "x"
     estimate = "difference (points)" if metric == "accuracy" else "speed-up (x)"
@@ -407,7 +408,8 @@ def comparison_rows(
             }
         )
     frame = pd.DataFrame(rows)
-    if family == "primary" and not frame.empty:
+    if family == "primary" and not frame.empty:  # the number of cells pooled, last
+        frame = frame[[c for c in frame.columns if c != "cell"] + ["cell"]]
         frame = frame.rename(columns={"cell": "cells"})
     return frame
 

@@ -174,9 +174,15 @@ def compute_table(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _seconds_shown(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with its :data:`SECONDS` column printed with one decimal."""
-    return table.assign(**{SECONDS: table[SECONDS].map(lambda v: fixed(v, 1))})
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as the section prints it: ``model`` and ``dataset`` as one ``cell`` column
+    (``mlp/digits``, as in the other sections), :data:`SECONDS` with one decimal."""
+    out = table.assign(**{SECONDS: table[SECONDS].map(lambda v: fixed(v, 1))})
+    if {"model", "dataset"} <= set(out.columns):
+        cell = out["model"].astype(str) + "/" + out["dataset"].astype(str)
+        out = out.drop(columns=["model", "dataset"])
+        out.insert(0, "cell", cell)
+    return out
 
 
 def tuning_section(suite: Any, trials: pd.DataFrame | None, result: TuningResult) -> Section:
@@ -191,8 +197,8 @@ def tuning_section(suite: Any, trials: pd.DataFrame | None, result: TuningResult
     table = tuning_table(trials, result, halving=suite.tuning.halving is not None)
     blocks: list[Block] = [
         intro,
-        Table(_seconds_shown(table), caption=TABLE_CAPTION),
+        Table(_shown(table), caption=TABLE_CAPTION),
         Paragraph("Tuning compute per optimizer, over all cells (every run of every trial):"),
-        Table(_seconds_shown(compute_table(table)), caption=COMPUTE_CAPTION),
+        Table(_shown(compute_table(table)), caption=COMPUTE_CAPTION),
     ]
     return Section(TITLE, blocks)

@@ -124,7 +124,7 @@ def test_the_tuning_section_says_what_was_done(report_dir: Path) -> None:
     said = md_text("seeded Sobol points of its search space (seed 0), drawn up front")
     assert said in tuning and md_text("A trial is one run (seed 1000000)") in tuning
     assert "Every trial runs 1 epoch." in tuning
-    headers = [line for line in tuning.splitlines() if line.startswith("| model | dataset |")]
+    headers = [line for line in tuning.splitlines() if line.startswith("| cell | optimizer |")]
     columns = [c.strip() for line in headers for c in line.strip("|").split(" | ")]
     for name in ("trials", "diverged", "failed", "best val accuracy (points)", "best point",
                  "tuning (epochs)", "tuning (s)"):  # fmt: skip

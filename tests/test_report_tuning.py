@@ -187,13 +187,13 @@ def test_the_section_renders_the_table_and_the_compute() -> None:
     assert kinds == [Paragraph, Table, Paragraph, Table]
     markdown, html = render_section(section, Path("."))
     # the seconds with one decimal, as every "(s)" column
-    cells = ["mlp", "digits", "adam", "6", "1", "1", "4", "93.0 ± 1.2 (3 seeds)",
+    cells = ["mlp/digits", "adam", "6", "1", "1", "4", "93.0 ± 1.2 (3 seeds)",
              "lr=0.001", "36", "18.0"]  # fmt: skip
     # Markdown: a table wider than GitHub's column is split, each part repeating the keys
     rows = [[c.strip() for c in line.strip().strip("|").split(" | ")]
-            for line in markdown.splitlines() if line.startswith("| mlp | digits | adam |")]  # fmt: skip
-    assert len(rows) >= 2 and all(row[:3] == cells[:3] for row in rows)
-    assert [c for row in rows for c in row[3:]] == cells[3:]
+            for line in markdown.splitlines() if line.startswith("| mlp/digits | adam |")]  # fmt: skip
+    assert len(rows) >= 2 and all(row[:2] == cells[:2] for row in rows)
+    assert [c for row in rows for c in row[2:]] == cells[2:]
     assert "\n".join(f"      <td>{c}</td>" for c in cells).replace("\\", "") in html
     assert "<td>90.0 ± 1.5 (3 seeds)</td>" in html
     empty = tuning_section(suite, pd.DataFrame(), TuningResult())
