@@ -348,7 +348,8 @@ nav#toc{font-size:.92em;margin:.5em 0 1em}nav#toc ol{margin:0;padding:0;list-sty
 display:flex;flex-wrap:wrap;gap:.2em 1.2em}nav#toc a{color:#0550ae;text-decoration:none}
 .table-wrap{overflow-x:auto;margin:1em 0;max-width:100%}figure.table .table-wrap{margin:0}
 table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;
-text-align:right;white-space:nowrap}th{background:#f4f4f4}
+text-align:right;white-space:nowrap}th{background:#f4f4f4;white-space:normal;
+vertical-align:bottom;min-width:4em}
 td:first-child,th:first-child{text-align:left}
 figure{margin:1em 0}figure img{display:block;max-width:100%;height:auto}
 figcaption{font-size:.9em;color:#444;margin-top:.3em}

@@ -127,24 +127,40 @@ def _half_width(acc: dict[str, float]) -> float:
     return (high - low) / 2 if math.isfinite(low) and math.isfinite(high) else math.nan
 
 
+def _matrix_cell(cell: Any, name: str) -> str:
+    """One optimizer row's accuracy in one cell: ``mean ± half-width`` in points, with its
+    standing, ``-`` when it has no finished run."""
+    r = cell.optimizers.get(name)
+    if r is None or not math.isfinite(r.accuracy["mean"]):
+        return "-"
+    h = _half_width(r.accuracy)
+    text = words.points(r.accuracy["mean"])
+    text += f" ± {words.points(h)}" if math.isfinite(h) else f" (n={r.accuracy['n']})"
+    mark = cell.standing.get(name, "")
+    return text + (f" ({mark})" if mark else "")
+
+
 def matrix_rows(analysis: Analysis) -> pd.DataFrame:
     """Optimizers x cells: final test accuracy in points, ``mean ± half-width`` of the
-    t-interval, ``(lead)`` for each cell's highest mean and ``(tie)`` for every optimizer not
-    separable from it (:attr:`report.analysis.CellResult.standing`)."""
+    t-interval, ``(lead)`` for each cell's highest mean and ``(tie)`` for every row not
+    separable from it (:attr:`report.analysis.CellResult.standing`). With rows at the
+    registry defaults, an optimizer's tuned and defaults rows are one line of the matrix,
+    two columns per cell (``tuned``, ``defaults``): half the lines, so the matrix of a suite
+    with defaults stays in the first screen."""
     names = sorted({n for c in analysis.cells for n in c.optimizers})
+    paired = has_defaults(analysis)
+    if paired:
+        names = sorted({n.removesuffix(DEFAULTS_SUFFIX) for n in names})
     rows = []
     for name in names:
         row: dict[str, Any] = {"optimizer": name}
         for cell in analysis.cells:
-            r = cell.optimizers.get(name)
-            text = "-"
-            if r is not None and math.isfinite(r.accuracy["mean"]):
-                h = _half_width(r.accuracy)
-                text = words.points(r.accuracy["mean"])
-                text += f" ± {words.points(h)}" if math.isfinite(h) else f" (n={r.accuracy['n']})"
-                mark = cell.standing.get(name, "")
-                text += f" ({mark})" if mark else ""
-            row[f"{cell.model}/{cell.dataset} (points)"] = text
+            where = _cell_name(cell.model, cell.dataset)
+            if paired:
+                row[f"{where} tuned (points)"] = _matrix_cell(cell, name)
+                row[f"{where} defaults (points)"] = _matrix_cell(cell, name + DEFAULTS_SUFFIX)
+            else:
+                row[f"{where} (points)"] = _matrix_cell(cell, name)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -294,7 +310,14 @@ def answer_section(analysis: Analysis) -> Section:
         f"Final test accuracy in points: mean ± half-width of the {CI} over the seeds of each "
         f"row (n = {_seeds(analysis)}; 'n=1': too few for an interval). (lead): the "
         "highest mean of the cell; (tie): not separable from it (paired t-test of the leader "
-        "minus the row, Holm over the cell's rows, p >= 0.05)." + sizes_of_test_sets(analysis)
+        "minus the row, Holm over the cell's rows, p >= 0.05)."
+        + (
+            " Tuned: at the cell's tuned point; defaults: the same seeds at the registry's "
+            "defaults (both compete for the lead)."
+            if has_defaults(analysis)
+            else ""
+        )
+        + sizes_of_test_sets(analysis)
     )
     return Section(
         "The answer",

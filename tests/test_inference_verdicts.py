@@ -16,7 +16,7 @@ import pytest
 from report import inference as inf
 from report.analysis import TargetSpec, analyse
 from report.markup import render_section
-from report.training import answer_section, claims_table, comparison_rows
+from report.training import answer_section, claims_table, comparison_rows, matrix_rows
 
 CELLS = (("mlp", "digits"), ("mlp", "synthetic"))
 EVALS = np.linspace(0, 200, 21)  # 21 evaluations over a budget of 200 steps
@@ -198,3 +198,28 @@ def test_the_suite_files_target_rule(tmp_path: Path) -> None:
         with pytest.raises(BnnBenchError) as info:
             load(extra)
         assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_matrix_puts_an_optimizers_tuned_and_defaults_rows_on_one_line() -> None:
+    """With rows at the registry defaults the matrix has one line per optimizer and two
+    columns per cell, so it stays as short as a suite's optimizer list; the marks follow
+    the cell's standing over every row (defaults included)."""
+    effects = {"bamsprod": 0.05, "bop": 0.0, "bamsprod (defaults)": 0.0, "bop (defaults)": 0.0}
+    runs, values = frames(effects, 10, spread=0.005)
+    analysis = analyse(runs, values, "bop")
+    matrix = matrix_rows(analysis).set_index("optimizer")
+    assert list(matrix.index) == ["bamsprod", "bop"]
+    assert list(matrix.columns) == [
+        f"{model}/{dataset} {kind} (points)" for model, dataset in CELLS
+        for kind in ("tuned", "defaults")
+    ]  # fmt: skip
+    for cell in analysis.cells:
+        where = f"{cell.model}/{cell.dataset}"
+        for name, r in cell.optimizers.items():
+            kind = "defaults" if name.endswith(" (defaults)") else "tuned"
+            shown = matrix.loc[name.removesuffix(" (defaults)"), f"{where} {kind} (points)"]
+            assert shown.startswith(f"{100 * r.accuracy['mean']:.1f} ± ")
+            assert shown.endswith(f"({cell.standing[name]})" if cell.standing[name] else "")
+        assert matrix.loc["bamsprod", f"{where} tuned (points)"].endswith("(lead)")
+    plain = matrix_rows(analyse(*frames({"bamsprod": 0.0, "bop": 0.0}, 3, spread=0.01), "bop"))
+    assert list(plain.columns) == ["optimizer", *(f"{m}/{d} (points)" for m, d in CELLS)]
