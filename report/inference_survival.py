@@ -8,7 +8,9 @@ r"""Time-to-target as a censored measurement.
   we know only that its time exceeds the budget.
 - :func:`kaplan_meier_median`: the Kaplan-Meier median time-to-target
   (``statsmodels.duration.survfunc.SurvfuncRight(time, status).quantile(0.5)``): ``inf`` when
-  fewer than half of the runs reached the target (the median lies beyond the budget).
+  the estimated share of runs not yet at the target never falls below one half, e.g. when at
+  most half of the runs reached it (the median lies beyond the budget; with exactly half,
+  statsmodels' quantile, the first time the survival is below 0.5, does not exist).
 - :func:`restricted_mean`: the restricted mean time-to-target up to the budget :math:`B`, the
   area under the Kaplan-Meier curve, :math:`\mathrm{RMST} = \int_0^B \hat S(t)\,dt`. When
   every censored run is censored at :math:`B` (as here: a run trains the whole budget) this
@@ -64,7 +66,7 @@ def _clean(times: Sequence[float], reached: Sequence[bool]) -> tuple[np.ndarray,
 
 def kaplan_meier_median(times: Sequence[float], reached: Sequence[bool]) -> float:
     """Kaplan-Meier median of ``times`` (``reached[i]`` False: censored at ``times[i]``);
-    ``inf`` when the estimated survival never falls to 0.5 (fewer than half reached), ``nan``
+    ``inf`` when the estimated survival never falls below 0.5 (at most half reached), ``nan``
     with no runs. Non-finite times are dropped."""
     t, r = _clean(times, reached)
     if t.size == 0:

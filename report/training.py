@@ -583,7 +583,7 @@ def speed_section(
         Table(
             speed_rows(analysis),
             f"Time to the cell's target ({analysis.target.describe(ref)}), per optimizer over "
-            f"n = {n} seeds: reached k of n; the Kaplan-Meier median (inf: fewer than half "
+            f"n = {n} seeds: reached k of n; the Kaplan-Meier median (inf: at most half "
             "reached it within the budget); the restricted mean (runs that never reached it "
             f"count at the budget) with its {CI}; epochs and seconds at that point; speed-up = "
             f"the reference's restricted time / the optimizer's (geometric mean, {CI} of the "
