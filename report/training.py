@@ -65,6 +65,9 @@ DEFAULTS_NOTE = (
     "everywhere, and the paper's claims compare tuned BAMSProd with tuned Bop only. A "
     "cell whose best point was the defaults has one run in both rows."
 )
+#: performance profiles are drawn from this many cells on (one cell: a profile is two steps
+#: that repeat the matrix, a panel without information)
+MIN_PROFILE_CELLS = 2
 #: where the per-seed values behind the page are (report/render.py writes the files)
 DATA_NOTE = (
     "Data: every number here comes from the per-seed values in the files beside this page: "
@@ -657,9 +660,10 @@ def profiles_section(analysis: Analysis, out: Path) -> Section:
                 keys=("optimizer",),
             )
         )
+    cells = len(analysis.cells)
     for name, label in (("final_error", "final test error"), ("steps_to_target", "steps")):
         profile = analysis.profiles.get(name)
-        if profile is not None:
+        if profile is not None and cells >= MIN_PROFILE_CELLS:
             path = figures.performance_profile_figure(
                 profile, out, name=f"profile_{name}", xlabel=f"tau ({label} / best)"
             )
@@ -667,12 +671,17 @@ def profiles_section(analysis: Analysis, out: Path) -> Section:
                 path,
                 f"performance profile of {label}",
                 f"Performance profile (Dolan and Moré 2002) of {label} over "
-                f"{len(analysis.cells)} cells: the fraction of cells where an optimizer's "
+                f"{cells} cells: the fraction of cells where an optimizer's "
                 "mean cost is within a factor tau of the best (steps: infinite when a seed "
                 "never reached the target). Higher and further left is better.",
             )
-    if not blocks:
-        blocks.append(Note("Not enough cells for a profile."))
+    if cells < MIN_PROFILE_CELLS:
+        blocks.append(
+            Note(
+                f"No performance profiles: they compare optimizers across cells, and this "
+                f"suite has {_plural(cells, 'cell')} (the matrix above says the same)."
+            )
+        )
     return Section("Across cells", blocks)
 
 

@@ -162,6 +162,16 @@ def test_a_training_report_numbers_its_sections_the_same_with_or_without_the_opt
     assert numbers == {t: n for t, n in SECTION_NUMBERS.items() if t != "Tuning"}
 
 
+def test_one_cell_draws_no_performance_profile(tmp_path: Path) -> None:
+    """A profile over one cell is two steps repeating the matrix: a note instead."""
+    runs, metrics = _train_frames()
+    across = training_sections(runs, metrics, "bop", tmp_path)[4]
+    assert across.title == "Across cells" and across.figures == []
+    assert Note("No performance profiles: they compare optimizers across cells, and this "
+                "suite has 1 cell (the matrix above says the same).") in across.blocks  # fmt: skip
+    assert not list((tmp_path / "figures").glob("profile_*.png"))
+
+
 def test_a_section_holds_blocks_only() -> None:
     with pytest.raises(TypeError, match="not str"):
         Section("Raw", ["<p>hand-written</p>"])  # type: ignore[list-item]
