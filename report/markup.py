@@ -248,6 +248,19 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
+_UNIT = re.compile(r"^(.*\S) (\([^()]*\))$")
+
+
+def _html_header(text: str) -> Markup:
+    """A header cell's text, escaped; a trailing ``(unit)`` on a line of its own, so a
+    header is at most two lines however narrow its column (``restricted mean`` /
+    ``(epochs)``)."""
+    match = _UNIT.match(text)
+    if match is None:
+        return escape(text)
+    return Markup("{}<br>{}").format(match.group(1), match.group(2))
+
+
 def html_table(frame: pd.DataFrame, caption: str = "") -> str:
     """An HTML table inside a horizontally scrolling wrapper (``div.table-wrap``: a wide table
     scrolls on a phone instead of widening the page). A caption goes under the wrapper, not
@@ -256,7 +269,7 @@ def html_table(frame: pd.DataFrame, caption: str = "") -> str:
     if frame.empty:
         return render_block(Note(NO_ROWS)).html
     row = "    <tr>\n{}\n    </tr>"
-    header = "\n".join(f"      <th>{escape(_cell(str(c)))}</th>" for c in frame.columns)
+    header = "\n".join(f"      <th>{_html_header(_cell(str(c)))}</th>" for c in frame.columns)
     body = [
         row.format("\n".join(f"      <td>{escape(_cell(v))}</td>" for v in values))
         for values in frame.itertuples(index=False)
@@ -348,8 +361,7 @@ nav#toc{font-size:.92em;margin:.5em 0 1em}nav#toc ol{margin:0;padding:0;list-sty
 display:flex;flex-wrap:wrap;gap:.2em 1.2em}nav#toc a{color:#0550ae;text-decoration:none}
 .table-wrap{overflow-x:auto;margin:1em 0;max-width:100%}figure.table .table-wrap{margin:0}
 table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;
-text-align:right;white-space:nowrap}th{background:#f4f4f4;white-space:normal;
-vertical-align:bottom;min-width:4em}
+text-align:right;white-space:nowrap}th{background:#f4f4f4;vertical-align:bottom}
 td:first-child,th:first-child{text-align:left}
 figure{margin:1em 0}figure img{display:block;max-width:100%;height:auto}
 figcaption{font-size:.9em;color:#444;margin-top:.3em}

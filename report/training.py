@@ -1,7 +1,10 @@
 """The sections of a training suite's report, in the order a reader asks: the answer (a few
 generated sentences and the accuracy matrix), the paper's claims, accuracy, speed of
 convergence, across cells, inside the binary network, tuning, diverged and failed runs, the
-methods (every rule, stated once) and the environment. Every number comes from one
+methods (every rule, stated once) and the environment, each with its fixed number
+(:data:`SECTION_NUMBERS`: an absent optional section leaves a gap). Every table puts its
+numbers through the report's one formatter (:mod:`report.markup`) with the unit in its
+header, and a table with a verdict has it first. Every number comes from one
 :class:`~report.analysis.Analysis` (so the page and ``summary.json`` agree); figures from
 :mod:`report.figures`; the words of the verdicts from :mod:`report.inference_words`. A tuned
 suite with ``tuning.defaults`` has two rows per optimizer, tuned (``"adam"``) and at the

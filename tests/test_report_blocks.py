@@ -75,6 +75,17 @@ def test_table() -> None:
     )
 
 
+def test_a_header_puts_its_unit_on_a_second_line_in_html() -> None:
+    """``restricted mean (epochs)`` is two lines in HTML (a narrow column does not stack one
+    word a line), one in Markdown; the text is escaped either way."""
+    frame = pd.DataFrame({"restricted mean (epochs)": [1.5], "<b> (a&b)": [1], "P(x > y)": [2]})
+    markdown, html = render_block(Table(frame))
+    assert "      <th>restricted mean<br>(epochs)</th>\n" in html
+    assert "      <th>&lt;b&gt;<br>(a&amp;b)</th>\n" in html
+    assert "      <th>P(x &gt; y)</th>\n" in html
+    assert markdown.startswith("| restricted mean (epochs) | \\<b\\> (a\\&b) | P(x \\> y) |")
+
+
 def test_an_empty_table_is_a_note() -> None:
     assert render_block(Table(pd.DataFrame())) == (
         "_(no rows)_",
