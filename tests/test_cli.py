@@ -80,7 +80,7 @@ def test_run_then_show_then_report(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "4 completed" in out and "report:" in out
     md = (results / "tiny" / "report" / "REPORT.md").read_text()
     assert "Final test accuracy" in md and "reconstruction" in md
-    assert "| mlp | synthetic | adam | 2 |" in md
+    assert "| mlp/synthetic | adam | 2 |" in md  # the accuracy table: cell, optimizer, seeds
     assert (results / "tiny" / "report" / "index.html").read_text().startswith("<!doctype html>")
     assert main(["show", str(path), "--results-dir", str(results)]) == 0
     assert "4 final runs stored" in capsys.readouterr().out
