@@ -187,6 +187,21 @@ def _add(before: ExecutionReport | None, more: ExecutionReport) -> ExecutionRepo
     )
 
 
+def _phase_line(title: str, done: ExecutionReport, ran: bool) -> str:
+    """The line that ends a phase (or one step of the tuning phase): how it ended (``done``
+    or ``interrupted``) and what it counted: the runs stored by this command, by status,
+    and, when it resumed, the runs found stored before. ``ran``: it executed runs (else all
+    it had was stored before)."""
+    if not ran:
+        return f"{title}nothing to run, {done.skipped} already stored (resumed)"
+    ended = "interrupted after" if done.interrupted else "done in"
+    resumed = f", {done.skipped} already stored (resumed)" if done.skipped else ""
+    return (
+        f"{title}{ended} {done.seconds:.1f} s: {done.completed} completed, "
+        f"{done.diverged} diverged, {done.failed} failed{resumed}"
+    )
+
+
 def tuning_lines(result: Any) -> list[str]:
     """One line per tuned cell: its best point, score and trial counts."""
     lines = []
@@ -344,38 +359,39 @@ def run_suite(
                     deleted = delete_studies(suite.name, db.url)
                     emit(Event("info", f"--fresh: deleted {deleted} tuning studies"))
 
-            def phase(specs: list[Any], role: str, title: str) -> ExecutionReport:
-                """Run ``specs`` as (part of) the phase ``role``; its report adds up."""
-                done = execute(
-                    specs,
-                    db,
-                    suite=suite.name,
-                    role=role,
-                    workers=workers,
-                    executor=executor,
-                    scheduler=scheduler,
-                    dask=cluster,
-                    data_root=data_root,
-                    download=download,
-                    progress=progress,
-                    on_record=lambda r: emit(Event("run", describe(r), r)),
-                )
-                result.phases[role] = _add(result.phases.get(role), done)
-                ended = "interrupted after" if done.interrupted else "done in"
-                emit(
-                    Event(
-                        "phase",
-                        f"{title}{ended} {done.seconds:.1f} s: {done.completed} completed, "
-                        f"{done.diverged} diverged, {done.failed} failed, {done.skipped} already "
-                        "stored (resumed)",
+            def phase(
+                specs: list[Any], role: str, title: str, stored_before: int = 0
+            ) -> ExecutionReport:
+                """Run ``specs`` as (part of) the phase ``role``; its report adds up.
+                ``stored_before``: runs of this step stored before that ``specs`` leaves
+                out (the tuning loop hands over only the runs still to do)."""
+                done = ExecutionReport()
+                if specs:
+                    done = execute(
+                        specs,
+                        db,
+                        suite=suite.name,
+                        role=role,
+                        workers=workers,
+                        executor=executor,
+                        scheduler=scheduler,
+                        dask=cluster,
+                        data_root=data_root,
+                        download=download,
+                        progress=progress,
+                        on_record=lambda r: emit(Event("run", describe(r), r)),
                     )
-                )
+                if stored_before:
+                    done = _add(ExecutionReport(total=stored_before, skipped=stored_before), done)
+                result.phases[role] = _add(result.phases.get(role), done)
+                emit(Event("phase", _phase_line(title, done, bool(specs))))
                 if done.interrupted:
                     result.interrupted = True
+                    stored = sum(report.stored for report in result.phases.values())
                     emit(
                         Event(
                             "info",
-                            f"interrupted: {done.stored} runs stored this time; rerun the same "
+                            f"interrupted: {stored} runs stored by this command; rerun the same "
                             "command to resume",
                         )
                     )
@@ -385,14 +401,14 @@ def run_suite(
                 from benchmark.tune import run_tuning
 
                 result.tuning = run_tuning(
-                    suite, db, lambda specs, title: phase(specs, TUNING, title)
+                    suite,
+                    db,
+                    lambda specs, title, stored_before=0: phase(
+                        specs, TUNING, title, stored_before
+                    ),
                 )
                 if result.tuning is None:
                     return result
-                if TUNING not in result.phases:  # every trial's runs were stored already
-                    n = len(result.tuning.run_ids())
-                    result.phases[TUNING] = ExecutionReport(total=n, skipped=n)
-                    emit(Event("phase", f"tuning: nothing to run, {n} already stored (resumed)"))
                 for line in tuning_lines(result.tuning):
                     emit(Event("tuned", line))
                 if tune_only:
