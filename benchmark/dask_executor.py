@@ -165,9 +165,16 @@ def _start_local_cluster(distributed: Any, workers: int) -> DaskCluster:
     too, and so does every worker they spawn (a signal mask survives fork and exec). This
     thread's mask is restored after: a Ctrl-C pressed meanwhile is delivered then, and the
     cluster is closed again."""
+    from multiprocessing import resource_tracker
+
+    from benchmark.workers import sigint_blocked
+
+    # multiprocessing's resource tracker, started on first need, unblocks SIGINT in the
+    # thread that starts it (instead of restoring the mask): started here, before the block
+    resource_tracker.ensure_running()
     local = client = None
     try:
-        with _sigint_blocked():
+        with sigint_blocked():
             try:
                 local = distributed.LocalCluster(
                     n_workers=workers,
@@ -189,25 +196,6 @@ def _start_local_cluster(distributed: Any, workers: int) -> DaskCluster:
         DaskCluster(client, local).close()
         raise
     return DaskCluster(client, local)
-
-
-@contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """SIGINT blocked in this thread (and the threads and processes it starts) inside the
-    block; where there are no signal masks (Windows), nothing changes."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    # multiprocessing's resource tracker, started on first need, unblocks SIGINT in the
-    # thread that starts it (instead of restoring the mask): started here, before the block
-    from multiprocessing import resource_tracker
-
-    resource_tracker.ensure_running()
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def warm_up(modules: Sequence[str], exit_fast: bool = False) -> int:
