@@ -24,12 +24,15 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib
+import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,8 +92,16 @@ class DaskCluster:
         with contextlib.suppress(Exception):
             self.client.close()
         if self.local is not None:
-            with contextlib.suppress(Exception):
-                self.local.close()
+            # its nannies warn when a worker still busy (importing torch, or running a unit
+            # that Ctrl-C cancelled) is killed after 4 s: expected when this process stops it
+            nanny = logging.getLogger("distributed.nanny")
+            level = nanny.level
+            nanny.setLevel(logging.ERROR)
+            try:
+                with contextlib.suppress(Exception):
+                    self.local.close()
+            finally:
+                nanny.setLevel(level)
 
 
 def connect_dask(
@@ -114,22 +125,7 @@ def connect_dask(
                 f"cannot reach Dask scheduler '{scheduler}': {one_line(exc)}"
             ) from None
     else:
-        try:
-            local = distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,  # one run per process: torch's thread count is global
-                processes=True,
-                dashboard_address=None,
-                # no dashboard; its health/metrics server on any free port, not :8787
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                memory_limit=0,  # like the local pool: no worker restarted for its memory
-            )
-        except Exception as exc:  # noqa: BLE001
-            raise BnnBenchError(
-                f"cannot start a local Dask cluster of {workers} worker(s): {one_line(exc)} "
-                "(a script that runs suites needs `if __name__ == '__main__':`)"
-            ) from None
-        cluster = DaskCluster(distributed.Client(local), local)
+        cluster = _start_local_cluster(distributed, workers)
     try:
         cluster.workers = cluster.client.run(software_environment)
     except Exception as exc:  # noqa: BLE001 - typically: bnnbench is not importable there
@@ -139,6 +135,9 @@ def connect_dask(
             f"the workers of Dask scheduler {address} cannot run bnnbench ({one_line(exc)}): "
             "install the same bnnbench on every worker"
         ) from None
+    except BaseException:  # Ctrl-C while connecting: no cluster left running
+        cluster.close()
+        raise
     # each worker imports torch and bnnbench (seconds) while this process prepares the runs
     modules, own = preload_for(tasks), cluster.local is not None
     for address in cluster.workers:
@@ -155,13 +154,61 @@ def connect_dask(
     return cluster
 
 
+def _start_local_cluster(distributed: Any, workers: int) -> DaskCluster:
+    """A local cluster of ``workers`` single-threaded worker processes, and its client.
+
+    Its worker processes never see Ctrl-C: a terminal sends SIGINT to its whole foreground
+    process group, workers included, and a Dask worker interrupted that way prints its
+    traceback (four of them for two workers) while this process stops the suite anyway.
+    SIGINT is blocked in this thread while the cluster and its client start, so the threads
+    they start (the IO loops, which spawn every worker process, restarts included) block it
+    too, and so does every worker they spawn (a signal mask survives fork and exec). This
+    thread's mask is restored after: a Ctrl-C pressed meanwhile is delivered then, and the
+    cluster is closed again."""
+    from multiprocessing import resource_tracker
+
+    from benchmark.workers import sigint_blocked
+
+    # multiprocessing's resource tracker, started on first need, unblocks SIGINT in the
+    # thread that starts it (instead of restoring the mask): started here, before the block
+    resource_tracker.ensure_running()
+    local = client = None
+    try:
+        with sigint_blocked():
+            try:
+                local = distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,  # one run per process: torch's thread count is global
+                    processes=True,
+                    dashboard_address=None,
+                    # no dashboard; its health/metrics server on any free port, not :8787
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                    memory_limit=0,  # like the local pool: no worker restarted for its memory
+                )
+            except Exception as exc:  # noqa: BLE001
+                raise BnnBenchError(
+                    f"cannot start a local Dask cluster of {workers} worker(s): "
+                    f"{one_line(exc)} (a script that runs suites needs "
+                    "`if __name__ == '__main__':`)"
+                ) from None
+            client = distributed.Client(local)
+    except BaseException:
+        DaskCluster(client, local).close()
+        raise
+    return DaskCluster(client, local)
+
+
 def warm_up(modules: Sequence[str], exit_fast: bool = False) -> int:
     """Import ``modules`` (the pool's fork server preloads the same: each task's modules), so
     that the first run on this worker does not wait for them; return this process's id.
 
     ``exit_fast`` (the workers of a local cluster, which hold nothing once it closes): end the
     process with ``os._exit`` when it exits, instead of tearing torch and scikit-learn down
-    module by module, which made closing a 2-worker cluster take 3.5 s instead of 0.15 s."""
+    module by module, which made closing a 2-worker cluster take 3.5 s instead of 0.15 s;
+    and its worker does not log a warning for each run cancelled when the suite stops
+    (Ctrl-C): the coordinator's one line says what happened."""
+    if exit_fast:
+        logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
     for module in modules:
         importlib.import_module(module)
     if exit_fast:
@@ -214,20 +261,35 @@ def run_dask(
     """Submit every unit to ``dask`` and accept each unit's records as it finishes (here, in
     the coordinator: workers never write). The scheduler reruns the units of a worker that
     died on another one; a unit whose every worker died (``KilledWorker``) becomes ``failed``
-    records, so the suite goes on and a rerun retries them."""
-    from distributed import KilledWorker, as_completed
-
+    records, so the suite goes on and a rerun retries them. Ctrl-C stops it between two
+    records (:func:`_sigint_seen`), with ``KeyboardInterrupt``, the units still pending
+    cancelled."""
     started = time.time()
     batch = uuid.uuid4().hex[:8]
-    pending = {
-        # the key names the unit's first run, for the scheduler's logs and dashboard
-        dask.client.submit(
-            run_unit, unit, data_root, download, key=f"{unit_key(unit)}-{batch}"
-        ): unit
-        for unit in units
-    }
+    with _sigint_seen() as seen:
+        pending = {
+            # the key names the unit's first run, for the scheduler's logs and dashboard
+            dask.client.submit(
+                run_unit, unit, data_root, download, key=f"{unit_key(unit)}-{batch}"
+            ): unit
+            for unit in units
+        }
+        _accept_all(pending, accept, dask, started, seen)
+
+
+def _accept_all(
+    pending: dict[Any, Sequence[Any]],
+    accept: Callable[[RunRecord], None],
+    dask: DaskCluster,
+    started: float,
+    seen: Sequence[bool],
+) -> None:
+    """Accept each unit's records as its future resolves (:func:`run_dask`); on any
+    exception, Ctrl-C included, cancel the units still pending."""
+    from distributed import KilledWorker, as_completed
+
     try:
-        for future in as_completed(list(pending)):
+        for future in _completed(as_completed(list(pending)), seen):
             unit = pending.pop(future, None)
             if unit is None:  # already accepted
                 continue
@@ -256,3 +318,37 @@ def run_dask(
         with contextlib.suppress(Exception):
             dask.client.cancel(list(pending))
         raise
+
+
+def _completed(futures: Any, interrupted: Sequence[bool]) -> Iterator[Any]:
+    """The futures of a ``distributed.as_completed`` as they finish, polled every 0.1 s (as
+    ``as_completed`` itself waits); ``KeyboardInterrupt`` once ``interrupted`` (a list
+    :func:`_sigint_seen` fills) is not empty."""
+    while not futures.is_empty():
+        if interrupted:
+            raise KeyboardInterrupt
+        batch = futures.next_batch(block=False)
+        if not batch:
+            time.sleep(0.1)
+        yield from batch
+
+
+@contextlib.contextmanager
+def _sigint_seen() -> Iterator[list[bool]]:
+    """A list that gets an item on each SIGINT (Ctrl-C) inside the block, in place of
+    Python's handler raising ``KeyboardInterrupt`` wherever this thread happens to be: in a
+    Dask object's ``__del__`` that ``KeyboardInterrupt`` is printed as "Exception ignored"
+    with its traceback and lost (the suite then ran to its end and exited 0). The loop that
+    reads the list raises it where the store is between two runs. Only in the main thread
+    (the only one that may set handlers) and while SIGINT has Python's own handler; else
+    the list stays empty and SIGINT does what it did."""
+    seen: list[bool] = []
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield seen
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: seen.append(True))
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

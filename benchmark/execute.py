@@ -206,10 +206,24 @@ def execute(
             _run_pool(units, accept, n_workers, data_root, download)
     except KeyboardInterrupt:
         report.interrupted = True
+        _count_stored_unseen(report, store, todo)
     finally:
         bar.close()
         report.seconds = time.perf_counter() - t0
     return report
+
+
+def _count_stored_unseen(report: ExecutionReport, store: Store, todo: Sequence[Any]) -> None:
+    """Count, by status, the runs of ``todo`` that the store now holds finished but
+    ``report`` does not: a Ctrl-C that lands after a run's transaction committed and before
+    it was counted (the "runs stored" an interrupted command reports are then still the runs
+    it stored). ``todo`` held no finished run before; a run stored as failed before cannot be
+    told from one this command stored failed, so failed runs are not recounted."""
+    seen = {record.run_id for record in report.records}
+    unseen = [spec.run_id for spec in todo if spec.run_id not in seen]
+    for status, _ in store.outcomes(unseen).values():
+        if status in ("completed", "diverged"):
+            setattr(report, status, getattr(report, status) + 1)
 
 
 def _run_pool(

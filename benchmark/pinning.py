@@ -55,23 +55,11 @@ class Pin:
 
 
 def read_baseline(source: str | Path) -> dict[str, Any]:
-    """The summary document in ``source`` (a ``summary.json`` file or a report folder)."""
-    from report.compare import read_summary
+    """The summary document in ``source`` (a ``summary.json`` file or a report folder),
+    resolved and read as ``compare`` reads a summary (one-line errors)."""
+    from report.compare import read_summary, summary_path
 
-    path = Path(source)
-    if path.is_dir():
-        path = path / "summary.json"
-        if not path.is_file():
-            raise BnnBenchError(
-                f"--hparams-from: no summary.json in folder '{source}' (give a summary.json "
-                "file or a report folder holding one)"
-            )
-    elif not path.exists():
-        raise BnnBenchError(
-            f"--hparams-from: no such file or folder: '{source}' (give a summary.json file or "
-            "a report folder holding one)"
-        )
-    return read_summary(path)
+    return read_summary(summary_path(source, "--hparams-from: "))
 
 
 def load_pin(source: str | Path, suite: Any) -> Pin:

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -187,6 +187,21 @@ def _add(before: ExecutionReport | None, more: ExecutionReport) -> ExecutionRepo
     )
 
 
+def _phase_line(title: str, done: ExecutionReport, ran: bool) -> str:
+    """The line that ends a phase (or one step of the tuning phase): how it ended (``done``
+    or ``interrupted``) and what it counted: the runs stored by this command, by status,
+    and, when it resumed, the runs found stored before. ``ran``: it executed runs (else all
+    it had was stored before)."""
+    if not ran:
+        return f"{title}nothing to run, {done.skipped} already stored (resumed)"
+    ended = "interrupted after" if done.interrupted else "done in"
+    resumed = f", {done.skipped} already stored (resumed)" if done.skipped else ""
+    return (
+        f"{title}{ended} {done.seconds:.1f} s: {done.completed} completed, "
+        f"{done.diverged} diverged, {done.failed} failed{resumed}"
+    )
+
+
 def tuning_lines(result: Any) -> list[str]:
     """One line per tuned cell: its best point, score and trial counts."""
     lines = []
@@ -238,10 +253,16 @@ def run_suite(
     (:mod:`benchmark.pinning`). The report is rebuilt only when the store, the suite or
     the code changed since it was written (:mod:`benchmark.report_stamp`), or with
     ``rebuild_report`` (always for a pinned run); the local pool's fork server starts only
-    when there are runs to do (:func:`_start_workers_early`). Raises :class:`BnnBenchError` for what the user can fix
-    (nothing is created or deleted then)."""
+    when there are runs to do (:func:`_start_workers_early`). Raises :class:`BnnBenchError`
+    for what the user can fix (nothing is created or deleted then).
+
+    The phases, in order, each a function below: :func:`_settle` (the arguments and the
+    suite's settings), :func:`_finished_before` (a rerun with nothing to do ends there),
+    :func:`_plan_runs` (pinned points, what to preflight); then, with the executor open,
+    :meth:`_SuiteRun.open_store` (preflight of a new store, the store and its lock),
+    :meth:`~_SuiteRun.announce`, :meth:`~_SuiteRun.preflight` (and ``fresh``),
+    :meth:`~_SuiteRun.tune`, :meth:`~_SuiteRun.final_runs` and :meth:`~_SuiteRun.report`."""
     from benchmark.run_arguments import check_run_arguments
-    from benchmark.suite import suite_database_url
 
     check_run_arguments(
         workers=workers, threads=threads, executor=executor, scheduler=scheduler, device=device,
@@ -249,173 +270,297 @@ def run_suite(
         progress=progress, tune_only=tune_only,
     )  # fmt: skip
     emit = on_event or _log_event
-    suite = with_overrides(load_suite_like(suite_or_path), device=device, threads=threads)
-    task = get_task(suite.task)
-    workers = workers or suite.executor.workers or os.cpu_count() or 1
-    executor = executor or suite.executor.kind
-    if scheduler and executor != "dask":  # the suite's executor is not Dask
-        check_run_arguments(scheduler=scheduler, executor=executor)
-    data_root = data_root or suite.data_root
-    threads = suite.executor.threads_per_worker
-    out_dir = report_folder(results_dir, suite.name)
-    report = report and not tune_only
-    if report:
+    run = _settle(
+        suite_or_path, results_dir=results_dir, store=store, workers=workers, threads=threads,
+        executor=executor, scheduler=scheduler, device=device, data_root=data_root,
+        download=download, fresh=fresh, report=report, progress=progress, tune_only=tune_only,
+        rebuild_report=rebuild_report,
+    )  # fmt: skip
+    if run.report:
         hint = "choose another results folder (--results-dir), or skip the report (--no-report)"
-        check_writable_dir(out_dir, "report folder", hint)
-        known = store or suite_database_url(suite, results_dir)
+        check_writable_dir(run.out_dir, "report folder", hint)
         # a rerun with nothing to do ends here: no tuning, no executor, no worker process
         if not (fresh or rebuild_report or hparams_from is not None) and (
-            done := _finished_before(suite, known, out_dir, emit)
+            done := _finished_before(run.suite, run.url, run.out_dir, emit)
         ):
             return done
-    tuned = task.tunes(suite)
-    if tune_only and not tuned:
+    _plan_runs(run, hparams_from)
+    # the cluster is reachable (or started) before anything is created, deleted or run
+    with open_executor(run.executor, run.workers, run.scheduler, [run.suite.task]) as cluster:
+        work = _SuiteRun(run, cluster, emit)
+        with work.open_store():
+            work.announce()
+            work.preflight()
+            if run.tuned and not work.tune():
+                return work.result  # interrupted, or tune_only
+            if work.final_runs():
+                work.report()
+        return work.result
+
+
+@dataclass
+class _Settings:
+    """What :func:`run_suite` settled before opening anything: the suite with its
+    overrides and its task, where and how runs execute, the store's URL, the report folder;
+    then (:func:`_plan_runs`) whether it tunes, the pinned points and the runs preflighted
+    before the store is touched (``first``), the runs at the registry defaults."""
+
+    suite: Any
+    task: Any
+    workers: int
+    threads: int
+    executor: str
+    scheduler: str | None
+    data_root: str | None
+    download: bool
+    progress: bool
+    fresh: bool
+    tune_only: bool
+    report: bool
+    rebuild_report: bool
+    url: str
+    out_dir: Path
+    tuned: bool = False
+    pin: Any = None
+    first: list[Any] = field(default_factory=list)
+    at_defaults: list[Any] = field(default_factory=list)
+
+
+def _settle(suite_or_path: Any, *, results_dir: str | Path, **given: Any) -> _Settings:
+    """The suite (validated) with ``device``/``threads`` applied, and each setting: the
+    argument, else the suite's, else the default (one worker per core). ``--scheduler``
+    with a suite whose executor is not Dask is refused here."""
+    from benchmark.run_arguments import check_run_arguments
+    from benchmark.suite import suite_database_url
+
+    suite = with_overrides(
+        load_suite_like(suite_or_path), device=given["device"], threads=given["threads"]
+    )
+    executor = given["executor"] or suite.executor.kind
+    scheduler = given["scheduler"]
+    if scheduler and executor != "dask":  # the suite's executor is not Dask
+        check_run_arguments(scheduler=scheduler, executor=executor)
+    return _Settings(
+        suite=suite,
+        task=get_task(suite.task),
+        workers=given["workers"] or suite.executor.workers or os.cpu_count() or 1,
+        threads=suite.executor.threads_per_worker,
+        executor=executor,
+        scheduler=scheduler or suite.executor.scheduler,
+        data_root=given["data_root"] or suite.data_root,
+        download=given["download"],
+        progress=given["progress"],
+        fresh=given["fresh"],
+        tune_only=given["tune_only"],
+        report=given["report"] and not given["tune_only"],
+        rebuild_report=given["rebuild_report"],
+        url=given["store"] or suite_database_url(suite, results_dir),
+        out_dir=report_folder(results_dir, suite.name),
+    )
+
+
+def _plan_runs(run: _Settings, hparams_from: str | Path | None) -> None:
+    """Whether ``run`` tunes, its pinned points (``hparams_from``), and the runs preflighted
+    before anything is created: the final runs (at the pinned points), or, for a tuned
+    suite, the trials' runs :func:`benchmark.tune.preflight_specs` names; both with the runs
+    at the registry defaults."""
+    suite, task = run.suite, run.task
+    run.tuned = task.tunes(suite)
+    if run.tune_only and not run.tuned:
         raise BnnBenchError(
             f"suite '{suite.name}' does not tune (tuning.trials is 0); nothing to tune"
         )
-    pin = None
     if hparams_from is not None:
         from benchmark.pinning import load_pin
 
-        if tune_only:
+        if run.tune_only:
             raise BnnBenchError("--hparams-from pins the points instead of tuning: not with tune")
-        pin = load_pin(hparams_from, suite)
-        tuned = False  # no trials: the final runs train at the pinned points
-    first = task.final_specs(suite, pin.points if pin else None)
-    at_defaults = [] if tune_only else defaults_specs(suite, task)  # preflighted with trials
-    if pin is not None:
-        first = first + at_defaults
-    if tuned:
+        run.pin = load_pin(hparams_from, suite)
+        run.tuned = False  # no trials: the final runs train at the pinned points
+    run.first = task.final_specs(suite, run.pin.points if run.pin else None)
+    run.at_defaults = [] if run.tune_only else defaults_specs(suite, task)
+    if run.pin is not None:
+        run.first = run.first + run.at_defaults
+    if run.tuned:
         from benchmark.tune import preflight_specs
 
-        first = preflight_specs(suite) + at_defaults
-    url = store or suite_database_url(suite, results_dir)
-    scheduler = scheduler or suite.executor.scheduler
-    # the cluster is reachable (or started) before anything is created, deleted or run
-    with open_executor(executor, workers, scheduler, [suite.task]) as cluster:
-        new_store = not _store_exists(url)
-        if new_store:
-            _start_workers_early(executor, workers, suite.task)
-            task.preflight(first, data_root, download)  # before the store is created
-        db = Store(url)
-        result = SuiteResult(suite, db.display_url)
-        with db.suite_lock(suite.name):
-            finals = task.final_specs(suite, pin.points if pin else None)
-            counted = f"{len(finals)} runs"
-            if pin is not None:
-                counted = f"{len(finals)} final runs at pinned hyper-parameters"
-            if tuned:
-                from benchmark.tune import tuning_budget
+        run.first = preflight_specs(suite) + run.at_defaults
 
-                counted = tuning_budget(suite) + (
-                    "" if tune_only else f" + {len(finals)} final runs"
-                )
-            if at_defaults:
-                counted += f" + {len(at_defaults)} runs at the registry defaults"
-            where = f" ({suite.path})" if suite.path else ""
-            emit(Event("info", f"suite '{suite.name}'{where}: {counted}, store {db.display_url}"))
-            where_runs = cluster.describe() if cluster else f"{executor}, {workers} worker(s)"
-            emit(
+
+class _SuiteRun:
+    """The phases of :func:`run_suite` once its executor is open (``cluster``: the Dask
+    cluster, or ``None`` for the local pool), in the order it calls them; ``result`` is
+    what they did."""
+
+    def __init__(self, run: _Settings, cluster: Any, emit: Callable[[Event], None]) -> None:
+        self.run, self.cluster, self.emit = run, cluster, emit
+        self.finals: list[Any] = []
+        self.db: Store | None = None
+        self.new_store = False
+        self.result: SuiteResult
+
+    @contextlib.contextmanager
+    def open_store(self) -> Iterator[None]:
+        """A new store's runs are preflighted before it is created; then the store is opened
+        (an existing one checked) and locked for this suite while the block runs."""
+        run = self.run
+        self.new_store = not _store_exists(run.url)
+        if self.new_store:
+            _start_workers_early(run.executor, run.workers, run.suite.task)
+            run.task.preflight(run.first, run.data_root, run.download)  # before it is created
+        self.db = Store(run.url)
+        self.result = SuiteResult(run.suite, self.db.display_url)
+        with self.db.suite_lock(run.suite.name):
+            yield
+
+    @property
+    def store(self) -> Store:
+        assert self.db is not None, "open_store() first"
+        return self.db
+
+    def announce(self) -> None:
+        """The suite's first lines: what it runs, where, the warnings about the executor
+        (oversubscription, workers running other code) and how points are chosen."""
+        run, suite, cluster = self.run, self.run.suite, self.cluster
+        self.finals = run.task.final_specs(suite, run.pin.points if run.pin else None)
+        counted = f"{len(self.finals)} runs"
+        if run.pin is not None:
+            counted = f"{len(self.finals)} final runs at pinned hyper-parameters"
+        if run.tuned:
+            from benchmark.tune import tuning_budget
+
+            counted = tuning_budget(suite) + (
+                "" if run.tune_only else f" + {len(self.finals)} final runs"
+            )
+        if run.at_defaults:
+            counted += f" + {len(run.at_defaults)} runs at the registry defaults"
+        where = f" ({suite.path})" if suite.path else ""
+        store = self.store.display_url
+        self.emit(Event("info", f"suite '{suite.name}'{where}: {counted}, store {store}"))
+        where_runs = cluster.describe() if cluster else f"{run.executor}, {run.workers} worker(s)"
+        self.emit(
+            Event(
+                "info",
+                f"executor: {where_runs} x {run.threads} torch thread(s), device {suite.device}",
+            )
+        )
+        on_this_machine = cluster is None or cluster.local is not None
+        if on_this_machine and (warning := oversubscription(run.workers, run.threads)):
+            self.emit(Event("warning", warning))
+        for warning in cluster.warnings() if cluster else []:
+            self.emit(Event("warning", warning))
+        if note := (run.pin.note() if run.pin else run.task.tuning_note(suite)):
+            self.emit(Event("info", note))
+
+    def preflight(self) -> None:
+        """What would make every run fail is found before anything is deleted or run: the
+        runs still to do (all of them with ``fresh``) are preflighted; then ``fresh``
+        forgets the suite's stored runs (and its tuning studies)."""
+        run, db = self.run, self.store
+        todo = [] if self.new_store else run.first if run.fresh else _unfinished(run.first, db)
+        if todo:
+            _start_workers_early(run.executor, run.workers, run.suite.task)
+            run.task.preflight(todo, run.data_root, run.download)
+        if not run.fresh:
+            return
+        name = run.suite.name
+        removed = db.delete_suite(name)
+        self.emit(Event("info", f"--fresh: forgot {removed} stored runs of suite '{name}'"))
+        if run.tuned or run.pin is not None:
+            from benchmark.tune import delete_studies
+
+            deleted = delete_studies(name, db.url)
+            self.emit(Event("info", f"--fresh: deleted {deleted} tuning studies"))
+
+    def phase(
+        self, specs: list[Any], role: str, title: str, stored_before: int = 0
+    ) -> ExecutionReport:
+        """Run ``specs`` as (part of) the phase ``role`` and say how it ended; its report
+        adds up. ``stored_before``: runs of this step stored before that ``specs`` leaves
+        out (the tuning loop hands over only the runs still to do)."""
+        run, result = self.run, self.result
+        done = ExecutionReport()
+        if specs:
+            done = execute(
+                specs,
+                self.store,
+                suite=run.suite.name,
+                role=role,
+                workers=run.workers,
+                executor=run.executor,
+                scheduler=run.scheduler,
+                dask=self.cluster,
+                data_root=run.data_root,
+                download=run.download,
+                progress=run.progress,
+                on_record=lambda r: self.emit(Event("run", describe(r), r)),
+            )
+        if stored_before:
+            done = _add(ExecutionReport(total=stored_before, skipped=stored_before), done)
+        result.phases[role] = _add(result.phases.get(role), done)
+        self.emit(Event("phase", _phase_line(title, done, bool(specs))))
+        if done.interrupted:
+            result.interrupted = True
+            stored = sum(report.stored for report in result.phases.values())
+            self.emit(
                 Event(
                     "info",
-                    f"executor: {where_runs} x {threads} torch thread(s), device {suite.device}",
+                    f"interrupted: {stored} runs stored by this command; rerun the same "
+                    "command to resume",
                 )
             )
-            on_this_machine = cluster is None or cluster.local is not None
-            if on_this_machine and (warning := oversubscription(workers, threads)):
-                emit(Event("warning", warning))
-            for warning in cluster.warnings() if cluster else []:
-                emit(Event("warning", warning))
-            if note := (pin.note() if pin else task.tuning_note(suite)):
-                emit(Event("info", note))
-            # what would make every run fail is found before anything is deleted or run
-            todo = [] if new_store else first if fresh else _unfinished(first, db)
-            if todo:
-                _start_workers_early(executor, workers, suite.task)
-                task.preflight(todo, data_root, download)
-            if fresh:
-                removed = db.delete_suite(suite.name)
-                emit(
-                    Event("info", f"--fresh: forgot {removed} stored runs of suite '{suite.name}'")
-                )
-                if tuned or pin is not None:
-                    from benchmark.tune import delete_studies
+        return done
 
-                    deleted = delete_studies(suite.name, db.url)
-                    emit(Event("info", f"--fresh: deleted {deleted} tuning studies"))
+    def tune(self) -> bool:
+        """The tuning phase (:func:`benchmark.tune.run_tuning`), each cell's best point
+        said; then the final runs at those points are preflighted. False when the command
+        ends here: interrupted, or ``tune_only``."""
+        from benchmark.tune import run_tuning
 
-            def phase(specs: list[Any], role: str, title: str) -> ExecutionReport:
-                """Run ``specs`` as (part of) the phase ``role``; its report adds up."""
-                done = execute(
-                    specs,
-                    db,
-                    suite=suite.name,
-                    role=role,
-                    workers=workers,
-                    executor=executor,
-                    scheduler=scheduler,
-                    dask=cluster,
-                    data_root=data_root,
-                    download=download,
-                    progress=progress,
-                    on_record=lambda r: emit(Event("run", describe(r), r)),
-                )
-                result.phases[role] = _add(result.phases.get(role), done)
-                ended = "interrupted after" if done.interrupted else "done in"
-                emit(
-                    Event(
-                        "phase",
-                        f"{title}{ended} {done.seconds:.1f} s: {done.completed} completed, "
-                        f"{done.diverged} diverged, {done.failed} failed, {done.skipped} already "
-                        "stored (resumed)",
-                    )
-                )
-                if done.interrupted:
-                    result.interrupted = True
-                    emit(
-                        Event(
-                            "info",
-                            f"interrupted: {done.stored} runs stored this time; rerun the same "
-                            "command to resume",
-                        )
-                    )
-                return done
+        run, result = self.run, self.result
+        result.tuning = run_tuning(
+            run.suite,
+            self.store,
+            lambda specs, title, stored_before=0: self.phase(specs, TUNING, title, stored_before),
+        )
+        if result.tuning is None:
+            return False
+        for line in tuning_lines(result.tuning):
+            self.emit(Event("tuned", line))
+        if run.tune_only:
+            self.emit(Event("info", f"results: {self.store.display_url}"))
+            return False
+        self.finals = run.task.final_specs(run.suite, result.tuning.best_params)
+        if todo := _unfinished(self.finals, self.store):
+            run.task.preflight(todo, run.data_root, run.download)
+        return True
 
-            if tuned:
-                from benchmark.tune import run_tuning
+    def final_runs(self) -> bool:
+        """The final runs, then the runs at the registry defaults as their own rows (a spec
+        equal to a tuned run's, the best point being the defaults, is that run: stored
+        already, so it is not run again). False when interrupted."""
+        title = "final runs: " if self.run.tuned else ""
+        if self.phase(self.finals, FINAL, title).interrupted:
+            return False
+        defaults = self.run.at_defaults
+        if defaults and self.phase(defaults, DEFAULTS, "defaults: ").interrupted:
+            return False
+        self.emit(Event("info", f"results: {self.store.display_url}"))
+        return True
 
-                result.tuning = run_tuning(
-                    suite, db, lambda specs, title: phase(specs, TUNING, title)
-                )
-                if result.tuning is None:
-                    return result
-                if TUNING not in result.phases:  # every trial's runs were stored already
-                    n = len(result.tuning.run_ids())
-                    result.phases[TUNING] = ExecutionReport(total=n, skipped=n)
-                    emit(Event("phase", f"tuning: nothing to run, {n} already stored (resumed)"))
-                for line in tuning_lines(result.tuning):
-                    emit(Event("tuned", line))
-                if tune_only:
-                    emit(Event("info", f"results: {db.display_url}"))
-                    return result
-                finals = task.final_specs(suite, result.tuning.best_params)
-                if todo := _unfinished(finals, db):
-                    task.preflight(todo, data_root, download)
-            if phase(finals, FINAL, "final runs: " if tuned else "").interrupted:
-                return result
-            # the registry defaults as their own rows; a spec equal to a tuned run's (the best
-            # point was the defaults) is that run: stored already, so it is not run again
-            if at_defaults and phase(at_defaults, DEFAULTS, "defaults: ").interrupted:
-                return result
-            emit(Event("info", f"results: {db.display_url}"))
-            if report:
-                complete = result.failed == 0  # failed runs are retried by a rerun
-                result.report, rebuilt = _report_if_changed(
-                    suite, db, out_dir, rebuild_report or pin is not None, complete, pin=pin
-                )
-                done = "" if rebuilt else " (up to date: nothing changed since it was written)"
-                emit(Event("report", f"report: {result.report.html}{done}"))
-        return result
+    def report(self) -> None:
+        """The report, (re)built when something changed since it was written (or always for
+        a pinned run, or with ``rebuild_report``); nothing without one."""
+        run, result = self.run, self.result
+        if not run.report:
+            return
+        complete = result.failed == 0  # failed runs are retried by a rerun
+        rebuild = run.rebuild_report or run.pin is not None
+        result.report, rebuilt = _report_if_changed(
+            run.suite, self.store, run.out_dir, rebuild, complete, pin=run.pin
+        )
+        done = "" if rebuilt else " (up to date: nothing changed since it was written)"
+        self.emit(Event("report", f"report: {result.report.html}{done}"))
 
 
 def tune_suite(suite_or_path: Any, **options: Any) -> SuiteResult:

@@ -40,12 +40,14 @@ caller's main module, guarded or not.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import multiprocessing
 import os
 import queue
+import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing import context as mp_context
 from typing import Any
 
@@ -61,6 +63,7 @@ __all__ = [
     "ensure_server",
     "in_fork_server",
     "preload_for",
+    "sigint_blocked",
     "start_worker_server",
     "worker_context",
 ]
@@ -166,12 +169,40 @@ def ensure_server() -> None:
     A no-op when it runs already, and where there is no fork server."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
-    from multiprocessing import forkserver
 
     if threading.current_thread() is _keeper:
-        forkserver.ensure_running()
+        _start_server()
     else:
-        _in_keeper_thread(forkserver.ensure_running)
+        _in_keeper_thread(_start_server)
+
+
+def _start_server() -> None:
+    """``forkserver.ensure_running``, with SIGINT blocked: a terminal's Ctrl-C reaches its
+    whole process group, and the server, interrupted while it imports torch, printed a
+    traceback; it and the workers it forks inherit the mask and never see SIGINT (this
+    process stops them when it is interrupted). multiprocessing's resource tracker, started
+    on first need, unblocks SIGINT in the thread that starts it: started first."""
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()
+    with sigint_blocked():
+        forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread inside the block, and so in the threads and processes
+    started from it meanwhile (a signal mask survives thread creation, fork and exec); a
+    Ctrl-C that arrives meanwhile is delivered when the block ends. Where there are no
+    signal masks (Windows), nothing changes."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def worker_context(tasks: Iterable[str] = ("train",)) -> multiprocessing.context.BaseContext:

@@ -68,6 +68,7 @@ from typing import Any, Literal
 
 from benchmark.errors import BnnBenchError
 from report.summary_json import SCHEMA_VERSION
+from report.summary_shape import check_shape
 
 #: default accuracy tolerance: a drop of more than one point of test accuracy
 ACC_TOLERANCE = 0.01
@@ -188,18 +189,10 @@ def load_summary(
         return _suite_summary(path_or_suite, results_dir, store)
     text = str(path_or_suite)
     path = Path(text)
-    if path.is_dir():
-        inner = path / "summary.json"
-        if not inner.is_file():
-            raise BnnBenchError(
-                f"no summary.json in folder '{path}' (a report folder holds one; "
-                "rebuild it with `bnnbench report SUITE`)"
-            )
-        return read_summary(inner)
-    if path.suffix in (".yaml", ".yml"):
+    if path.suffix in (".yaml", ".yml") and not path.is_dir():
         return _suite_summary(path, results_dir, store)
     if path.exists() or path.suffix == ".json" or os.sep in text or "/" in text:
-        return read_summary(path)
+        return read_summary(summary_path(path))
     from benchmark.suite_files import resolve_suite_path
 
     resolved = resolve_suite_path(text)
@@ -209,6 +202,29 @@ def load_summary(
         f"'{text}' is neither a summary.json file, a report folder nor a suite "
         "(no such file, and no shipped suite of that name)"
     )
+
+
+def summary_path(source: str | Path, option: str = "") -> Path:
+    """The ``summary.json`` that ``source`` names: the file itself, or the one in a report
+    folder; a one-line :class:`BnnBenchError` (starting with ``option``, e.g.
+    ``"--hparams-from: "``) when there is none. ``compare`` and ``--hparams-from`` both
+    resolve their summaries here."""
+    path = Path(source)
+    if path.is_dir():
+        inner = path / "summary.json"
+        if not inner.is_file():
+            raise BnnBenchError(
+                f"{option}no summary.json in folder '{path}' (a report folder holds one: give "
+                "a summary.json file or a report folder holding one, or rebuild it with "
+                "`bnnbench report SUITE`)"
+            )
+        return inner
+    if not path.exists():
+        raise BnnBenchError(
+            f"{option}no such file or folder: '{path}' (give a summary.json file or a report "
+            "folder holding one)"
+        )
+    return path
 
 
 #: the largest summary.json ``compare`` reads (bytes): a 20-optimizer nightly's is ~100 KB
@@ -258,7 +274,9 @@ def _depth_over(document: Any, limit: int) -> bool:
 
 def check_summary(document: Any, source: str) -> dict[str, Any]:
     """``document`` if it is a summary of :data:`SCHEMA_VERSION` with a ``suite`` and a
-    ``task`` object, else a one-line :class:`BnnBenchError` naming ``source``."""
+    ``task`` object whose values read here have their types (:mod:`report.summary_shape`:
+    no ``"0.9"`` for a number), else a one-line :class:`BnnBenchError` naming ``source``
+    (and the key)."""
     if not isinstance(document, dict) or "schema_version" not in document:
         raise BnnBenchError(
             f"'{source}' is not a bnnbench summary.json (no schema_version at the top level)"
@@ -272,6 +290,7 @@ def check_summary(document: Any, source: str) -> dict[str, Any]:
     for key in ("suite", "task"):
         if not isinstance(document.get(key), dict):
             raise BnnBenchError(f"'{source}' is not a bnnbench summary.json (no '{key}' object)")
+    check_shape(document, source)
     return document
 
 

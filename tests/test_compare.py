@@ -543,9 +543,40 @@ def bad_input(case: str, folder: Path) -> tuple[str, list[str]]:
         return other, ["different suites", "'quick'", "'nightly'", "quick.json"]
     if case == "mismatched tasks":
         return write(folder, "convex.json", summary({}, task="convex")), ["task convex"]
-    assert case == "folder without summary.json"
-    (folder / "empty").mkdir()
-    return str(folder / "empty"), ["no summary.json in folder", "empty"]
+    if case == "folder without summary.json":
+        (folder / "empty").mkdir()
+        return str(folder / "empty"), ["no summary.json in folder", "empty"]
+    # types: each document below crashed the comparison (TypeError, AttributeError)
+    document = alone(seeded([0.90, 0.92, 0.94]))
+    entry = document["task"]["cells"][0]["optimizers"]["bamsprod"]
+    at = "task.cells[0].optimizers.bamsprod"
+    if case == "a mean as a string":
+        entry["accuracy"]["mean"] = "0.92"
+        expected = [f'{at}.accuracy.mean is the string "0.92"', "allowed: a number or null"]
+    elif case == "a per-seed accuracy as a string":
+        entry["runs"][1]["accuracy"] = "0.92"
+        expected = [f"{at}.runs[1].accuracy is the string", "allowed: a number or null"]
+    elif case == "a count as a string":
+        entry["failed"] = "1"
+        expected = [f'{at}.failed is the string "1"', "allowed: an integer or null"]
+    elif case == "a number that is not finite":
+        entry["runs"][0]["auc"] = math.inf
+        expected = [f"{at}.runs[0].auc is inf (not finite)", "a number or null"]
+    elif case == "optimizers as an array":
+        document["task"]["cells"][0]["optimizers"] = [entry]
+        expected = ["task.cells[0].optimizers is an array", "allowed: an object"]
+    elif case == "a tuned score as a string":
+        document["task"]["tuning"] = {"cells": {"mlp/digits/bamsprod": {"best_score": "0.9"}}}
+        expected = ["task.tuning.cells.mlp/digits/bamsprod.best_score is the string"]
+    elif case == "nested 40 deep":  # valid JSON, deeper than any summary
+        document["suite"]["spec"]["extra"] = json.loads("[" * 40 + "]" * 40)
+        expected = ["nests deeper than 32 levels"]
+    else:
+        assert case == "nested 100,000 deep"  # deeper than Python's JSON parser goes
+        (folder / "deep.json").write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        return str(folder / "deep.json"), ["deep.json", "nests deeper than 32 levels"]
+    name = case.replace(" ", "-").replace(",", "") + ".json"
+    return write(folder, name, document), [name, *expected]
 
 
 @pytest.mark.parametrize(
@@ -557,6 +588,14 @@ def bad_input(case: str, folder: Path) -> tuple[str, list[str]]:
         "mismatched suites",
         "mismatched tasks",
         "folder without summary.json",
+        "a mean as a string",
+        "a per-seed accuracy as a string",
+        "a count as a string",
+        "a number that is not finite",
+        "optimizers as an array",
+        "a tuned score as a string",
+        "nested 40 deep",
+        "nested 100,000 deep",
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -569,6 +608,40 @@ def test_bad_input_exits_2_with_one_line(
         line = one_error_line(err)
         assert code == 2 and out == ""
         assert all(text in line for text in expected), line
+
+
+def test_hparams_from_finds_and_checks_a_baseline_as_compare_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One function resolves a summary for both commands (report.compare.summary_path): the
+    same folder rule, the same checks; ``--hparams-from`` errors say which option."""
+    from benchmark.pinning import read_baseline
+
+    document = alone(seeded([0.90, 0.92, 0.94]))
+    document["task"]["tuning"] = {
+        "cells": {"mlp/digits/bamsprod": {"best_params": {"lr": 0.01}, "best_score": 0.9}}
+    }
+    (tmp_path / "report").mkdir()
+    write(tmp_path / "report", "summary.json", document)
+    assert read_baseline(tmp_path / "report") == load_summary(str(tmp_path / "report"))
+    (tmp_path / "empty").mkdir()
+    for source, expected in (
+        (tmp_path / "nope", "--hparams-from: no such file or folder: "),
+        (tmp_path / "empty", "--hparams-from: no summary.json in folder "),
+    ):
+        with pytest.raises(BnnBenchError, match=f"^{expected}'{tmp_path}/"):
+            read_baseline(source)
+        with pytest.raises(BnnBenchError, match=f"^{expected[len('--hparams-from: ') :]}"):
+            load_summary(str(source))
+    document["task"]["tuning"]["cells"]["mlp/digits/bamsprod"]["best_params"] = [0.01]
+    bad = write(tmp_path, "bad.json", document)
+    suite = write_suite(tmp_path / "pin.yaml", tuning={"trials": 2})
+    args = ["run", str(suite), "--results-dir", str(tmp_path / "r"), "--hparams-from", bad]
+    assert main(args) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"bnnbench: error: '{bad}': task.tuning.cells.mlp/digits/bamsprod")
+    assert "best_params is an array; allowed: an object or null" in line
+    assert not (tmp_path / "r").exists()  # nothing created
 
 
 def test_the_help_states_the_library_defaults(capsys: pytest.CaptureFixture[str]) -> None:

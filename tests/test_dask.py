@@ -412,3 +412,53 @@ def test_killing_a_dask_worker_mid_suite_still_stores_every_run_once(
     assert any(rerun) and all(again or done for again, done in zip(rerun, before_kill, strict=True))
     restarted = rows["started_at"][rerun] - killed_wall
     print(f"the killed worker's runs started again {restarted.min():.1f} s after the kill")
+
+
+# ------------------------------------------------------------------ Ctrl-C
+@pytest.mark.slow
+def test_ctrl_c_with_a_local_dask_cluster_prints_one_line_and_the_rerun_completes(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C as a terminal sends it: SIGINT to the whole process group (the local cluster's
+    worker processes too), once the first run is stored. One line says so, no worker or
+    coordinator traceback or log warning, exit 130; the rerun stores the rest, each run once."""
+    suite = write_suite(
+        tmp_path / "intr.yaml", seeds=[0, 1, 2], epochs=40, optimizers=["adam", "bop", "bamsprod"]
+    )
+    cmd = [sys.executable, "-m", "benchmark.cli", "run", str(suite), "--workers", "2"]
+    cmd += ["--executor", "dask", "--no-report", "--results-dir", str(tmp_path / "r")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )  # fmt: skip
+    seen = []
+    while not any(line.startswith("completed ") for line in seen):
+        line = proc.stderr.readline()
+        assert line, f"suite ended before its first run was stored: {''.join(seen)}"
+        seen.append(line)
+    assert proc.poll() is None, "suite ended before the signal"
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    said = [line for line in (out + err).splitlines() if "interrupted" in line.lower()]
+    problems = [
+        line
+        for line in err.splitlines()
+        if any(word in line for word in ("Traceback", "Error", "WARNING", "Exception"))
+    ]
+    assert problems == [] and "Traceback" not in out
+    # one line says it was interrupted and how many runs this command stored; the phase's
+    # own count line says "interrupted after" (no "done in")
+    assert [line for line in said if line.startswith("interrupted:")] == [
+        line for line in said if "rerun the same command to resume" in line
+    ]
+    assert len([line for line in said if line.startswith("interrupted:")]) == 1
+    db = tmp_path / "r" / "intr" / "bnnbench.db"
+    stored = Store(f"sqlite:///{db}").runs_frame("intr")
+    assert 1 <= len(stored) < 9 and set(stored["status"]) <= {"completed", "diverged"}
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    again = Store(f"sqlite:///{db}").runs_frame("intr")
+    assert len(again) == 9 and again["run_id"].is_unique
+    assert f"{len(stored)} already stored" in rerun.stdout

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -183,6 +185,43 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path: Path) -> None:
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert len(Store(f"sqlite:///{db}").runs_frame("intr")) == 9
+
+
+def test_ctrl_c_while_the_fork_server_imports_torch_prints_one_line(tmp_path: Path) -> None:
+    """Ctrl-C as a terminal sends it (SIGINT to the whole process group) while the pool's
+    fork server is still importing torch: the server, which never sees it (it starts with
+    SIGINT blocked, benchmark/workers.py), prints no traceback; the command says one line,
+    exits 130 and leaves no process behind."""
+    import psutil
+
+    suite_path = write_suite(tmp_path / "early.yaml", seeds=[0, 1, 2], epochs=5)
+    cmd = _run_command(suite_path, workers=2, results=tmp_path / "r", quiet=True)
+    proc = subprocess.Popen(
+        cmd, env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    parent = psutil.Process(proc.pid)
+    server: list[psutil.Process] = []
+    while not server and proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            server = [
+                child
+                for child in parent.children(recursive=True)
+                if "forkserver" in " ".join(child.cmdline())
+            ]
+    assert server and proc.poll() is None, "the fork server never started"
+    # half a second into its imports (torch's take seconds): where the server, interrupted,
+    # printed "Traceback ... KeyboardInterrupt" before (3 of 3 tries at 0.5, 1 and 2 s)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    # one line: the CLI's (interrupted before the runs began), or the run phase's own
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and len(lines) <= 1, err
+    said = [line for line in (out + err).splitlines() if "interrupted" in line]
+    assert len(said) == 1 or (len(said) == 2 and "interrupted after" in said[0]), out + err
+    server[0].wait(timeout=30)  # gone with its parent
 
 
 def test_summary_line_per_finished_run() -> None:

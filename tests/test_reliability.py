@@ -467,6 +467,68 @@ def test_a_damaged_store_is_refused_by_show_run_and_report(
         _one_error_line(done.stderr, "damaged", str(damaged / "bnnbench.db"))
 
 
+def _damage_content(db: Path, damage: str) -> str:
+    """Damage that passes SQLite's quick_check: a run's spec that is not JSON, the metrics
+    table dropped, a foreign database (its own ``runs`` table); the text the line names."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        if damage == "bad JSON":
+            (run_id,) = conn.execute("SELECT run_id FROM runs ORDER BY run_id LIMIT 1").fetchone()
+            conn.execute('UPDATE runs SET spec = \'{"model": "ml\' WHERE run_id = ?', (run_id,))
+            named = f"run {run_id}: its spec is not valid JSON"
+        elif damage == "metrics dropped":
+            conn.execute("DROP TABLE metrics")
+            named = "table(s) metrics missing"
+        else:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            for (table,) in tables.fetchall():
+                conn.execute(f'DROP TABLE "{table}"')
+            conn.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT)")
+            named = "table 'runs' is not bnnbench's"
+        conn.commit()
+    finally:
+        conn.close()
+    return named
+
+
+@pytest.mark.parametrize("damage", ["bad JSON", "metrics dropped", "foreign runs table"])
+def test_damaged_content_is_named_by_show_run_and_report_and_nothing_is_written(
+    damage: str, finished_suite: tuple[Path, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Issue 22: with the metrics table dropped, `show` said "no runs stored" and `run`
+    recreated it and exited 0; a bad JSON row was a JSONDecodeError traceback; a foreign
+    database got bnnbench's tables added before the error."""
+    suite, results = finished_suite
+    folder = tmp_path / "results" / "fin"
+    folder.mkdir(parents=True)
+    shutil.copy2(results / "fin" / "bnnbench.db", folder / "bnnbench.db")
+    named = _damage_content(folder / "bnnbench.db", damage)
+    before = _snapshot(folder)
+    for command in ("show", "report", "run"):
+        quiet = ["--quiet"] if command == "run" else []  # no progress bar: the line alone
+        code = cli.main([command, str(suite), "--results-dir", str(tmp_path / "results"), *quiet])
+        err = capsys.readouterr().err
+        assert code == 2, (command, err)
+        line = _one_error_line(err, "is damaged", named)
+        assert str(folder / "bnnbench.db") in line, line
+        after = _snapshot(folder)
+        if command != "run":  # readers: not a file touched
+            assert after == before, command
+            continue
+        # the writer: the database's bytes unchanged, its write-ahead log (if this process
+        # still holds it open) without a frame; the suite's lock file is all it made
+        assert after["bnnbench.db"] == before["bnnbench.db"]
+        assert len(after.get("bnnbench.db-wal", (b"",))[0]) == 0
+        assert set(after) - set(before) <= {
+            "bnnbench.db-wal",
+            "bnnbench.db-shm",
+            "bnnbench.db.fin.lock",
+        }
+
+
 # ----------------------------------------------------------------------------- nothing to do
 def test_a_rerun_with_nothing_to_do_skips_preflight_and_the_pool(
     finished_suite: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,

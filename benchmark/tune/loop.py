@@ -109,22 +109,30 @@ def preflight_specs(suite: Suite) -> list[RunSpec]:
 def run_tuning(
     suite: Suite,
     store: Any,
-    run_phase: Callable[[list[RunSpec], str], Any],
+    run_phase: Callable[..., Any],
 ) -> TuningResult | None:
     """Tune every cell of ``suite`` into ``store`` (module docstring). ``run_phase(specs,
     title)`` executes runs and returns an :class:`~benchmark.execute.ExecutionReport`
-    (stored runs are skipped). Returns ``None`` when a phase was interrupted."""
+    (stored runs are skipped). Returns ``None`` when a phase was interrupted.
+
+    What was stored before this call is said through the same callback, so a resumed
+    phase's lines count it: ``run_phase(specs, title, stored_before=n)`` when ``n`` runs the
+    step's trials use (their round's runs of every rung so far, not counted before) were
+    stored already; ``specs`` is empty for rounds with nothing left to run (consecutive ones
+    in one call, ``title`` naming them: ``"tuning, rounds 1-3/8: "``, or ``"tuning: "`` for
+    all). A fresh tuning phase never passes ``stored_before``."""
     storage = open_storage(store.url)
     studies = {cell.key: open_study(suite, cell, storage, store.url) for cell in cells(suite)}
     all_rounds = rounds(suite)
-    n_rungs = len(rung_epochs(suite))
     per_cell: dict[str, list[TrialResult]] = {cell.key: [] for cell in cells(suite)}
+    resumed = _Resumed(len(all_rounds), run_phase)
     for b, numbers in enumerate(all_rounds):
         points = {
             cell.key: ask_round(suite, cell, studies[cell.key], numbers, store.url)
             for cell in cells(suite)
         }
         asked_before: set[str] = set()
+        counted: set[str] = set()  # the round's runs a line has counted
         while True:
             ids = {
                 s.run_id
@@ -136,6 +144,7 @@ def run_tuning(
                 cell.key: evaluate_round(suite, cell, points[cell.key], outcomes)
                 for cell in cells(suite)
             }
+            asked = {s.run_id for ts in evaluated.values() for t in ts for s in t.specs}
             todo = _missing(evaluated, outcomes)
             if not todo:
                 break
@@ -145,17 +154,58 @@ def run_tuning(
                     f"{todo[0].label()}); rerun to retry them"
                 )
             asked_before = {s.run_id for s in todo}
-            rung = max(len(t.rungs) for ts in evaluated.values() for t in ts)
-            title = _title(b, len(all_rounds), rung, n_rungs, todo[0].trained_epochs)
-            if run_phase(todo, title).interrupted:
+            stored_before = asked - asked_before - counted
+            counted |= asked
+            resumed.flush()
+            title = _title(b, len(all_rounds), _todo_rungs(evaluated, outcomes), suite)
+            extra = {"stored_before": len(stored_before)} if stored_before else {}
+            if run_phase(todo, title, **extra).interrupted:
                 return None
+        if not counted:  # every run of the round was stored before
+            resumed.add(b, asked)
         for cell in cells(suite):
             tell_round(studies[cell.key], evaluated[cell.key], store.url)
             per_cell[cell.key] += evaluated[cell.key]
+    resumed.flush()
     return summarize(
         [(cell, per_cell[cell.key]) for cell in cells(suite)],
         halving=suite.tuning.halving is not None,
     )
+
+
+@dataclass
+class _Resumed:
+    """Consecutive rounds whose runs were all stored before: said in one call of
+    ``run_phase`` (no specs) when a round with runs to do follows, or at the end."""
+
+    n_rounds: int
+    run_phase: Callable[..., Any]
+    first: int | None = None
+    last: int = 0
+    ids: set[str] = field(default_factory=set)
+
+    def add(self, b: int, ids: set[str]) -> None:
+        if self.first is None:
+            self.first = b
+        self.last = b
+        self.ids |= ids
+
+    def flush(self) -> None:
+        if self.first is None:
+            return
+        self.run_phase(
+            [], _rounds_title(self.first, self.last, self.n_rounds), stored_before=len(self.ids)
+        )
+        self.first, self.ids = None, set()
+
+
+def _rounds_title(first: int, last: int, n_rounds: int) -> str:
+    """``"tuning: "`` (every round), ``"tuning, round 2/8: "``, ``"tuning, rounds 1-3/8: "``."""
+    if first == 0 and last == n_rounds - 1:
+        return "tuning: "
+    if first == last:
+        return f"tuning, round {first + 1}/{n_rounds}: "
+    return f"tuning, rounds {first + 1}-{last + 1}/{n_rounds}: "
 
 
 def _trial_specs(suite: Suite, cell: Cell, points: dict[int, dict[str, Any]]) -> list[RunSpec]:
@@ -179,12 +229,35 @@ def _missing(evaluated: dict[str, list[TrialResult]], outcomes: Outcomes) -> lis
     return list(todo.values())
 
 
-def _title(b: int, n_rounds: int, rung: int, n_rungs: int, epochs: int) -> str:
+def _todo_rungs(evaluated: dict[str, list[TrialResult]], outcomes: Outcomes) -> list[int]:
+    """The rungs (1-based) of the trials with runs still to do: one rung, or (a resumed
+    round, its cells halved at different speeds) several."""
+    return sorted(
+        {
+            len(trial.rungs)
+            for trials in evaluated.values()
+            for trial in trials
+            if any(spec.run_id not in outcomes for spec in trial.last.specs)
+        }
+    )
+
+
+def _title(b: int, n_rounds: int, todo_rungs: Sequence[int], suite: Suite) -> str:
+    """``"tuning: "``, ``"tuning, round 2/4: "``, ``"tuning, round 2/4, rung 1/3 (1 epoch): "``
+    or, for runs of two rungs at once, ``"..., rungs 2-3/3 (3-9 epochs): "``."""
     parts = ["tuning"]
     if n_rounds > 1:
         parts.append(f"round {b + 1}/{n_rounds}")
-    if n_rungs > 1:
-        parts.append(f"rung {rung}/{n_rungs} ({epochs} epoch{'s' * (epochs != 1)})")
+    epochs = rung_epochs(suite)
+    if len(epochs) > 1:
+        low, high = todo_rungs[0], todo_rungs[-1]
+        if low == high:
+            n = epochs[low - 1]
+            parts.append(f"rung {low}/{len(epochs)} ({n} epoch{'s' * (n != 1)})")
+        else:
+            parts.append(
+                f"rungs {low}-{high}/{len(epochs)} ({epochs[low - 1]}-{epochs[high - 1]} epochs)"
+            )
     return (", ".join(parts) if len(parts) > 1 else parts[0]) + ": "
 
 
