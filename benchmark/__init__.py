@@ -26,6 +26,9 @@ The API names are imported on first use, so ``import benchmark`` stays cheap (no
 
 from benchmark.errors import BnnBenchError
 from benchmark.lazy import lazy_getattr
+from benchmark.progress import silence_widget_fallback_warning
+
+silence_widget_fallback_warning()
 
 __version__ = "0.1.0"
 __all__ = [

@@ -90,7 +90,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _printer(quiet: bool) -> Any:
     """The CLI's :class:`~benchmark.pipeline.Event` handler: a line per event, per-run lines
     on stderr above the progress bar (none with ``--quiet``), warnings prefixed."""
-    from tqdm.auto import tqdm
+    from benchmark.progress import progress_bar_class
+
+    tqdm = progress_bar_class()
 
     def show(event: Any) -> None:
         if event.kind == "run":

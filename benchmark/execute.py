@@ -33,10 +33,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tqdm.auto import tqdm
-
 from benchmark.errors import BnnBenchError, WorkerCrashed, unknown_name
 from benchmark.parent_watch import die_with_parent
+from benchmark.progress import progress_bar_class
 from benchmark.records import RunRecord
 from benchmark.store import Store
 from benchmark.tasks.registry import get_task
@@ -167,7 +166,7 @@ def execute(
     todo = [spec for run_id, spec in unique.items() if run_id not in done]
     report.skipped = len(unique) - len(todo)
     report.total = len(unique)
-    bar = tqdm(
+    bar = progress_bar_class()(
         total=report.total,
         initial=report.skipped,
         desc=suite or "runs",
