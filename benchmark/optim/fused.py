@@ -1,0 +1,262 @@
+r"""Compiled (fused) per-tensor updates of BAMSProd, Bop and Bop2ndOrder for large tensors.
+
+The eager ``torch._foreach_*`` paths of :mod:`benchmark.optim.bamsprod` and
+:mod:`benchmark.optim.bop` run each elementwise operation as its own pass over memory (about 8
+weight-sized passes for BAMSProd, 5 for Bop). Here the whole update of one tensor is one
+``torch.compile``\ d function (inductor), so the passes fuse into a few kernels:
+
+- **BAMSProd** (:func:`bamsprod_update`): the quantization error (two reductions over
+  :math:`|W|` per output channel, as :func:`benchmark.optim.bamsprod._fast_errors`), the
+  range :math:`[l_t, u_t]` and the clamp bounds of the denominator (float64, as the eager
+  path), then one elementwise kernel for ``m``, ``v``, ``vmax``, the clamped denominator
+  :math:`\mathrm{clip}(\sqrt{\hat v} + \epsilon, a/u, a/l)` and :math:`p \leftarrow p - a\,m/d`;
+- **Bop** (:func:`bop_update`): :math:`m \leftarrow m + \gamma(g - m)`, the flip mask
+  :math:`w m > \tau`, the flip and the flip count;
+- **Bop2ndOrder** (:func:`bop2nd_update`): ``m``, ``v`` and the flip test in the eager
+  path's form :math:`\sqrt v + c\,w m < \ell` (``c``, ``\ell`` from the bias corrections).
+
+Every step-varying number (``t``, :math:`a_t`, the rates) enters as one float64 tensor, so
+one compilation serves every step; ``dynamic=True`` makes one compilation serve every shape
+too (measured in docs/performance.md, "Fused BAMSProd / Bop paths"). The scalars are cast to
+the parameter's dtype before elementwise use, as the eager kernels cast Python numbers, so
+the two paths agree to float rounding (tests/test_fused_optim.py: 1e-6 relative after 20
+steps, flip counts equal).
+
+**When the compiled path runs** (:func:`use_fused`): ``fused=True`` asks for it, ``False``
+forbids it, ``None`` (the default) decides by the run's planned length: compiled only when
+``planned_steps`` times the measured saving per step of the eligible tensors exceeds the
+measured compile time (:func:`worth_compiling`). Even when asked for, a tensor takes the
+compiled path only when it has at least ``min_elements`` elements
+(:data:`MIN_ELEMENTS`), is a floating-point tensor on the CPU or a CUDA device, its group's
+options are supported (BAMSProd: built-in ``error``, default ``bound``, ``lr > 0``), and
+``torch.compile`` works in this process. The first failure to compile is caught once, warned
+about once (:class:`FusedFallbackWarning`) and every later step of the process runs eagerly
+(:func:`compile_failure` tells why; the run's environment records it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+#: tensors with fewer elements run the eager foreach path (measured: below this size the
+#: compiled call's per-tensor overhead, ~50-100 us of guards and launch, eats the saving)
+MIN_ELEMENTS = 1 << 16
+#: devices with an inductor backend here
+DEVICES = ("cpu", "cuda")
+#: compile seconds of one process (all variants an optimizer needs, cold cache, under load),
+#: and the saving per element and step of the compiled path against the eager one (CPU, one
+#: thread), both measured (docs/performance.md) and used by :func:`worth_compiling`
+COMPILE_SECONDS = 60.0
+SAVING_SECONDS_PER_ELEMENT = {"bamsprod": 3.5e-9, "bop": 0.9e-9, "bop2nd": 1.8e-9}
+
+_FAILURE: list[str] = []  # the reason torch.compile failed in this process (at most one)
+_COMPILED: dict[str, Callable[..., Any]] = {}
+
+
+class FusedFallbackWarning(RuntimeWarning):
+    """``torch.compile`` failed: the optimizers run their eager paths in this process."""
+
+
+def compile_failure() -> str | None:
+    """Why ``torch.compile`` failed in this process (``None`` if it has not failed)."""
+    return _FAILURE[0] if _FAILURE else None
+
+
+def compile_available() -> bool:
+    """False once a compiled update failed to compile in this process."""
+    return not _FAILURE
+
+
+def worth_compiling(kind: str, eligible_elements: int, planned_steps: int | None) -> bool:
+    """The auto rule: compile when ``planned_steps * saving(kind) * eligible_elements`` exceeds
+    :data:`COMPILE_SECONDS` (``planned_steps=None``, an unknown run length: never)."""
+    if planned_steps is None or eligible_elements == 0:
+        return False
+    saving = SAVING_SECONDS_PER_ELEMENT[kind] * eligible_elements
+    return planned_steps * saving > COMPILE_SECONDS
+
+
+def eligible(p: torch.Tensor, min_elements: int) -> bool:
+    """A tensor the compiled path handles: floating point, on the CPU or CUDA, large enough."""
+    return (
+        p.is_floating_point()
+        and p.device.type in DEVICES
+        and p.numel() >= min_elements
+        and p.numel() > 0
+    )
+
+
+def use_fused(
+    fused: bool | None, kind: str, params: list[torch.Tensor], min_elements: int, planned: Any
+) -> bool:
+    """Whether this optimizer's eligible tensors take the compiled path now (see the module
+    docstring): ``fused`` and, for ``None``, :func:`worth_compiling`."""
+    if fused is False or not compile_available():
+        return False
+    if fused is None:
+        total = sum(p.numel() for p in params if eligible(p, min_elements))
+        return worth_compiling(kind, total, planned)
+    return True
+
+
+def _fail(exc: BaseException) -> None:
+    reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    _FAILURE.append(reason[:300])
+    warnings.warn(
+        f"torch.compile failed ({reason[:300]}); BAMSProd/Bop/Bop2ndOrder run their eager "
+        "foreach paths in this process",
+        FusedFallbackWarning,
+        stacklevel=3,
+    )
+
+
+#: what :func:`call` returns when compiling failed
+FAILED = object()
+_FAILED = FAILED
+
+
+def call(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``torch.compile(fn, dynamic=True, fullgraph=True)(*args)`` (compiled once per process
+    and ``name``); :data:`FAILED` if compiling failed (then :func:`compile_available` is False
+    from now on).
+
+    A compilation error is raised before the compiled code runs, so no input was changed
+    when :data:`FAILED` is returned: the caller runs its eager path on the same tensors."""
+    if _FAILURE:
+        return FAILED
+    compiled = _COMPILED.get(name)
+    if compiled is None:
+        compiled = _COMPILED[name] = torch.compile(fn, dynamic=True, fullgraph=True)
+    try:
+        return compiled(*args)
+    except Exception as exc:  # noqa: BLE001 - any compiler failure means: run eagerly
+        _fail(exc)
+        return FAILED
+
+
+# --------------------------------------------------------------------------- BAMSProd
+
+
+def bamsprod_scalars(
+    beta1: float, beta2: float, eps: float, wd: float, device: torch.device
+) -> torch.Tensor:
+    """A group's constant numbers ``[1 - beta1, beta2, 1 - beta2, eps, weight_decay]`` as one
+    float64 tensor on ``device`` (a graph input: changing them does not recompile)."""
+    return torch.tensor(
+        [1.0 - beta1, beta2, 1.0 - beta2, eps, wd], dtype=torch.float64, device=device
+    )
+
+
+def _bamsprod_body(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    m: torch.Tensor,
+    v: torch.Tensor,
+    vmax: torch.Tensor,
+    c: torch.Tensor,
+    d: torch.Tensor,
+    maximize: bool,
+) -> None:
+    """One tensor's BAMSProd update in place, in one elementwise kernel: ``c`` from
+    :func:`bamsprod_scalars`, ``d = [a, d_min, d_max]`` (the step's :math:`a_t` and the clamp
+    bounds of the denominator, ``d_min <= d_max``)."""
+    dt = p.dtype
+    if maximize:
+        g = -g
+    g = g + c[4].to(dt) * p
+    m.lerp_(g, c[0].to(dt))
+    v.mul_(c[1].to(dt)).addcmul_(g, g, value=c[2].to(dt))
+    torch.maximum(vmax, v, out=vmax)
+    denom = (vmax.sqrt() + c[3].to(dt)).clamp(d[1].to(dt), d[2].to(dt))
+    p.addcdiv_(m, denom, value=(-d[0]).to(dt))
+
+
+def _bamsprod(*args: Any) -> None:
+    _bamsprod_body(*args, maximize=False)
+
+
+def _bamsprod_maximize(*args: Any) -> None:
+    _bamsprod_body(*args, maximize=True)
+
+
+def bamsprod_update(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    state: dict[str, Any],
+    c: torch.Tensor,
+    d: torch.Tensor,
+    maximize: bool,
+) -> bool:
+    """BAMSProd's compiled update of one tensor (in place; the error and the range are
+    computed before, by the eager code, so diagnostics are the eager path's own). False when
+    compiling failed (nothing changed: run the eager path)."""
+    name, fn = ("bamsprod/max", _bamsprod_maximize) if maximize else ("bamsprod", _bamsprod)
+    args = (p, g, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"], c, d)
+    return call(name, fn, *args) is not _FAILED
+
+
+# --------------------------------------------------------------------------- Bop
+
+
+def _bop_body(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``s = [gamma * lr, tau]``: ``m <- lerp(m, g, gamma)``, flip where ``w m > tau``."""
+    m.lerp_(g, s[0].to(p.dtype))
+    flip = p * m > s[1].to(p.dtype)
+    p.copy_(torch.where(flip, -p, p))
+    return flip.sum()
+
+
+def bop_update(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, rate: float, tau: float) -> Any:
+    """Bop's compiled step of one tensor (in place): the flip count (0-d), or :data:`FAILED`."""
+    s = torch.tensor([rate, tau], dtype=torch.float64, device=p.device)
+    return call("bop", _bop_body, p, g, m, s)
+
+
+def _bop2nd_body(
+    p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, s: torch.Tensor
+) -> torch.Tensor:
+    """``s = [gamma, 1 - sigma, sigma, coeff, limit]``: the moments, then flip where
+    ``sqrt(v) + coeff * w m < limit`` (the eager path's form of the ratio test)."""
+    dt = p.dtype
+    m.lerp_(g, s[0].to(dt))
+    v.mul_(s[1].to(dt)).addcmul_(g, g, value=s[2].to(dt))
+    flip = v.sqrt() + s[3].to(dt) * (p * m) < s[4].to(dt)
+    p.copy_(torch.where(flip, -p, p))
+    return flip.sum()
+
+
+def _bop2nd_zero_body(
+    p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, s: torch.Tensor
+) -> torch.Tensor:
+    """``tau = 0``: the denominator is positive, so flip where ``w m > 0``."""
+    dt = p.dtype
+    m.lerp_(g, s[0].to(dt))
+    v.mul_(s[1].to(dt)).addcmul_(g, g, value=s[2].to(dt))
+    flip = p * m > 0.0
+    p.copy_(torch.where(flip, -p, p))
+    return flip.sum()
+
+
+def bop2nd_update(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    m: torch.Tensor,
+    v: torch.Tensor,
+    gamma: float,
+    sigma: float,
+    coeff: float | None,
+    limit: float,
+) -> Any:
+    """Bop2ndOrder's compiled step of one tensor (``coeff=None``: ``tau = 0``)."""
+    s = torch.tensor(
+        [gamma, 1.0 - sigma, sigma, 0.0 if coeff is None else coeff, limit],
+        dtype=torch.float64,
+        device=p.device,
+    )
+    if coeff is None:
+        return call("bop2nd/zero", _bop2nd_zero_body, p, g, m, v, s)
+    return call("bop2nd", _bop2nd_body, p, g, m, v, s)
