@@ -73,6 +73,15 @@ def _implementation(spec: Any) -> str:
     from benchmark.optim.registry import implementation_of
 
     hparams = getattr(spec, "hparams", None) or {}
+    failure = None
+    if hparams.get("fused") is True:  # did torch.compile fail in this process?
+        from benchmark.optim.fused import compile_failure
+
+        failure = compile_failure()
     return implementation_of(
-        getattr(spec, "optimizer", ""), getattr(spec, "device", "cpu"), hparams.get("fp_optimizer")
+        getattr(spec, "optimizer", ""),
+        getattr(spec, "device", "cpu"),
+        hparams.get("fp_optimizer"),
+        fused=hparams.get("fused"),
+        compile_failure=failure,
     )

@@ -66,10 +66,12 @@ from benchmark.optim.base import (
     require,
     scratch_buffers,
 )
+from benchmark.optim.fused import compile_available
 
 ErrorFn = Callable[[torch.Tensor], "float | torch.Tensor"]
 BoundFn = Callable[[int, torch.Tensor, float, float], "tuple[Any, Any]"]
 
+_IN_GRAPH = ("xnor_l1", "sign_l1")  # errors the compiled step computes itself
 _QERR_EPS = 1e-12  # the epsilon of benchmark.binary.quantization_error("xnor_l1")
 _MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")  # the state tensors, zeros at first
 
@@ -351,24 +353,28 @@ class BAMSProd(Optimizer):
     def _step_foreach(self, group: dict[str, Any], params: list, grads: list, states: list) -> None:
         """Vectorised path: same numbers as :meth:`_step_per_tensor` (to float rounding).
 
-        The errors, the range and the clamp bounds of every tensor come first (they read only
-        ``p``); then the tensors :meth:`_compiled_indices` picks take the compiled update
-        (:func:`benchmark.optim.fused.bamsprod_update`) and the others the foreach passes."""
+        Of the tensors :meth:`_compiled_indices` picks, those of a binary group whose error
+        is due this step (built-in ``error``, default ``bound``) take the compiled step with
+        the error inside (:func:`benchmark.optim.fused.bamsprod_update_with_error`). Then the
+        other errors, the range and the clamp bounds of every tensor (they read only ``p``);
+        the other picked tensors take the compiled update with that range
+        (:func:`benchmark.optim.fused.bamsprod_update`), the rest the foreach passes."""
         bufs = scratch_buffers(self, params)
         steps = [s["step"] for s in states]
-        errors = self._foreach_errors(group, params, states, bufs)
+        compiled = self._compiled_indices(params, grads) if group["lr"] != 0.0 else []
+        done: set[int] = set()
+        if compiled and group["binary"] and self.bound is None and self.error in _IN_GRAPH:
+            todo = [i for i in compiled if self._needs_error(group, states[i])]
+            done = self._step_compiled_with_error(group, params, grads, states, todo)
+        errors = self._foreach_errors(group, params, states, bufs, skip=done)
         lower, upper = self._bounds(group, steps, errors, self._eta(group))
         if group["binary"]:
             self._record(errors, lower, upper)
         base, d_min, d_max = self._clamp_bounds(group, steps, lower, upper)
-        eager = list(range(len(params)))
-        if group["lr"] != 0.0:
-            compiled = self._compiled_indices(params)
-            if compiled:
-                done = self._step_compiled(
-                    group, params, grads, states, base, d_min, d_max, compiled
-                )
-                eager = [i for i in eager if i not in done]
+        compiled = [i for i in compiled if i not in done]
+        if compiled and compile_available():
+            done |= self._step_compiled(group, params, grads, states, base, d_min, d_max, compiled)
+        eager = [i for i in range(len(params)) if i not in done]
         self._paths["compiled"] += len(params) - len(eager)
         self._paths["foreach"] += len(eager)
         if not eager:
@@ -417,14 +423,15 @@ class BAMSProd(Optimizer):
         torch._foreach_maximum_(max_sqs, exp_avg_sqs)
 
     def _foreach_errors(
-        self, group: dict[str, Any], params: list, states: list, bufs: list
+        self, group: dict[str, Any], params: list, states: list, bufs: list, skip: set[int]
     ) -> torch.Tensor | None:
         """The errors of a binary group's tensors (recomputed where :meth:`_needs_error`,
-        stored in the state) as one vector; ``None`` for a non-binary group."""
+        except for the indices in ``skip``, whose state already holds this step's; stored in
+        the state) as one vector; ``None`` for a non-binary group."""
         if not group["binary"]:
             return None
         error = self.error
-        todo = [i for i, s in enumerate(states) if self._needs_error(group, s)]
+        todo = [i for i, s in enumerate(states) if i not in skip and self._needs_error(group, s)]
         if todo:
             if callable(error):
                 fresh = [self._as_error(error(params[i]), params[i]) for i in todo]
@@ -454,14 +461,40 @@ class BAMSProd(Optimizer):
             return base, list(d_min_t.unbind()), list(d_max_t.unbind())
         return base, d_min_t.tolist(), d_max_t.tolist()  # on the CPU: no device sync
 
-    def _compiled_indices(self, params: list) -> list[int]:
+    def _compiled_indices(self, params: list, grads: list) -> list[int]:
         """The tensors that take the compiled update this step (:mod:`benchmark.optim.fused`):
         none unless :func:`~benchmark.optim.fused.use_fused` says so, then the eligible ones."""
         if not fused_paths.use_fused(
             self.fused, "bamsprod", params, self.fused_min_elements, self.planned_steps
         ):
             return []
-        return [i for i, p in enumerate(params) if fused_paths.eligible(p, self.fused_min_elements)]
+        n = self.fused_min_elements
+        return [i for i, p in enumerate(params) if fused_paths.eligible(p, n, grads[i])]
+
+    def _step_compiled_with_error(
+        self, group: dict[str, Any], params: list, grads: list, states: list, indices: list[int]
+    ) -> set[int]:
+        """The compiled step of ``params[i]`` for ``i`` in ``indices``, the error computed in
+        the same compiled function (:func:`benchmark.optim.fused.bamsprod_update_with_error`)
+        and stored in the state; returns the indices done (fewer when compiling failed)."""
+        beta1, beta2 = group["betas"]
+        eta, gamma = self._eta(group), group["gamma"]
+        done: set[int] = set()
+        for i in indices:
+            p, state = params[i], states[i]
+            c = fused_paths.bamsprod_scalars(
+                beta1, beta2, group["eps"], group["weight_decay"], p.device
+            )
+            a = self._base_step(group, state["step"])
+            s = torch.tensor([a, eta, gamma, state["step"]], dtype=torch.float64, device=p.device)
+            out = fused_paths.bamsprod_update_with_error(
+                p, grads[i], state, c, s, self.error, group["maximize"]
+            )
+            if out is fused_paths.FAILED:
+                break
+            state["error"] = out[0]
+            done.add(i)
+        return done
 
     def _step_compiled(
         self,

@@ -137,7 +137,7 @@ class _FlipOptimizer(Optimizer):
         failed = False
         for p, g, state in zip(params, grads, states, strict=True):
             flips = fused_paths.FAILED
-            if not failed and fused_paths.eligible(p, n):
+            if not failed and fused_paths.eligible(p, n, g):
                 flips = self._compiled_tensor(group, p, g, state)
                 failed = flips is fused_paths.FAILED
             if flips is fused_paths.FAILED:

@@ -42,11 +42,13 @@ from typing import Any
 
 import torch
 
+from benchmark.optim.registry import COMPILED_DEVICES, COMPILED_MIN_ELEMENTS
+
 #: tensors with fewer elements run the eager foreach path (measured: below this size the
-#: compiled call's per-tensor overhead, ~50-100 us of guards and launch, eats the saving)
-MIN_ELEMENTS = 1 << 16
+#: compiled call's per-tensor overhead eats the saving; docs/performance.md)
+MIN_ELEMENTS = COMPILED_MIN_ELEMENTS
 #: devices with an inductor backend here
-DEVICES = ("cpu", "cuda")
+DEVICES = COMPILED_DEVICES
 #: compile seconds of one process (all variants an optimizer needs, cold cache, under load),
 #: and the saving per element and step of the compiled path against the eager one (CPU, one
 #: thread), both measured (docs/performance.md) and used by :func:`worth_compiling`
@@ -80,13 +82,16 @@ def worth_compiling(kind: str, eligible_elements: int, planned_steps: int | None
     return planned_steps * saving > COMPILE_SECONDS
 
 
-def eligible(p: torch.Tensor, min_elements: int) -> bool:
-    """A tensor the compiled path handles: floating point, on the CPU or CUDA, large enough."""
+def eligible(p: torch.Tensor, min_elements: int, g: torch.Tensor | None = None) -> bool:
+    """A tensor the compiled path handles: floating point, on the CPU or CUDA, at least
+    ``min_elements`` elements, contiguous, and so is its gradient ``g`` (the compiled
+    functions see flat views: one shape symbol, so one compilation serves every shape)."""
     return (
         p.is_floating_point()
         and p.device.type in DEVICES
-        and p.numel() >= min_elements
-        and p.numel() > 0
+        and p.numel() >= max(min_elements, 1)
+        and p.is_contiguous()
+        and (g is None or (g.is_contiguous() and g.dtype == p.dtype))
     )
 
 
@@ -116,7 +121,6 @@ def _fail(exc: BaseException) -> None:
 
 #: what :func:`call` returns when compiling failed
 FAILED = object()
-_FAILED = FAILED
 
 
 def call(name: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -183,6 +187,74 @@ def _bamsprod_maximize(*args: Any) -> None:
     _bamsprod_body(*args, maximize=True)
 
 
+def _xnor_l1(p: torch.Tensor) -> torch.Tensor:
+    r"""``"xnor_l1"`` of :func:`benchmark.binary.quantization_error`, as the eager
+    :func:`benchmark.optim.bamsprod._fast_errors` computes it
+    (:math:`\mathrm{mean}|A - \alpha| = 2(\alpha - \mathrm{mean}\min(A, \alpha))`, per
+    output channel) but with float64 sums: inductor's float32 sums over rows longer than
+    4096 use a cascade summation that made this reduction 2-3x slower (measured)."""
+    a = p.abs()  # p is (channels, -1)
+    n = a.shape[1]
+    alpha = a.sum(dim=1, keepdim=True, dtype=torch.float64) / n
+    inner = torch.minimum(a, alpha.to(a.dtype)).sum(dim=1, keepdim=True, dtype=torch.float64) / n
+    return (2.0 * (alpha - inner) / (alpha + 1e-12)).mean().clamp(0.0, 1.0)
+
+
+def _sign_l1(p: torch.Tensor) -> torch.Tensor:
+    r"""``"sign_l1"``: :math:`\mathrm{mean}\,|\,|W| - 1|` (float64 sum)."""
+    return ((p.abs() - 1.0).abs().sum(dtype=torch.float64) / p.numel()).clamp(0.0, 1.0)
+
+
+def _bamsprod_error_body(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    m: torch.Tensor,
+    v: torch.Tensor,
+    vmax: torch.Tensor,
+    c: torch.Tensor,
+    s: torch.Tensor,
+    kind: str,
+    maximize: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""The error ``e`` of ``p`` (``kind``), the default range
+    :math:`l = \eta(1 - e/(\gamma t + 1))`, :math:`u = \eta(1 + e/(\gamma t))` (float64,
+    as the eager path) and :func:`_bamsprod_body` with the clamp bounds :math:`a/u`,
+    :math:`a/l`; ``s = [a, eta, gamma, t]``. Returns ``(e, l, u)``."""
+    e = (_xnor_l1(p) if kind == "xnor_l1" else _sign_l1(p)).to(p.dtype)
+    a, eta, gamma, t = s[0], s[1], s[2], s[3]
+    e64 = e.to(torch.float64)
+    lower = eta * (1.0 - e64 / (gamma * t + 1.0))
+    upper = eta * (1.0 + e64 / (gamma * t))
+    d_min = a / upper
+    d_max = torch.maximum(a / lower.clamp_min(0.0), d_min)
+    _bamsprod_body(p, g, m, v, vmax, c, torch.stack([a, d_min, d_max]), maximize)
+    return e, lower, upper
+
+
+def _bamsprod_xnor(*args: Any) -> Any:
+    return _bamsprod_error_body(*args, kind="xnor_l1", maximize=False)
+
+
+def _bamsprod_xnor_maximize(*args: Any) -> Any:
+    return _bamsprod_error_body(*args, kind="xnor_l1", maximize=True)
+
+
+def _bamsprod_sign(*args: Any) -> Any:
+    return _bamsprod_error_body(*args, kind="sign_l1", maximize=False)
+
+
+def _bamsprod_sign_maximize(*args: Any) -> Any:
+    return _bamsprod_error_body(*args, kind="sign_l1", maximize=True)
+
+
+_WITH_ERROR = {
+    ("xnor_l1", False): _bamsprod_xnor,
+    ("xnor_l1", True): _bamsprod_xnor_maximize,
+    ("sign_l1", False): _bamsprod_sign,
+    ("sign_l1", True): _bamsprod_sign_maximize,
+}
+
+
 def bamsprod_update(
     p: torch.Tensor,
     g: torch.Tensor,
@@ -191,12 +263,30 @@ def bamsprod_update(
     d: torch.Tensor,
     maximize: bool,
 ) -> bool:
-    """BAMSProd's compiled update of one tensor (in place; the error and the range are
-    computed before, by the eager code, so diagnostics are the eager path's own). False when
-    compiling failed (nothing changed: run the eager path)."""
+    """BAMSProd's compiled update of one tensor (in place) with a known range: ``d = [a,
+    d_min, d_max]`` from the eager code. False when compiling failed (nothing changed: run
+    the eager path)."""
     name, fn = ("bamsprod/max", _bamsprod_maximize) if maximize else ("bamsprod", _bamsprod)
-    args = (p, g, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"], c, d)
-    return call(name, fn, *args) is not _FAILED
+    tensors = (p, g, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"])
+    return call(name, fn, *(x.view(-1) for x in tensors), c, d) is not FAILED
+
+
+def bamsprod_update_with_error(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    state: dict[str, Any],
+    c: torch.Tensor,
+    s: torch.Tensor,
+    kind: str,
+    maximize: bool,
+) -> Any:
+    """BAMSProd's compiled step of one binary tensor, its error (``kind``: ``"xnor_l1"`` or
+    ``"sign_l1"``) and default range included (``s = [a, eta, gamma, t]``, float64):
+    ``(e, lower, upper)`` as 0-d tensors, or :data:`FAILED`."""
+    fn = _WITH_ERROR[(kind, maximize)]
+    rows = (p.shape[0], -1) if p.dim() >= 2 else (1, -1)  # one row per output channel
+    tensors = (p, g, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"])
+    return call(f"bamsprod/{kind}/{maximize}", fn, *(x.view(rows) for x in tensors), c, s)
 
 
 # --------------------------------------------------------------------------- Bop
@@ -213,7 +303,7 @@ def _bop_body(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, s: torch.Tensor
 def bop_update(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, rate: float, tau: float) -> Any:
     """Bop's compiled step of one tensor (in place): the flip count (0-d), or :data:`FAILED`."""
     s = torch.tensor([rate, tau], dtype=torch.float64, device=p.device)
-    return call("bop", _bop_body, p, g, m, s)
+    return call("bop", _bop_body, p.view(-1), g.view(-1), m.view(-1), s)
 
 
 def _bop2nd_body(
@@ -257,6 +347,7 @@ def bop2nd_update(
         dtype=torch.float64,
         device=p.device,
     )
+    flat = (p.view(-1), g.view(-1), m.view(-1), v.view(-1), s)
     if coeff is None:
-        return call("bop2nd/zero", _bop2nd_zero_body, p, g, m, v, s)
-    return call("bop2nd", _bop2nd_body, p, g, m, v, s)
+        return call("bop2nd/zero", _bop2nd_zero_body, *flat)
+    return call("bop2nd", _bop2nd_body, *flat)
