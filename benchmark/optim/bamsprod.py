@@ -147,8 +147,8 @@ class BAMSProd(Optimizer):
             where eligible, ``False`` never, ``None`` (default) only when ``planned_steps``
             amortises the compile time (:func:`benchmark.optim.fused.worth_compiling`). Only
             with ``foreach=True``; the error and the range stay eager (same diagnostics).
-        fused_min_elements: the smallest tensor the compiled update takes (default
-            :data:`benchmark.optim.fused.MIN_ELEMENTS`).
+        fused_min_elements: the smallest tensor the compiled update takes (``None``:
+            ``benchmark.optim.fused.MIN_ELEMENTS["bamsprod"]``, 65536).
         planned_steps: the run's planned number of steps, for ``fused=None``.
 
     ``error`` and ``bound`` apply to the whole optimizer (attributes ``error``/``bound``; being
@@ -174,7 +174,7 @@ class BAMSProd(Optimizer):
         maximize: bool = False,
         foreach: bool = True,
         fused: bool | None = None,
-        fused_min_elements: int = fused_paths.MIN_ELEMENTS,
+        fused_min_elements: int | None = None,
         planned_steps: int | None = None,
     ) -> None:
         _check(isinstance(lr, int | float) and lr >= 0.0, f"lr={lr!r} must be >= 0")
@@ -208,7 +208,8 @@ class BAMSProd(Optimizer):
         check_fused_options("BAMSProd", fused, fused_min_elements, planned_steps)
         self.error = error
         self.bound = bound
-        self.fused, self.fused_min_elements = fused, fused_min_elements
+        self.fused = fused
+        self.fused_min_elements = fused_min_elements or fused_paths.MIN_ELEMENTS["bamsprod"]
         self.planned_steps = planned_steps
         self._paths = {"compiled": 0, "foreach": 0, "per-tensor": 0}
         super().__init__(params, defaults)

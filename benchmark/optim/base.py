@@ -61,7 +61,8 @@ def require(owner: str, condition: bool, message: str) -> None:
 
 def check_fused_options(owner: str, fused: Any, min_elements: Any, planned_steps: Any) -> None:
     """The fused-path options (:mod:`benchmark.optim.fused`): ``fused`` a bool or ``None``,
-    ``min_elements`` an integer >= 1, ``planned_steps`` ``None`` or an integer >= 0."""
+    ``min_elements`` ``None`` or an integer >= 1, ``planned_steps`` ``None`` or an integer
+    >= 0."""
 
     def integer(x: Any) -> bool:
         return isinstance(x, int) and not isinstance(x, bool)
@@ -73,7 +74,7 @@ def check_fused_options(owner: str, fused: Any, min_elements: Any, planned_steps
     )
     require(
         owner,
-        integer(min_elements) and min_elements >= 1,
+        min_elements is None or (integer(min_elements) and min_elements >= 1),
         f"fused_min_elements={min_elements!r} must be an integer >= 1",
     )
     require(

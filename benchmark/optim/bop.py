@@ -70,11 +70,12 @@ class _FlipOptimizer(Optimizer):
         params: Iterable[Any],
         defaults: dict[str, Any],
         fused: bool | None = None,
-        fused_min_elements: int = fused_paths.MIN_ELEMENTS,
+        fused_min_elements: int | None = None,
         planned_steps: int | None = None,
     ) -> None:
         check_fused_options(self._name, fused, fused_min_elements, planned_steps)
-        self.fused, self.fused_min_elements = fused, fused_min_elements
+        self.fused = fused
+        self.fused_min_elements = fused_min_elements or fused_paths.MIN_ELEMENTS[self._kind]
         self.planned_steps = planned_steps
         self._paths = {"compiled": 0, "foreach": 0, "per-tensor": 0}
         super().__init__(params, defaults)
@@ -196,7 +197,7 @@ class Bop(_FlipOptimizer):
         lr: float = 1.0,
         foreach: bool = True,
         fused: bool | None = None,
-        fused_min_elements: int = fused_paths.MIN_ELEMENTS,
+        fused_min_elements: int | None = None,
         planned_steps: int | None = None,
     ) -> None:
         self._check(threshold >= 0.0, f"threshold={threshold!r} must be >= 0")
@@ -260,7 +261,7 @@ class Bop2ndOrder(_FlipOptimizer):
         lr: float = 1.0,
         foreach: bool = True,
         fused: bool | None = None,
-        fused_min_elements: int = fused_paths.MIN_ELEMENTS,
+        fused_min_elements: int | None = None,
         planned_steps: int | None = None,
     ) -> None:
         self._check(threshold >= 0.0, f"threshold={threshold!r} must be >= 0")

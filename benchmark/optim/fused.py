@@ -44,9 +44,9 @@ import torch
 
 from benchmark.optim.registry import COMPILED_DEVICES, COMPILED_MIN_ELEMENTS
 
-#: tensors with fewer elements run the eager foreach path (measured: below this size the
-#: compiled call's per-tensor overhead eats the saving; docs/performance.md)
-MIN_ELEMENTS = COMPILED_MIN_ELEMENTS
+#: per optimizer, tensors with fewer elements run the eager foreach path (measured: below
+#: this size the compiled call's per-tensor overhead eats the saving; docs/performance.md)
+MIN_ELEMENTS: dict[str, int] = COMPILED_MIN_ELEMENTS
 #: devices with an inductor backend here
 DEVICES = COMPILED_DEVICES
 #: compile seconds of one process (all variants an optimizer needs, cold cache, under load),

@@ -181,9 +181,10 @@ FUSED_DEVICES: tuple[str, ...] = (
 #: (:mod:`benchmark.optim.fused`) with ``fused=True`` on :data:`COMPILED_DEVICES`
 BNNBENCH = "bnnbench"
 #: devices where bnnbench's compiled updates run (inductor backends), and the smallest tensor
-#: they take by default (:data:`benchmark.optim.fused.MIN_ELEMENTS` is this number)
+#: each optimizer's compiled update takes by default (:data:`benchmark.optim.fused.MIN_ELEMENTS`;
+#: measured break-even against the foreach path, docs/performance.md)
 COMPILED_DEVICES: tuple[str, ...] = ("cpu", "cuda")
-COMPILED_MIN_ELEMENTS = 1 << 16
+COMPILED_MIN_ELEMENTS: dict[str, int] = {"bamsprod": 1 << 16, "bop": 1 << 17, "bop2nd": 1 << 17}
 
 
 def _fused_or_foreach(params: Any) -> tuple[list[Any], dict[str, bool]]:
@@ -557,8 +558,8 @@ def implementation_of(
     ``"torch foreach"`` for the ``"fused"`` entries, the companion's too for a latent-free
     optimizer (``"bnnbench foreach + adam: torch fused"``), ``"plug-in"`` for plug-ins.
 
-    bnnbench's own optimizers (:data:`BNNBENCH`) say ``"bnnbench compiled (tensors >= 65536
-    elements) + foreach"`` for the hyper-parameter ``fused=True`` on a device of
+    bnnbench's own optimizers (:data:`BNNBENCH`) say e.g. ``"bnnbench compiled (tensors >=
+    65536 elements) + foreach"`` for the hyper-parameter ``fused=True`` on a device of
     :data:`COMPILED_DEVICES`, ``"bnnbench foreach (compile failed: ...)"`` when
     ``compile_failure`` (:func:`benchmark.optim.fused.compile_failure` of the process that
     ran it) says torch.compile failed, else ``"bnnbench foreach"`` (``fused=None``, the
@@ -576,7 +577,8 @@ def implementation_of(
             kind = (
                 f"bnnbench foreach (compile failed: {compile_failure})"
                 if compile_failure
-                else f"bnnbench compiled (tensors >= {COMPILED_MIN_ELEMENTS} elements) + foreach"
+                else f"bnnbench compiled (tensors >= {COMPILED_MIN_ELEMENTS[name]} elements) "
+                "+ foreach"
             )
     if spec.kind == "latent-free":
         companion = fp_optimizer or spec.defaults.get("fp_optimizer", "adam")
