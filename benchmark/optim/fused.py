@@ -1,37 +1,43 @@
 r"""Compiled (fused) per-tensor updates of BAMSProd, Bop and Bop2ndOrder for large tensors.
 
 The eager ``torch._foreach_*`` paths of :mod:`benchmark.optim.bamsprod` and
-:mod:`benchmark.optim.bop` run each elementwise operation as its own pass over memory (about 8
-weight-sized passes for BAMSProd, 5 for Bop). Here the whole update of one tensor is one
-``torch.compile``\ d function (inductor), so the passes fuse into a few kernels:
+:mod:`benchmark.optim.bop` run each elementwise operation as its own pass over memory (about
+8 weight-sized passes for BAMSProd, plus 5 for its error; 5 for Bop). Here one tensor's
+update is one ``torch.compile``\ d function (inductor, ``dynamic=True``, ``fullgraph=True``)
+whose operations fuse into one loop over memory:
 
-- **BAMSProd** (:func:`bamsprod_update`): the quantization error (two reductions over
-  :math:`|W|` per output channel, as :func:`benchmark.optim.bamsprod._fast_errors`), the
-  range :math:`[l_t, u_t]` and the clamp bounds of the denominator (float64, as the eager
-  path), then one elementwise kernel for ``m``, ``v``, ``vmax``, the clamped denominator
-  :math:`\mathrm{clip}(\sqrt{\hat v} + \epsilon, a/u, a/l)` and :math:`p \leftarrow p - a\,m/d`;
-- **Bop** (:func:`bop_update`): :math:`m \leftarrow m + \gamma(g - m)`, the flip mask
-  :math:`w m > \tau`, the flip and the flip count;
-- **Bop2ndOrder** (:func:`bop2nd_update`): ``m``, ``v`` and the flip test in the eager
-  path's form :math:`\sqrt v + c\,w m < \ell` (``c``, ``\ell`` from the bias corrections).
+- **BAMSProd** (:func:`bamsprod_update_with_error`): the quantization error (``xnor_l1``: per
+  output channel :math:`\alpha = \mathrm{mean}|W|` and
+  :math:`\mathrm{mean}\,|A - \alpha| = 2(\alpha - \mathrm{mean}\min(|W|, \alpha))`, sums in
+  float64; ``sign_l1``), the range :math:`l = \eta(1 - e/(\gamma t + 1))`,
+  :math:`u = \eta(1 + e/(\gamma t))` and the clamp bounds :math:`a/u, a/l` in float64 as the
+  eager path, then ``m``, ``v``, ``vmax``, :math:`d = \mathrm{clip}(\sqrt{\hat v} + \epsilon,
+  a/u, a/l)` and :math:`p \leftarrow p - a\,m/d` in one elementwise kernel. When the error is
+  not due this step (``error_every``), not built in (a callable), the group is not binary or
+  the bound is custom, the eager code computes the error and range (as in the foreach path)
+  and :func:`bamsprod_update` runs only the elementwise kernel;
+- **Bop** (:func:`bop_update`): :math:`m \leftarrow m + \gamma(g - m)` (``lerp``), the flip
+  mask :math:`w m > \tau`, the flip and the flip count;
+- **Bop2ndOrder** (:func:`bop2nd_update`): ``m``, ``v`` and the flip test in the eager path's
+  form :math:`\sqrt v + c\,w m < \ell` (``c``, :math:`\ell` from the bias corrections).
 
-Every step-varying number (``t``, :math:`a_t`, the rates) enters as one float64 tensor, so
-one compilation serves every step; ``dynamic=True`` makes one compilation serve every shape
-too (measured in docs/performance.md, "Fused BAMSProd / Bop paths"). The scalars are cast to
-the parameter's dtype before elementwise use, as the eager kernels cast Python numbers, so
-the two paths agree to float rounding (tests/test_fused_optim.py: 1e-6 relative after 20
-steps, flip counts equal).
+The step's numbers enter as small float64 tensors and the tensors as flat (or, for the error,
+``(channels, -1)``) views, so one compilation serves every step and every shape. Scalars are
+cast to the parameter's dtype before elementwise use, as the eager kernels cast Python
+numbers: the paths agree to float rounding (tests/test_fused_optim.py: parameters and state
+to 1e-6 relative after 20 steps, flip counts exactly, BAMSProd's error and range to 1e-6
+relative, the compiled error being summed in float64).
 
 **When the compiled path runs** (:func:`use_fused`): ``fused=True`` asks for it, ``False``
-forbids it, ``None`` (the default) decides by the run's planned length: compiled only when
-``planned_steps`` times the measured saving per step of the eligible tensors exceeds the
-measured compile time (:func:`worth_compiling`). Even when asked for, a tensor takes the
-compiled path only when it has at least ``min_elements`` elements
-(:data:`MIN_ELEMENTS`), is a floating-point tensor on the CPU or a CUDA device, its group's
-options are supported (BAMSProd: built-in ``error``, default ``bound``, ``lr > 0``), and
-``torch.compile`` works in this process. The first failure to compile is caught once, warned
-about once (:class:`FusedFallbackWarning`) and every later step of the process runs eagerly
-(:func:`compile_failure` tells why; the run's environment records it).
+forbids it, ``None`` (the default) compiles only when the optimizer's ``planned_steps`` times
+the measured saving per step exceeds the measured compile time (:func:`worth_compiling`); a
+run does not pass ``planned_steps``, so suite runs compile only with the hyper-parameter
+``fused: true``. Even then a tensor takes the compiled path only when :func:`eligible`
+(floating point, CPU or CUDA, at least :data:`MIN_ELEMENTS` of its optimizer, contiguous and
+so is its gradient), BAMSProd's group has ``lr > 0``, and ``torch.compile`` works in this
+process: the first failure to compile is caught, warned about once
+(:class:`FusedFallbackWarning`), and every later step of the process runs eagerly
+(:func:`compile_failure` says why; the run's environment records it).
 """
 
 from __future__ import annotations
@@ -49,11 +55,14 @@ from benchmark.optim.registry import COMPILED_DEVICES, COMPILED_MIN_ELEMENTS
 MIN_ELEMENTS: dict[str, int] = COMPILED_MIN_ELEMENTS
 #: devices with an inductor backend here
 DEVICES = COMPILED_DEVICES
-#: compile seconds of one process (all variants an optimizer needs, cold cache, under load),
-#: and the saving per element and step of the compiled path against the eager one (CPU, one
-#: thread), both measured (docs/performance.md) and used by :func:`worth_compiling`
-COMPILE_SECONDS = 60.0
-SAVING_SECONDS_PER_ELEMENT = {"bamsprod": 3.5e-9, "bop": 0.9e-9, "bop2nd": 1.8e-9}
+#: the auto rule's numbers (:func:`worth_compiling`), measured on the 11.7M ``resnet18`` set (one
+#: thread, CPU clock, under load; docs/performance.md): the compile seconds a process pays
+#: (the largest cold first step measured, BAMSProd's 24.6 s wall, rounded up) and the
+#: saving per eligible element and step of the compiled update against the foreach one
+#: (BAMSProd 66.2 -> 28.0 ms on 11.5M eligible elements, Bop 26.6 -> 11.8 ms and
+#: Bop2ndOrder 40.1 -> 20.4 ms on 10.8M)
+COMPILE_SECONDS = 30.0
+SAVING_SECONDS_PER_ELEMENT = {"bamsprod": 3.3e-9, "bop": 1.3e-9, "bop2nd": 1.8e-9}
 
 _FAILURE: list[str] = []  # the reason torch.compile failed in this process (at most one)
 _COMPILED: dict[str, Callable[..., Any]] = {}
