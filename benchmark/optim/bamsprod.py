@@ -462,11 +462,15 @@ class BAMSProd(Optimizer):
             return base, list(d_min_t.unbind()), list(d_max_t.unbind())
         return base, d_min_t.tolist(), d_max_t.tolist()  # on the CPU: no device sync
 
+    def _all_params(self) -> list[torch.Tensor]:
+        """Every tensor of the optimizer (the auto rule weighs them all against one compile)."""
+        return [p for group in self.param_groups for p in group["params"]]
+
     def _compiled_indices(self, params: list, grads: list) -> list[int]:
         """The tensors that take the compiled update this step (:mod:`benchmark.optim.fused`):
         none unless :func:`~benchmark.optim.fused.use_fused` says so, then the eligible ones."""
         if not fused_paths.use_fused(
-            self.fused, "bamsprod", params, self.fused_min_elements, self.planned_steps
+            self.fused, "bamsprod", self._all_params, self.fused_min_elements, self.planned_steps
         ):
             return []
         n = self.fused_min_elements

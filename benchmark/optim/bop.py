@@ -132,7 +132,11 @@ class _FlipOptimizer(Optimizer):
         :func:`~benchmark.optim.fused.use_fused` says so; returns the tensors left for the
         foreach path (all of them when none was compiled or compiling failed)."""
         n = self.fused_min_elements
-        if not fused_paths.use_fused(self.fused, self._kind, params, n, self.planned_steps):
+
+        def every() -> list[torch.Tensor]:
+            return [p for group in self.param_groups for p in group["params"]]
+
+        if not fused_paths.use_fused(self.fused, self._kind, every, n, self.planned_steps):
             return params, grads, states
         left: tuple[list, list, list] = ([], [], [])
         failed = False

@@ -105,14 +105,21 @@ def eligible(p: torch.Tensor, min_elements: int, g: torch.Tensor | None = None) 
 
 
 def use_fused(
-    fused: bool | None, kind: str, params: list[torch.Tensor], min_elements: int, planned: Any
+    fused: bool | None,
+    kind: str,
+    tensors: Callable[[], list[torch.Tensor]],
+    min_elements: int,
+    planned: int | None,
 ) -> bool:
     """Whether this optimizer's eligible tensors take the compiled path now (see the module
-    docstring): ``fused`` and, for ``None``, :func:`worth_compiling`."""
+    docstring): ``fused``, and for ``None`` :func:`worth_compiling` over ``tensors()`` (every
+    tensor of the optimizer: one compilation serves them all), called only then."""
     if fused is False or not compile_available():
         return False
     if fused is None:
-        total = sum(p.numel() for p in params if eligible(p, min_elements))
+        if planned is None:  # the default in runs: no per-step cost beyond this test
+            return False
+        total = sum(p.numel() for p in tensors() if eligible(p, min_elements))
         return worth_compiling(kind, total, planned)
     return True
 
