@@ -33,6 +33,8 @@ The vectorised path (default) tests Bop2ndOrder's flip condition in the equivale
 :math:`\sqrt{v} - w \odot m\,c_1/(\tau c_2) < -\epsilon / c_2` (:math:`c_1 = 1/(1-(1-\gamma)^t)`,
 :math:`c_2 = 1/\sqrt{1-(1-\sigma)^t}`, both 1 without bias correction) to save memory passes;
 the per-tensor path (``foreach=False``) follows the formula literally.
+With ``fused=True`` tensors of at least 131072 elements take a compiled update instead
+(:mod:`benchmark.optim.fused`: momentum, flip test, flip and count in one loop over memory).
 """
 
 from __future__ import annotations
