@@ -165,7 +165,7 @@ def test_step_time(benchmark, base_model: tuple[str, nn.Module], name: str) -> N
     benchmark(opt.step)
     changed = sum(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
     assert changed > 0  # the timed step really updated the parameters
-    if name in FUSED_VARIANTS:
+    if name in FUSED_VARIANTS and set_name == "resnet18":  # mlp: Bop's tensors are too small
         inner = getattr(opt, "binary_optimizer", None) or opt
         assert inner.implementation.startswith("bnnbench compiled")
 
