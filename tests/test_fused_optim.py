@@ -318,3 +318,85 @@ def test_compile_failure_warns_once_and_runs_eagerly(tmp_path: Path) -> None:
     assert result["implementation"] == "bnnbench foreach"
     assert result["bop"] == "bnnbench foreach"
     assert result["equal"] is True
+
+
+# ------------------------------------------------------------------- runs pass their length
+
+
+def _planned(cls_kind: str, model: torch.nn.Module, opt, planned: int) -> bool:
+    """The auto rule's decision for ``opt`` built for ``model`` with ``planned`` steps."""
+    assert opt.planned_steps == planned  # make_optimizer handed the run length on
+    return fused_paths.use_fused(
+        opt.fused, cls_kind, model.parameters, opt.fused_min_elements, opt.planned_steps
+    )
+
+
+def test_quick_suite_cell_plans_its_steps_and_stays_eager() -> None:
+    """The quick suite's BAMSProd cell (mlp on mnist1d, 5 epochs of batch 64: 285 steps, as
+    suites/quick.yaml states): the run passes 285 planned steps, which amortise no
+    compilation (285 x 3.3e-9 s x 65,536 eligible elements, the 256x256 layer, = 0.06 s
+    << 30 s), so the run records the eager implementation as before."""
+    from benchmark.execute import run_unit
+    from benchmark.records import RunSpec
+    from benchmark.train import build_spec_model, load_spec_dataset
+
+    spec = RunSpec(
+        model="mlp", dataset="mnist1d", optimizer="bamsprod", epochs=5, batch_size=64, seed=0
+    )
+    dataset = load_spec_dataset(spec, None, False)
+    steps = spec.trained_epochs * dataset.train.num_batches(spec.batch_size)
+    assert steps == 285
+    model = build_spec_model(spec, dataset)
+    opt = make_optimizer("bamsprod", model, planned_steps=steps)
+    assert not _planned("bamsprod", model, opt, steps)
+    (record,) = run_unit([spec])
+    assert record.status == "completed"
+    assert record.environment["optimizer_implementation"] == "bnnbench foreach"
+
+
+def test_long_large_run_would_compile() -> None:
+    """The 11M-parameter ``resnet18`` set with a binary group: 100 epochs of 390 batches
+    (CIFAR-10 at batch 128) plan 39,000 steps, 39,000 x 3.3e-9 s x 11.0M = 1,400 s saved
+    against 30 s of compilation: compiled; one epoch (390 steps, 14 s saved) stays eager.
+    Bop's companion (Adam) gets no planned steps."""
+    from benchmark.perf_gate import binary_resnet18_shapes
+
+    model = binary_resnet18_shapes()
+    eligible = sum(p.numel() for p in model.parameters() if p.numel() >= 65536)
+    assert 39_000 * 3.3e-9 * eligible > 30 > 390 * 3.3e-9 * eligible
+    assert _planned(
+        "bamsprod", model, make_optimizer("bamsprod", model, planned_steps=39_000), 39_000
+    )
+    assert not _planned(
+        "bamsprod", model, make_optimizer("bamsprod", model, planned_steps=390), 390
+    )
+    case = make_optimizer("bop", model, planned_steps=39_000)
+    assert case.binary_optimizer.planned_steps == 39_000
+    assert "planned_steps" not in case.real_optimizer.defaults
+    adam = make_optimizer("adam", model, planned_steps=39_000)  # torch's Adam: not handed on
+    assert "planned_steps" not in adam.defaults
+
+
+def test_a_run_records_the_compiled_path_the_auto_rule_chose(monkeypatch) -> None:
+    """With the compile cost set to 0 the auto rule compiles any eligible tensor: a Bop run
+    (``fused`` unset) whose 512x256 layer (131,072 elements) is eligible takes the compiled
+    path, and its record says so (train passes the planned steps, run_unit sees the calls)."""
+    from benchmark.execute import run_unit
+    from benchmark.records import RunSpec
+
+    monkeypatch.setattr(fused_paths, "COMPILE_SECONDS", 0.0)
+    spec = RunSpec(
+        model="mlp",
+        dataset="synthetic",
+        optimizer="bop",
+        model_options={"hidden": [512, 256]},
+        dataset_options={"n_samples": 64, "n_features": 8, "n_classes": 3},
+        epochs=1,
+        batch_size=32,
+        seed=0,
+    )
+    (record,) = run_unit([spec])
+    assert record.status == "completed"
+    assert record.environment["optimizer_implementation"] == (
+        "bnnbench compiled (tensors >= 131072 elements) + foreach + adam: torch fused"
+    )

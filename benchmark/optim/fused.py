@@ -31,8 +31,9 @@ relative, the compiled error being summed in float64).
 **When the compiled path runs** (:func:`use_fused`): ``fused=True`` asks for it, ``False``
 forbids it, ``None`` (the default) compiles only when the optimizer's ``planned_steps`` times
 the measured saving per step exceeds the measured compile time (:func:`worth_compiling`); a
-run does not pass ``planned_steps``, so suite runs compile only with the hyper-parameter
-``fused: true``. Even then a tensor takes the compiled path only when :func:`eligible`
+training run passes its planned steps (``trained_epochs`` x batches per epoch,
+:func:`benchmark.train.train`), and the shipped suites are too short or their models too
+small for the rule to compile (docs/optimizers.md "Compiled updates"). Even then a tensor takes the compiled path only when :func:`eligible`
 (floating point, CPU or CUDA, at least :data:`MIN_ELEMENTS` of its optimizer, contiguous and
 so is its gradient), BAMSProd's group has ``lr > 0``, and ``torch.compile`` works in this
 process: the first failure to compile is caught, warned about once
@@ -66,6 +67,7 @@ SAVING_SECONDS_PER_ELEMENT = {"bamsprod": 3.3e-9, "bop": 1.3e-9, "bop2nd": 1.8e-
 
 _FAILURE: list[str] = []  # the reason torch.compile failed in this process (at most one)
 _COMPILED: dict[str, Callable[..., Any]] = {}
+_CALLS = [0]  # compiled updates run in this process (compiled_calls)
 
 
 class FusedFallbackWarning(RuntimeWarning):
@@ -75,6 +77,12 @@ class FusedFallbackWarning(RuntimeWarning):
 def compile_failure() -> str | None:
     """Why ``torch.compile`` failed in this process (``None`` if it has not failed)."""
     return _FAILURE[0] if _FAILURE else None
+
+
+def compiled_calls() -> int:
+    """How many compiled per-tensor updates this process has run: a run that raised it took
+    the compiled path (:func:`benchmark.units.run_unit` records so for ``fused=None``)."""
+    return _CALLS[0]
 
 
 def compile_available() -> bool:
@@ -152,10 +160,12 @@ def call(name: str, fn: Callable[..., Any], *args: Any) -> Any:
     if compiled is None:
         compiled = _COMPILED[name] = torch.compile(fn, dynamic=True, fullgraph=True)
     try:
-        return compiled(*args)
+        out = compiled(*args)
     except Exception as exc:  # noqa: BLE001 - any compiler failure means: run eagerly
         _fail(exc)
         return FAILED
+    _CALLS[0] += 1
+    return out
 
 
 # --------------------------------------------------------------------------- BAMSProd

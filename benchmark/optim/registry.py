@@ -63,7 +63,10 @@ class OptimizerSpec:
     ``implementation`` says which code runs the update (:func:`implementation_of` resolves
     it for a device and is what each run's environment records); ``"fused"`` means torch's
     single-kernel ``fused=True`` where torch offers it for the device (:data:`FUSED_DEVICES`),
-    else ``foreach=True``.
+    else ``foreach=True``. ``takes_planned_steps`` marks a factory that accepts the run's
+    planned step count ``planned_steps`` (not a hyper-parameter: it is not in the run id;
+    :func:`benchmark.optim.routing.make_optimizer` passes it, for the auto rule of the
+    compiled update, :func:`benchmark.optim.fused.worth_compiling`).
     """
 
     name: str
@@ -79,6 +82,7 @@ class OptimizerSpec:
     reads_binary_flag: bool = False
     elementwise: bool = False
     implementation: str = "bnnbench foreach"
+    takes_planned_steps: bool = False
 
     @property
     def own_hparams(self) -> list[str]:
@@ -287,6 +291,7 @@ def _bamsprod(
     error_every: int,
     bound: Any = None,
     fused: bool | None = None,
+    planned_steps: int | None = None,
 ) -> Optimizer:
     from benchmark.optim.bamsprod import BAMSProd
 
@@ -302,13 +307,21 @@ def _bamsprod(
         bound=bound,
         error_every=error_every,
         fused=fused,
+        planned_steps=planned_steps,
     )
 
 
-def _bop(params: Any, *, threshold: float, gamma: float, fused: bool | None = None) -> Optimizer:
+def _bop(
+    params: Any,
+    *,
+    threshold: float,
+    gamma: float,
+    fused: bool | None = None,
+    planned_steps: int | None = None,
+) -> Optimizer:
     from benchmark.optim.bop import Bop
 
-    return Bop(params, threshold=threshold, gamma=gamma, fused=fused)
+    return Bop(params, threshold=threshold, gamma=gamma, fused=fused, planned_steps=planned_steps)
 
 
 def _bop2nd(
@@ -319,6 +332,7 @@ def _bop2nd(
     sigma: float,
     bias_correction: bool,
     fused: bool | None = None,
+    planned_steps: int | None = None,
 ) -> Optimizer:
     from benchmark.optim.bop import Bop2ndOrder
 
@@ -329,6 +343,7 @@ def _bop2nd(
         sigma=sigma,
         bias_correction=bias_correction,
         fused=fused,
+        planned_steps=planned_steps,
     )
 
 
@@ -362,6 +377,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             object_hparams=("error", "bound", "fused"),
             reads_binary_flag=True,
             implementation=BNNBENCH,
+            takes_planned_steps=True,
         ),
         OptimizerSpec(
             name="bop",
@@ -381,6 +397,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             extra_hparams=("fused",),
             object_hparams=("fused",),
             implementation=BNNBENCH,
+            takes_planned_steps=True,
         ),
         OptimizerSpec(
             name="bop2nd",
@@ -413,6 +430,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             extra_hparams=("fused",),
             object_hparams=("fused",),
             implementation=BNNBENCH,
+            takes_planned_steps=True,
         ),
         OptimizerSpec(
             name="adam",
@@ -562,8 +580,9 @@ def implementation_of(
     65536 elements) + foreach"`` for the hyper-parameter ``fused=True`` on a device of
     :data:`COMPILED_DEVICES`, ``"bnnbench foreach (compile failed: ...)"`` when
     ``compile_failure`` (:func:`benchmark.optim.fused.compile_failure` of the process that
-    ran it) says torch.compile failed, else ``"bnnbench foreach"`` (``fused=None``, the
-    default, compiles only for a ``planned_steps`` that a run does not pass)."""
+    ran it) says torch.compile failed, else ``"bnnbench foreach"``. For ``fused=None`` (the
+    default: the auto rule on the run's planned steps) the caller passes ``fused=True`` when
+    the run did take the compiled path (:func:`benchmark.units.run_unit` does)."""
     if not isinstance(name, str) or ":" in name or name not in OPTIMIZERS:
         return "plug-in"
     spec = OPTIMIZERS[name]
