@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from benchmark.errors import BnnBenchError
-from benchmark.optim import BAMSProd, Bop, Bop2ndOrder, make_optimizer, validate_hparams
+from benchmark.optim import BAMSProd, Bop, Bop2ndOrder, make_optimizer, native, validate_hparams
 from benchmark.optim import fused as fused_paths
 from benchmark.optim.registry import COMPILED_MIN_ELEMENTS, implementation_of
 
@@ -98,8 +98,15 @@ BAMSPROD_SLOW = {
     ],
     ids=[*BAMSPROD_CASES, *BAMSPROD_SLOW],
 )
-def test_bamsprod_compiled_matches_eager(options: dict) -> None:
+@pytest.mark.parametrize("kernel", ["c++", "inductor"])
+def test_bamsprod_compiled_matches_eager(options: dict, kernel: str, monkeypatch) -> None:
+    """Both kernels of the compiled path: the C++ one (float32 CPU tensors, the default)
+    and torch.compile's (``BNNBENCH_NATIVE=0``; also every other dtype and device)."""
+    monkeypatch.setattr(native, "ENABLED", kernel == "c++")
+    calls = fused_paths.compiled_calls()
     fused_params, fused_opt, fused_diag = _run(BAMSProd, True, **options)
+    assert fused_paths.compiled_calls() == calls + 2 * STEPS
+    assert bool(native._MODULE) or kernel == "inductor"  # the C++ kernel ran
     eager_params, eager_opt, eager_diag = _run(BAMSProd, False, **options)
     assert fused_opt.implementation == "bnnbench compiled (2 tensors) + foreach (1 tensors)"
     assert eager_opt.implementation == "bnnbench foreach"
@@ -135,9 +142,18 @@ def test_flip_optimizers_compiled_match_eager(cls: type, options: dict) -> None:
 # ------------------------------------------------------------------- when it falls back
 
 
-def test_small_tensors_take_the_eager_path_with_identical_numbers() -> None:
-    """At the default thresholds these tensors are all too small: ``fused=True`` runs the
-    very foreach code, so the numbers are bitwise those of ``fused=False``."""
+def test_small_tensors_take_the_eager_path_with_identical_numbers(monkeypatch) -> None:
+    """At torch.compile's default thresholds these tensors are all too small: ``fused=True``
+    runs the very foreach code, so the numbers are bitwise those of ``fused=False``. The C++
+    kernel of BAMSProd takes every float32 CPU tensor by default (native.MIN_ELEMENTS = 1),
+    to the eager numbers within 1e-6."""
+    assert native.MIN_ELEMENTS == 1
+    fused_params, fused_opt, fused_diag = _run(BAMSProd, True, fused_min_elements=None)
+    eager_params, eager_opt, eager_diag = _run(BAMSProd, False, fused_min_elements=None)
+    assert fused_opt.implementation == "bnnbench compiled"
+    _same_states(fused_opt, eager_opt, fused_params, eager_params)
+    _same_diagnostics(fused_diag, eager_diag, rel=1e-6)
+    monkeypatch.setattr(native, "ENABLED", False)
     assert max(p.numel() for p in _params()) < min(COMPILED_MIN_ELEMENTS.values())
     for cls in (BAMSProd, Bop, Bop2ndOrder):
         fused_params, fused_opt, fused_diag = _run(cls, True, fused_min_elements=None)
@@ -227,6 +243,9 @@ def test_registry_states_the_implementation() -> None:
         implementation_of("bamsprod", "cuda:0", fused=True)
         == "bnnbench compiled (tensors >= 65536 elements) + foreach"
     )
+    assert implementation_of("bamsprod", fused=True) == (
+        "bnnbench compiled (C++ kernel for float32) + foreach"
+    )
     assert implementation_of("bop", fused=True) == (
         "bnnbench compiled (tensors >= 131072 elements) + foreach + adam: torch fused"
     )
@@ -244,7 +263,7 @@ def test_registry_builds_the_compiled_optimizer() -> None:
 
     model = torch.nn.Sequential(torch.nn.Linear(8, 512), BinaryLinear(512, 256))
     expected = {
-        "bamsprod": "bnnbench compiled (1 tensors) + foreach (2 tensors)",
+        "bamsprod": "bnnbench compiled",  # the C++ kernel takes every float32 CPU tensor
         "bop": "bnnbench compiled",  # Bop has the binary weight only; Adam the others
     }
     for name, implementation in expected.items():
@@ -294,13 +313,14 @@ _NO_COMPILER = textwrap.dedent(
 
 
 def test_compile_failure_warns_once_and_runs_eagerly(tmp_path: Path) -> None:
-    """A real failure: no C++ compiler (``CXX`` names a missing program) and an empty
-    inductor cache, in a fresh process. The first compiled step warns once, that step and
+    """A real failure: no C++ compiler (``CXX`` names a missing program) and empty inductor
+    and extension caches, in a fresh process. The first compiled step warns once, that step and
     every later one (Bop's too) run the eager path, with the eager path's numbers."""
     env = {
         **os.environ,
         "CXX": str(tmp_path / "no-such-compiler"),
         "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),
+        "TORCH_EXTENSIONS_DIR": str(tmp_path / "extensions"),
         "PYTHONPATH": str(REPO),
     }
     done = subprocess.run(
@@ -313,7 +333,8 @@ def test_compile_failure_warns_once_and_runs_eagerly(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(result["warnings"]) == 1 and "torch.compile failed" in result["warnings"][0]
+    (warning,) = result["warnings"]  # BAMSProd builds the C++ kernel first
+    assert warning.startswith("building the C++ BAMSProd kernel failed")
     assert result["failure"]
     assert result["implementation"] == "bnnbench foreach"
     assert result["bop"] == "bnnbench foreach"
@@ -363,7 +384,8 @@ def test_long_large_run_would_compile() -> None:
 
     model = binary_resnet18_shapes()
     eligible = sum(p.numel() for p in model.parameters() if p.numel() >= 65536)
-    assert 39_000 * 3.3e-9 * eligible > 30 > 390 * 3.3e-9 * eligible
+    saving = fused_paths.SAVING_SECONDS_PER_ELEMENT["bamsprod"] * eligible
+    assert 39_000 * saving > fused_paths.COMPILE_SECONDS > 390 * saving
     assert _planned(
         "bamsprod", model, make_optimizer("bamsprod", model, planned_steps=39_000), 39_000
     )

@@ -61,6 +61,7 @@ from torch.optim import Optimizer
 import benchmark.optim.fused as fused_paths
 from benchmark.binary.metrics import QUANTIZATION_ERRORS, quantization_error
 from benchmark.errors import unknown_name
+from benchmark.optim import native
 from benchmark.optim.base import (
     check_fused_options,
     check_real_params,
@@ -152,8 +153,9 @@ class BAMSProd(Optimizer):
             where eligible, ``False`` never, ``None`` (default) only when ``planned_steps``
             amortises the compile time (:func:`benchmark.optim.fused.worth_compiling`). Only
             with ``foreach=True``; the error and the range stay eager (same diagnostics).
-        fused_min_elements: the smallest tensor the compiled update takes (``None``:
-            ``benchmark.optim.fused.MIN_ELEMENTS["bamsprod"]``, 65536).
+        fused_min_elements: the smallest tensor the compiled update takes (``None``: every
+            float32 CPU tensor for the C++ kernel, ``benchmark.optim.native.MIN_ELEMENTS``;
+            ``benchmark.optim.fused.MIN_ELEMENTS["bamsprod"]``, 65536, for torch.compile's).
         planned_steps: the run's planned number of steps, for ``fused=None``.
 
     ``error`` and ``bound`` apply to the whole optimizer (attributes ``error``/``bound``; being
@@ -215,6 +217,8 @@ class BAMSProd(Optimizer):
         self.bound = bound
         self.fused = fused
         self.fused_min_elements = fused_min_elements or fused_paths.MIN_ELEMENTS["bamsprod"]
+        # None: the C++ kernel's threshold for its tensors (native.MIN_ELEMENTS), else this
+        self._min_given = fused_min_elements
         self.planned_steps = planned_steps
         self._paths = {"compiled": 0, "foreach": 0, "per-tensor": 0}
         super().__init__(params, defaults)
@@ -478,8 +482,14 @@ class BAMSProd(Optimizer):
             self.fused, "bamsprod", self._all_params, self.fused_min_elements, self.planned_steps
         ):
             return []
-        n = self.fused_min_elements
-        return [i for i, p in enumerate(params) if fused_paths.eligible(p, n, grads[i])]
+        n, given = self.fused_min_elements, self._min_given
+        return [
+            i
+            for i, p in enumerate(params)
+            if fused_paths.eligible(
+                p, given or (native.MIN_ELEMENTS if native.handles(p) else n), grads[i]
+            )
+        ]
 
     def _step_compiled_with_error(
         self, group: dict[str, Any], params: list, grads: list, states: list, indices: list[int]
@@ -490,8 +500,27 @@ class BAMSProd(Optimizer):
         beta1, beta2 = group["betas"]
         eta, gamma = self._eta(group), group["gamma"]
         done: set[int] = set()
+        consts = [1.0 - beta1, beta2, 1.0 - beta2, group["eps"], group["weight_decay"]]
         for i in indices:
             p, state = params[i], states[i]
+            if native.handles(p):  # the C++ kernel takes Python floats
+                e = fused_paths.bamsprod_native_with_error(
+                    p,
+                    grads[i],
+                    state,
+                    consts,
+                    self._base_step(group, state["step"]),
+                    eta,
+                    gamma,
+                    state["step"],
+                    self.error,
+                    group["maximize"],
+                )
+                if e is fused_paths.FAILED:
+                    break
+                state["error"] = e
+                done.add(i)
+                continue
             c = fused_paths.bamsprod_scalars(
                 beta1, beta2, group["eps"], group["weight_decay"], p.device
             )
@@ -522,8 +551,18 @@ class BAMSProd(Optimizer):
         beta1, beta2 = group["betas"]
         done: set[int] = set()
         consts: dict[torch.device, torch.Tensor] = {}
+        floats = [1.0 - beta1, beta2, 1.0 - beta2, group["eps"], group["weight_decay"]]
         for i in indices:
             p = params[i]
+            if native.handles(p) and isinstance(d_min[i], float):
+                hi = max(d_min[i], d_max[i])
+                bounds = [base[i], 0.0, 0.0, 0.0, d_min[i], hi]
+                if not fused_paths.bamsprod_native(
+                    p, grads[i], states[i], floats + bounds, group["maximize"]
+                ):
+                    break
+                done.add(i)
+                continue
             c = consts.get(p.device)
             if c is None:
                 c = consts[p.device] = fused_paths.bamsprod_scalars(

@@ -49,6 +49,7 @@ from typing import Any
 
 import torch
 
+from benchmark.optim import native
 from benchmark.optim.registry import COMPILED_DEVICES, COMPILED_MIN_ELEMENTS
 
 #: per optimizer, tensors with fewer elements run the eager foreach path (measured: below
@@ -132,11 +133,11 @@ def use_fused(
     return True
 
 
-def _fail(exc: BaseException) -> None:
+def _fail(exc: BaseException, what: str = "torch.compile failed") -> None:
     reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
     _FAILURE.append(reason[:300])
     warnings.warn(
-        f"torch.compile failed ({reason[:300]}); BAMSProd/Bop/Bop2ndOrder run their eager "
+        f"{what} ({reason[:300]}); BAMSProd/Bop/Bop2ndOrder run their eager "
         "foreach paths in this process",
         FusedFallbackWarning,
         stacklevel=3,
@@ -292,6 +293,9 @@ def bamsprod_update(
     """BAMSProd's compiled update of one tensor (in place) with a known range: ``d = [a,
     d_min, d_max]`` from the eager code. False when compiling failed (nothing changed: run
     the eager path)."""
+    if native.handles(p):
+        scalars = [*c.tolist(), float(d[0]), 0.0, 0.0, 0.0, float(d[1]), float(d[2])]
+        return _native(p, g, state, scalars, 0, 1, maximize) is not FAILED
     name, fn = ("bamsprod/max", _bamsprod_maximize) if maximize else ("bamsprod", _bamsprod)
     tensors = (p, g, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"])
     return call(name, fn, *(x.view(-1) for x in tensors), c, d) is not FAILED
@@ -309,10 +313,76 @@ def bamsprod_update_with_error(
     """BAMSProd's compiled step of one binary tensor, its error (``kind``: ``"xnor_l1"`` or
     ``"sign_l1"``) and default range included (``s = [a, eta, gamma, t]``, float64):
     ``(e, lower, upper)`` as 0-d tensors, or :data:`FAILED`."""
+    if native.handles(p):
+        a, eta, gamma, t = s.tolist()
+        scalars = [*c.tolist(), a, eta, gamma, t, 0.0, 0.0]
+        channels = p.shape[0] if p.dim() >= 2 else 1
+        e = _native(p, g, state, scalars, _NATIVE_KIND[kind], channels, maximize)
+        if e is FAILED:
+            return FAILED
+        lower = eta * (1.0 - e / (gamma * t + 1.0))
+        upper = eta * (1.0 + e / (gamma * t))
+        return torch.tensor(e, dtype=p.dtype), lower, upper
     fn = _WITH_ERROR[(kind, maximize)]
     rows = (p.shape[0], -1) if p.dim() >= 2 else (1, -1)  # one row per output channel
     tensors = (p, g, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"])
     return call(f"bamsprod/{kind}/{maximize}", fn, *(x.view(rows) for x in tensors), c, s)
+
+
+_NATIVE_KIND = {"xnor_l1": 1, "sign_l1": 2}
+
+
+def bamsprod_native(
+    p: torch.Tensor, g: torch.Tensor, state: dict[str, Any], scalars: list[float], maximize: bool
+) -> bool:
+    """The C++ kernel's update of one float32 CPU tensor with a known range (``scalars`` as
+    :func:`benchmark.optim.native.bamsprod_step`'s); False when it cannot be built."""
+    return _native(p, g, state, scalars, 0, 1, maximize) is not FAILED
+
+
+def bamsprod_native_with_error(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    state: dict[str, Any],
+    consts: list[float],
+    a: float,
+    eta: float,
+    gamma: float,
+    t: int,
+    kind: str,
+    maximize: bool,
+) -> Any:
+    """The C++ kernel's step of one binary float32 CPU tensor, its error (``kind``) inside:
+    the error as a 0-d tensor (float32), or :data:`FAILED`. ``consts = [1 - beta1, beta2,
+    1 - beta2, eps, weight_decay]``."""
+    channels = p.shape[0] if p.dim() >= 2 else 1  # one row per output channel
+    scalars = [*consts, a, eta, gamma, float(t), 0.0, 0.0]
+    e = _native(p, g, state, scalars, _NATIVE_KIND[kind], channels, maximize)
+    return FAILED if e is FAILED else torch.tensor(e, dtype=p.dtype)
+
+
+def _native(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    state: dict[str, Any],
+    scalars: list[float],
+    kind: int,
+    rows: int,
+    maximize: bool,
+) -> Any:
+    """:func:`benchmark.optim.native.bamsprod_step`, or :data:`FAILED` when the extension
+    cannot be built (recorded and warned once, as a compile failure; the build fails
+    before any tensor is written)."""
+    if _FAILURE:
+        return FAILED
+    try:
+        native.load()
+    except Exception as exc:  # noqa: BLE001 - any build failure means: run eagerly
+        _fail(exc, "building the C++ BAMSProd kernel failed")
+        return FAILED
+    out = native.bamsprod_step(p, g, state, scalars, kind, rows, maximize)
+    _CALLS[0] += 1
+    return out
 
 
 # --------------------------------------------------------------------------- Bop
