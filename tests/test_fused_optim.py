@@ -128,7 +128,13 @@ BOP_SLOW = [(Bop2ndOrder, {"threshold": 0.0}), (Bop2ndOrder, {"threshold": 1e-4,
     ("cls", "options"),
     [*BOP_CASES, *(pytest.param(*case, marks=pytest.mark.slow) for case in BOP_SLOW)],
 )
-def test_flip_optimizers_compiled_match_eager(cls: type, options: dict) -> None:
+@pytest.mark.parametrize("kernel", ["c++", "inductor"])
+def test_flip_optimizers_compiled_match_eager(
+    cls: type, options: dict, kernel: str, monkeypatch
+) -> None:
+    """Bop's C++ kernel (float32 CPU, the default) and torch.compile's; Bop2ndOrder has
+    torch.compile's only."""
+    monkeypatch.setattr(native, "ENABLED", kernel == "c++")
     fused_params, fused_opt, fused_diag = _run(cls, True, **options)
     eager_params, eager_opt, eager_diag = _run(cls, False, **options)
     assert fused_opt.implementation == "bnnbench compiled (2 tensors) + foreach (1 tensors)"
@@ -247,6 +253,9 @@ def test_registry_states_the_implementation() -> None:
         "bnnbench compiled (C++ kernel for float32) + foreach"
     )
     assert implementation_of("bop", fused=True) == (
+        "bnnbench compiled (C++ kernel for float32) + foreach + adam: torch fused"
+    )
+    assert implementation_of("bop2nd", fused=True) == (
         "bnnbench compiled (tensors >= 131072 elements) + foreach + adam: torch fused"
     )
     assert implementation_of("bop2nd", "mps", fused=True).startswith("bnnbench foreach + adam")
@@ -334,7 +343,7 @@ def test_compile_failure_warns_once_and_runs_eagerly(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     (warning,) = result["warnings"]  # BAMSProd builds the C++ kernel first
-    assert warning.startswith("building the C++ BAMSProd kernel failed")
+    assert warning.startswith("building the C++ kernels failed")
     assert result["failure"]
     assert result["implementation"] == "bnnbench foreach"
     assert result["bop"] == "bnnbench foreach"
@@ -401,8 +410,9 @@ def test_long_large_run_would_compile() -> None:
 
 def test_a_run_records_the_compiled_path_the_auto_rule_chose(monkeypatch) -> None:
     """With the compile cost set to 0 the auto rule compiles any eligible tensor: a Bop run
-    (``fused`` unset) whose 512x256 layer (131,072 elements) is eligible takes the compiled
-    path, and its record says so (train passes the planned steps, run_unit sees the calls)."""
+    (``fused`` unset) takes the compiled path (the C++ kernel: every float32 CPU tensor; the
+    512x256 layer would be eligible for torch.compile's too), and its record says so (train
+    passes the planned steps, run_unit sees the calls)."""
     from benchmark.execute import run_unit
     from benchmark.records import RunSpec
 
@@ -420,5 +430,5 @@ def test_a_run_records_the_compiled_path_the_auto_rule_chose(monkeypatch) -> Non
     (record,) = run_unit([spec])
     assert record.status == "completed"
     assert record.environment["optimizer_implementation"] == (
-        "bnnbench compiled (tensors >= 131072 elements) + foreach + adam: torch fused"
+        "bnnbench compiled (C++ kernel for float32) + foreach + adam: torch fused"
     )

@@ -48,6 +48,7 @@ from torch.optim import Optimizer
 
 import benchmark.optim.fused as fused_paths
 from benchmark.binary.ste import hard_sign
+from benchmark.optim import native
 from benchmark.optim.base import (
     check_fused_options,
     check_real_params,
@@ -78,6 +79,7 @@ class _FlipOptimizer(Optimizer):
         check_fused_options(self._name, fused, fused_min_elements, planned_steps)
         self.fused = fused
         self.fused_min_elements = fused_min_elements or fused_paths.MIN_ELEMENTS[self._kind]
+        self._min_given = fused_min_elements  # None: the C++ kernel's threshold for Bop
         self.planned_steps = planned_steps
         self._paths = {"compiled": 0, "foreach": 0, "per-tensor": 0}
         super().__init__(params, defaults)
@@ -144,7 +146,7 @@ class _FlipOptimizer(Optimizer):
         failed = False
         for p, g, state in zip(params, grads, states, strict=True):
             flips = fused_paths.FAILED
-            if not failed and fused_paths.eligible(p, n, g):
+            if not failed and fused_paths.eligible(p, self._threshold(p, n), g):
                 flips = self._compiled_tensor(group, p, g, state)
                 failed = flips is fused_paths.FAILED
             if flips is fused_paths.FAILED:
@@ -158,6 +160,14 @@ class _FlipOptimizer(Optimizer):
     def _compiled_tensor(self, group: dict, p: torch.Tensor, g: torch.Tensor, state: dict) -> Any:
         raise NotImplementedError
 
+    def _threshold(self, p: torch.Tensor, n: int) -> int:
+        """The smallest tensor compiled: ``fused_min_elements`` if given, else
+        :data:`benchmark.optim.native.MIN_ELEMENTS` for the C++ kernel's tensors (Bop's,
+        float32 on the CPU) and ``n`` for torch.compile's."""
+        if self._min_given is None and self._kind == "bop" and native.handles(p):
+            return native.MIN_ELEMENTS
+        return n
+
     def _step_foreach(self, group: dict, params: list, grads: list, states: list) -> torch.Tensor:
         raise NotImplementedError
 
@@ -169,7 +179,7 @@ class _FlipOptimizer(Optimizer):
     @property
     def last_flips(self) -> int:
         """Number of weights flipped at the last step."""
-        return int(sum(int(f.item()) for f in self._flips))
+        return int(sum(int(f) for f in self._flips))  # 0-d tensors, or ints (C++ kernel)
 
     def diagnostics(self) -> dict[str, float]:
         """``{"flips": count, "flip_fraction": count / weights updated}`` for the last step."""

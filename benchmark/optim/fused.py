@@ -361,6 +361,19 @@ def bamsprod_native_with_error(
     return FAILED if e is FAILED else torch.tensor(e, dtype=p.dtype)
 
 
+def _native_loaded() -> bool:
+    """The C++ extension is built (first call: builds it; a failure is recorded and warned
+    once, as a compile failure, before any tensor is written)."""
+    if _FAILURE:
+        return False
+    try:
+        native.load()
+    except Exception as exc:  # noqa: BLE001 - any build failure means: run eagerly
+        _fail(exc, "building the C++ kernels failed")
+        return False
+    return True
+
+
 def _native(
     p: torch.Tensor,
     g: torch.Tensor,
@@ -373,12 +386,7 @@ def _native(
     """:func:`benchmark.optim.native.bamsprod_step`, or :data:`FAILED` when the extension
     cannot be built (recorded and warned once, as a compile failure; the build fails
     before any tensor is written)."""
-    if _FAILURE:
-        return FAILED
-    try:
-        native.load()
-    except Exception as exc:  # noqa: BLE001 - any build failure means: run eagerly
-        _fail(exc, "building the C++ BAMSProd kernel failed")
+    if not _native_loaded():
         return FAILED
     out = native.bamsprod_step(p, g, state, scalars, kind, rows, maximize)
     _CALLS[0] += 1
@@ -397,7 +405,13 @@ def _bop_body(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, s: torch.Tensor
 
 
 def bop_update(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, rate: float, tau: float) -> Any:
-    """Bop's compiled step of one tensor (in place): the flip count (0-d), or :data:`FAILED`."""
+    """Bop's compiled step of one tensor (in place): the flip count (0-d tensor, or an int
+    from the C++ kernel on float32 CPU tensors), or :data:`FAILED`."""
+    if native.handles(p):
+        if not _native_loaded():
+            return FAILED
+        _CALLS[0] += 1
+        return native.bop_step(p, g, m, rate, tau)
     s = torch.tensor([rate, tau], dtype=torch.float64, device=p.device)
     return call("bop", _bop_body, p.view(-1), g.view(-1), m.view(-1), s)
 

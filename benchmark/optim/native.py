@@ -1,4 +1,4 @@
-r"""BAMSProd's update of one large float32 CPU tensor as a hand-written C++ kernel.
+r"""BAMSProd's and Bop's update of one float32 CPU tensor as hand-written C++ kernels.
 
 Built on first use with :func:`torch.utils.cpp_extension.load_inline` (g++ and ninja; plain
 ``-O3 -fno-math-errno``, no ``-march=native``: the build cache may be shared between Intel
@@ -26,6 +26,10 @@ One call does one tensor's step (:func:`bamsprod_step`):
    (1-\beta_2) g^2`, :math:`\hat v = \max(\hat v, v)`, :math:`d = \mathrm{clip}(\sqrt{\hat v}
    + \epsilon, d_{min}, d_{max})`, :math:`w \leftarrow w - a\,m/d` (``at::parallel_for`` over
    chunks of 65536 elements: one thread runs them in order).
+
+Bop (:func:`bop_step`): one loop doing ``m`` by torch's ``lerp`` formula, the flip test
+:math:`w m > \tau` (float32, as the eager ``gt_``), the flip and the count (int64 per chunk
+of 65536 elements, summed in order).
 
 The numbers agree with the eager foreach path to float rounding (tests/test_fused_optim.py:
 1e-6 relative over 20 steps). When the extension cannot be built (no compiler, no ninja),
@@ -104,7 +108,45 @@ void update_loop(float* __restrict p, const float* __restrict g, float* __restri
     p[i] = p[i] + neg_a * (mi / d);
   }
 }
+__attribute__((target_clones("avx2", "default")))
+int64_t bop_loop(float* __restrict p, const float* __restrict g, float* __restrict m, int64_t n,
+                 float w, float tau, bool small_w) {
+  int64_t flips = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float mi = m[i];
+    mi = small_w ? mi + w * (g[i] - mi) : g[i] - (g[i] - mi) * (1.f - w);
+    m[i] = mi;
+    float pi = p[i];
+    bool flip = pi * mi > tau;
+    p[i] = flip ? -pi : pi;
+    flips += flip;
+  }
+  return flips;
+}
 }  // namespace
+
+// Bop: m <- lerp(m, g, rate), flip where w m > tau; returns the number of flips.
+int64_t bop_step(torch::Tensor p, torch::Tensor g, torch::Tensor m, double rate, double tau) {
+  for (const auto& x : {p, g, m})
+    TORCH_CHECK(x.is_contiguous() && x.scalar_type() == at::kFloat && x.device().is_cpu() &&
+                    x.numel() == p.numel(),
+                "bop_step: contiguous float32 CPU tensors of one size");
+  const int64_t n = p.numel(), chunk = 65536, chunks = (n + chunk - 1) / chunk;
+  std::vector<int64_t> counts(chunks, 0);
+  float* pp = p.data_ptr<float>();
+  float* gp = g.data_ptr<float>();
+  float* mp = m.data_ptr<float>();
+  const float w = (float)rate, t = (float)tau;
+  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      const int64_t lo = k * chunk, len = std::min(chunk, n - lo);
+      counts[k] = bop_loop(pp + lo, gp + lo, mp + lo, len, w, t, std::fabs(w) < 0.5f);
+    }
+  });
+  int64_t total = 0;
+  for (int64_t c : counts) total += c;
+  return total;
+}
 
 // error kind: 0 none (bounds given), 1 xnor_l1, 2 sign_l1.
 // s = [1-beta1, beta2, 1-beta2, eps, wd, a, eta, gamma, t, d_min, d_max]
@@ -179,9 +221,9 @@ def load() -> Any:
 
         _MODULE.append(
             load_inline(
-                "bnnbench_bamsprod_v1",
+                "bnnbench_native_v1",
                 cpp_sources=_SOURCE,
-                functions=["bamsprod_step"],
+                functions=["bamsprod_step", "bop_step"],
                 extra_cflags=["-O3", "-fno-math-errno"],
                 verbose=False,
             )
@@ -219,3 +261,9 @@ def bamsprod_step(
         rows,
         maximize,
     )
+
+
+def bop_step(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, rate: float, tau: float) -> int:
+    """Bop's step of one tensor in place: ``m <- lerp(m, g, rate)``, flip where ``w m >
+    tau``; returns the number of flips."""
+    return load().bop_step(p, g, m, rate, tau)

@@ -577,8 +577,9 @@ def implementation_of(
     optimizer (``"bnnbench foreach + adam: torch fused"``), ``"plug-in"`` for plug-ins.
 
     bnnbench's own optimizers (:data:`BNNBENCH`) say e.g. ``"bnnbench compiled (tensors >=
-    65536 elements) + foreach"`` (BAMSProd on the CPU: ``"bnnbench compiled (C++ kernel for
-    float32) + foreach"``, :mod:`benchmark.optim.native`) for ``fused=True`` on a device of
+    65536 elements) + foreach"`` (BAMSProd and Bop on the CPU: ``"bnnbench compiled (C++
+    kernel for float32) + foreach"``, :mod:`benchmark.optim.native`) for ``fused=True`` on a
+    device of
     :data:`COMPILED_DEVICES`, ``"bnnbench foreach (compile failed: ...)"`` when
     ``compile_failure`` (:func:`benchmark.optim.fused.compile_failure` of the process that
     ran it) says torch.compile failed, else ``"bnnbench foreach"``. For ``fused=None`` (the
@@ -600,7 +601,7 @@ def implementation_of(
                 else f"bnnbench compiled (tensors >= {COMPILED_MIN_ELEMENTS[name]} elements) "
                 "+ foreach"
             )
-            if name == "bamsprod" and on == "cpu" and not compile_failure:
+            if name in ("bamsprod", "bop") and on == "cpu" and not compile_failure:
                 kind = "bnnbench compiled (C++ kernel for float32) + foreach"
     if spec.kind == "latent-free":
         companion = fp_optimizer or spec.defaults.get("fp_optimizer", "adam")
