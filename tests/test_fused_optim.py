@@ -364,8 +364,8 @@ def _planned(cls_kind: str, model: torch.nn.Module, opt, planned: int) -> bool:
 def test_quick_suite_cell_plans_its_steps_and_stays_eager() -> None:
     """The quick suite's BAMSProd cell (mlp on mnist1d, 5 epochs of batch 64: 285 steps, as
     suites/quick.yaml states): the run passes 285 planned steps, which amortise no
-    compilation (285 x 3.3e-9 s x 65,536 eligible elements, the 256x256 layer, = 0.06 s
-    << 30 s), so the run records the eager implementation as before."""
+    compilation (285 x 3.8e-9 s x 65,536 eligible elements, the 256x256 layer, = 0.07 s
+    << 60 s), so the run records the eager implementation as before."""
     from benchmark.execute import run_unit
     from benchmark.records import RunSpec
     from benchmark.train import build_spec_model, load_spec_dataset
@@ -386,8 +386,8 @@ def test_quick_suite_cell_plans_its_steps_and_stays_eager() -> None:
 
 def test_long_large_run_would_compile() -> None:
     """The 11M-parameter ``resnet18`` set with a binary group: 100 epochs of 390 batches
-    (CIFAR-10 at batch 128) plan 39,000 steps, 39,000 x 3.3e-9 s x 11.0M = 1,400 s saved
-    against 30 s of compilation: compiled; one epoch (390 steps, 14 s saved) stays eager.
+    (CIFAR-10 at batch 128) plan 39,000 steps, 39,000 x 3.8e-9 s x 11.5M = 1,700 s saved
+    against 60 s of building: compiled; one epoch (390 steps, 17 s saved) stays eager.
     Bop's companion (Adam) gets no planned steps."""
     from benchmark.perf_gate import binary_resnet18_shapes
 

@@ -1,5 +1,11 @@
 r"""Compiled (fused) per-tensor updates of BAMSProd, Bop and Bop2ndOrder for large tensors.
 
+On float32 CPU tensors BAMSProd and Bop run hand-written C++ kernels instead
+(:mod:`benchmark.optim.native`: :func:`bamsprod_native`, :func:`bamsprod_native_with_error`,
+and inside :func:`bamsprod_update`, :func:`bamsprod_update_with_error`, :func:`bop_update`),
+unless ``BNNBENCH_NATIVE=0``; a build failure is handled as a compile failure below. What
+follows describes the torch.compile kernels, which serve every other case.
+
 The eager ``torch._foreach_*`` paths of :mod:`benchmark.optim.bamsprod` and
 :mod:`benchmark.optim.bop` run each elementwise operation as its own pass over memory (about
 8 weight-sized passes for BAMSProd, plus 5 for its error; 5 for Bop). Here one tensor's
@@ -58,13 +64,13 @@ MIN_ELEMENTS: dict[str, int] = COMPILED_MIN_ELEMENTS
 #: devices with an inductor backend here
 DEVICES = COMPILED_DEVICES
 #: the auto rule's numbers (:func:`worth_compiling`), measured on the 11.7M ``resnet18`` set (one
-#: thread, CPU clock, under load; docs/performance.md): the compile seconds a process pays
-#: (the largest cold first step measured, BAMSProd's 24.6 s wall, rounded up) and the
-#: saving per eligible element and step of the compiled update against the foreach one
-#: (BAMSProd 66.2 -> 28.0 ms on 11.5M eligible elements, Bop 26.6 -> 11.8 ms and
-#: Bop2ndOrder 40.1 -> 20.4 ms on 10.8M)
-COMPILE_SECONDS = 30.0
-SAVING_SECONDS_PER_ELEMENT = {"bamsprod": 3.3e-9, "bop": 1.3e-9, "bop2nd": 1.8e-9}
+#: thread, CPU clock, under load; docs/performance.md): the build seconds a process pays
+#: (the largest cold first step measured: the C++ kernels' build, 35-53 s wall, rounded up;
+#: torch.compile's cold BAMSProd compile was 24.6 s) and the saving per eligible element and
+#: step against the foreach update (C++ kernels: BAMSProd 63.1 -> 19.5 ms on 11.5M eligible
+#: elements, Bop 26.9 -> 10.9 ms on 10.8M; torch.compile: Bop2ndOrder 40.1 -> 20.4 ms)
+COMPILE_SECONDS = 60.0
+SAVING_SECONDS_PER_ELEMENT = {"bamsprod": 3.8e-9, "bop": 1.5e-9, "bop2nd": 1.8e-9}
 
 _FAILURE: list[str] = []  # the reason torch.compile failed in this process (at most one)
 _COMPILED: dict[str, Callable[..., Any]] = {}
