@@ -4,8 +4,8 @@ Built on first use with :func:`torch.utils.cpp_extension.load_inline` (g++ and n
 ``-O3 -fno-math-errno``, no ``-march=native``: the build cache may be shared between Intel
 and AMD machines; the loops carry ``target_clones("avx2", "default")``, so GCC emits an AVX2
 and a baseline version and picks one at load time). The build is cached on disk
-(``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``): about 55 s the first time
-(measured, under load), a fraction of a second in later processes.
+(``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``; a changed source is
+rebuilt): 35-53 s wall the first time (measured under load), 0.2 s in later processes.
 
 One call does one tensor's step (:func:`bamsprod_step`):
 
