@@ -274,13 +274,16 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
         seed_everything(spec.seed)
         model = build_spec_model(spec, dataset).to(device)
         model.train()
-        optimizer = make_optimizer(spec.optimizer, model, **spec.hparams)
+        num_batches = dataset.train.num_batches(spec.batch_size)
+        # the steps this process will run: the auto rule of a compiled update weighs them
+        # against its compile time (benchmark.optim.fused.worth_compiling)
+        planned = spec.trained_epochs * num_batches
+        optimizer = make_optimizer(spec.optimizer, model, planned_steps=planned, **spec.hparams)
         clip = spec.clip_latent if spec.clip_latent and not is_latent_free(spec.optimizer) else None
         if clip:
             clip_latent_(model, clip)
         initial = [float(g[scheduled_key(g)]) for g in optimizer.param_groups]
         evaluate = _Evaluator(spec, model, optimizer, dataset, device, record)
-        num_batches = dataset.train.num_batches(spec.batch_size)
         points = eval_points(num_batches, spec.evals_per_epoch)
         # the schedule spans the full horizon, so a stopped run evaluates a prefix of it
         extra = schedule_steps(spec.eval_schedule, spec.epochs * num_batches)

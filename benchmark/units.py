@@ -50,8 +50,11 @@ def run_unit(
     spec. An exception is recorded, never raised: a unit that raises is retried in the parts
     :meth:`~benchmark.tasks.base.Task.split_unit` gives, and what still raises becomes one
     ``failed`` record per run."""
+    from benchmark.optim.fused import compiled_calls
+
     task = get_task(specs[0].task)
     started = time.time()
+    calls = compiled_calls()
     try:
         records = task.run_unit(specs, data_root, download)
     except Exception as exc:  # noqa: BLE001 - any run error is recorded, the suite goes on
@@ -64,15 +67,27 @@ def run_unit(
     for spec, record in zip(specs, records, strict=True):
         if not record.environment:  # captured here, in the process that ran it
             record.environment = run_environment(getattr(spec, "threads", 1))
-            record.environment["optimizer_implementation"] = _implementation(spec)
+            record.environment["optimizer_implementation"] = _implementation(
+                spec, compiled_calls() > calls
+            )
     return records
 
 
-def _implementation(spec: Any) -> str:
-    """Which code ran the run's optimizer update (the registry's statement for its device)."""
+def _implementation(spec: Any, ran_compiled: bool = False) -> str:
+    """Which code ran the run's optimizer update (the registry's statement for its device);
+    ``ran_compiled``: the unit ran compiled updates (for ``fused=None``, the auto rule chose
+    them on the run's planned steps)."""
+    from benchmark.optim.fused import compile_failure
     from benchmark.optim.registry import implementation_of
 
     hparams = getattr(spec, "hparams", None) or {}
+    fused = hparams.get("fused")
+    if fused is None and ran_compiled:
+        fused = True
     return implementation_of(
-        getattr(spec, "optimizer", ""), getattr(spec, "device", "cpu"), hparams.get("fp_optimizer")
+        getattr(spec, "optimizer", ""),
+        getattr(spec, "device", "cpu"),
+        hparams.get("fp_optimizer"),
+        fused=fused,
+        compile_failure=compile_failure() if fused is True else None,
     )

@@ -39,9 +39,14 @@ keeps one scratch buffer per tensor (not part of the state) and keeps the errors
 only on the CPU, where no device sync exists, are the per-tensor clamp bounds read back as
 Python floats (one ``tolist()`` per step) so that one clamp pass replaces two.
 
-**Size.** About 420 lines: one algorithm per file, as in ``torch.optim`` (docstring with the
-update rule, the argument checks, the vectorised and the per-tensor path); the helpers it
-shares with Bop live in ``benchmark/optim/base.py``.
+A third, the compiled update for large tensors (``fused=True``, :mod:`benchmark.optim.fused`),
+does a tensor's error, range and update in one ``torch.compile``\ d function; the foreach path
+stays the default and the reference (the same numbers to 1e-6 relative, tested).
+
+**Size.** About 570 lines: one algorithm per file, as in ``torch.optim`` (docstring with the
+update rule, the argument checks, the vectorised and the per-tensor path, and the dispatch of
+large tensors to the compiled update); the helpers it shares with Bop live in
+``benchmark/optim/base.py``, the compiled functions in ``benchmark/optim/fused.py``.
 """
 
 from __future__ import annotations
@@ -53,20 +58,26 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+import benchmark.optim.fused as fused_paths
 from benchmark.binary.metrics import QUANTIZATION_ERRORS, quantization_error
 from benchmark.errors import unknown_name
+from benchmark.optim import native
 from benchmark.optim.base import (
+    check_fused_options,
     check_real_params,
     collect_groups,
     device_dtype_buckets,
     evaluate_closure,
+    implementation_name,
     require,
     scratch_buffers,
 )
+from benchmark.optim.fused import compile_available
 
 ErrorFn = Callable[[torch.Tensor], "float | torch.Tensor"]
 BoundFn = Callable[[int, torch.Tensor, float, float], "tuple[Any, Any]"]
 
+_IN_GRAPH = ("xnor_l1", "sign_l1")  # errors the compiled step computes itself
 _QERR_EPS = 1e-12  # the epsilon of benchmark.binary.quantization_error("xnor_l1")
 _MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")  # the state tensors, zeros at first
 
@@ -138,6 +149,14 @@ class BAMSProd(Optimizer):
             reusing the last value in between (default 1: exact).
         maximize: maximize the objective (the gradient's sign is flipped), as in Adam.
         foreach: vectorised ``torch._foreach_*`` path (default ``True``) or per-tensor path.
+        fused: the compiled update for large tensors (:mod:`benchmark.optim.fused`): ``True``
+            where eligible, ``False`` never, ``None`` (default) only when ``planned_steps``
+            amortises the compile time (:func:`benchmark.optim.fused.worth_compiling`). Only
+            with ``foreach=True``; the error and the range stay eager (same diagnostics).
+        fused_min_elements: the smallest tensor the compiled update takes (``None``: every
+            float32 CPU tensor for the C++ kernel, ``benchmark.optim.native.MIN_ELEMENTS``;
+            ``benchmark.optim.fused.MIN_ELEMENTS["bamsprod"]``, 65536, for torch.compile's).
+        planned_steps: the run's planned number of steps, for ``fused=None``.
 
     ``error`` and ``bound`` apply to the whole optimizer (attributes ``error``/``bound``; being
     code, they are not part of ``state_dict()``: pass them again when rebuilding). Every other
@@ -161,6 +180,9 @@ class BAMSProd(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool = True,
+        fused: bool | None = None,
+        fused_min_elements: int | None = None,
+        planned_steps: int | None = None,
     ) -> None:
         _check(isinstance(lr, int | float) and lr >= 0.0, f"lr={lr!r} must be >= 0")
         _check(
@@ -190,8 +212,15 @@ class BAMSProd(Optimizer):
             "foreach": foreach,
             "binary": False,
         }
+        check_fused_options("BAMSProd", fused, fused_min_elements, planned_steps)
         self.error = error
         self.bound = bound
+        self.fused = fused
+        self.fused_min_elements = fused_min_elements or fused_paths.MIN_ELEMENTS["bamsprod"]
+        # None: the C++ kernel's threshold for its tensors (native.MIN_ELEMENTS), else this
+        self._min_given = fused_min_elements
+        self.planned_steps = planned_steps
+        self._paths = {"compiled": 0, "foreach": 0, "per-tensor": 0}
         super().__init__(params, defaults)
         # per step and group: (errors, lowers, uppers), tensors or lists of floats
         self._diagnostics: list[tuple[Any, Any, Any]] = []
@@ -266,13 +295,20 @@ class BAMSProd(Optimizer):
         """One optimisation step; ``closure`` re-evaluates the model and returns the loss."""
         loss = evaluate_closure(closure)
         self._diagnostics = []
+        self._paths = {"compiled": 0, "foreach": 0, "per-tensor": 0}
         for group, params, grads, states in collect_groups(self, "BAMSProd", _MOMENTS):
             if group["foreach"]:
                 for bucket in device_dtype_buckets(params, grads, states):
                     self._step_foreach(group, *bucket)
             else:
                 self._step_per_tensor(group, params, grads, states)
+                self._paths["per-tensor"] += len(params)
         return loss
+
+    @property
+    def implementation(self) -> str:
+        """Which code ran the last step (:func:`benchmark.optim.base.implementation_name`)."""
+        return implementation_name(self._paths)
 
     def _step_per_tensor(
         self, group: dict[str, Any], params: list, grads: list, states: list
@@ -325,10 +361,62 @@ class BAMSProd(Optimizer):
             self._diagnostics.append((errs, lows, ups))  # floats: made tensors on demand
 
     def _step_foreach(self, group: dict[str, Any], params: list, grads: list, states: list) -> None:
-        """Vectorised path: same numbers as :meth:`_step_per_tensor` (to float rounding)."""
+        """Vectorised path: same numbers as :meth:`_step_per_tensor` (to float rounding).
+
+        Of the tensors :meth:`_compiled_indices` picks, those of a binary group whose error
+        is due this step (built-in ``error``, default ``bound``) take the compiled step with
+        the error inside (:func:`benchmark.optim.fused.bamsprod_update_with_error`). Then the
+        other errors, the range and the clamp bounds of every tensor (they read only ``p``);
+        the other picked tensors take the compiled update with that range
+        (:func:`benchmark.optim.fused.bamsprod_update`), the rest the foreach passes."""
+        bufs = scratch_buffers(self, params)
+        steps = [s["step"] for s in states]
+        compiled = self._compiled_indices(params, grads) if group["lr"] != 0.0 else []
+        done: set[int] = set()
+        if compiled and group["binary"] and self.bound is None and self.error in _IN_GRAPH:
+            todo = [i for i in compiled if self._needs_error(group, states[i])]
+            done = self._step_compiled_with_error(group, params, grads, states, todo)
+        errors = self._foreach_errors(group, params, states, bufs, skip=done)
+        lower, upper = self._bounds(group, steps, errors, self._eta(group))
+        if group["binary"]:
+            self._record(errors, lower, upper)
+        base, d_min, d_max = self._clamp_bounds(group, steps, lower, upper)
+        compiled = [i for i in compiled if i not in done]
+        if compiled and compile_available():
+            done |= self._step_compiled(group, params, grads, states, base, d_min, d_max, compiled)
+        eager = [i for i in range(len(params)) if i not in done]
+        self._paths["compiled"] += len(params) - len(eager)
+        self._paths["foreach"] += len(eager)
+        if not eager:
+            return
+        if len(eager) < len(params):
+            params, grads, states, bufs = (
+                [xs[i] for i in eager] for xs in (params, grads, states, bufs)
+            )
+            base, d_min, d_max = ([xs[i] for i in eager] for xs in (base, d_min, d_max))
+        self._moments_foreach(group, params, grads, states)
+        if group["lr"] == 0.0:
+            return
+        # denominator d = sqrt(vmax) + eps, clamped to [a/u, a/l]; then p -= a * m / d.
+        for buf, s in zip(bufs, states, strict=True):
+            torch.sqrt(s["max_exp_avg_sq"], out=buf)
+        torch._foreach_add_(bufs, group["eps"])
+        if isinstance(d_min[0], float):
+            for buf, lo, hi in zip(bufs, d_min, d_max, strict=True):
+                buf.clamp_(lo, max(lo, hi))  # one pass
+        else:  # max first: if lower > upper the step is upper, as in the per-tensor path
+            torch._foreach_clamp_max_(bufs, d_max)
+            torch._foreach_clamp_min_(bufs, d_min)
+        same_step = all(a == base[0] for a in base)
+        exp_avgs = [s["exp_avg"] for s in states]
+        torch._foreach_addcdiv_(
+            params, exp_avgs, bufs, -base[0] if same_step else [-a for a in base]
+        )
+
+    @staticmethod
+    def _moments_foreach(group: dict[str, Any], params: list, grads: list, states: list) -> None:
+        """``m``, ``v`` and ``vmax`` of every tensor, one foreach pass each."""
         beta1, beta2 = group["betas"]
-        eta = self._eta(group)
-        binary, error = group["binary"], self.error
         if group["maximize"]:
             grads = torch._foreach_neg(grads)
         if group["weight_decay"] != 0.0:
@@ -344,54 +432,152 @@ class BAMSProd(Optimizer):
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
         torch._foreach_maximum_(max_sqs, exp_avg_sqs)
 
-        bufs = scratch_buffers(self, params)
-        steps = [s["step"] for s in states]
-        errors = None
-        if binary:
-            todo = [i for i, s in enumerate(states) if self._needs_error(group, s)]
-            if todo:
-                if callable(error):
-                    fresh = [self._as_error(error(params[i]), params[i]) for i in todo]
-                elif error == "none":
-                    fresh = [
-                        torch.ones((), dtype=params[i].dtype, device=params[i].device) for i in todo
-                    ]
-                else:
-                    fresh = _fast_errors(error, [params[i] for i in todo], [bufs[i] for i in todo])
-                for i, e in zip(todo, fresh, strict=True):
-                    states[i]["error"] = e
-            errors = torch.stack([s["error"] for s in states])
-        lower, upper = self._bounds(group, steps, errors, eta)
-        if binary:
-            self._record(errors, lower, upper)
-        if group["lr"] == 0.0:
-            return
+    def _foreach_errors(
+        self, group: dict[str, Any], params: list, states: list, bufs: list, skip: set[int]
+    ) -> torch.Tensor | None:
+        """The errors of a binary group's tensors (recomputed where :meth:`_needs_error`,
+        except for the indices in ``skip``, whose state already holds this step's; stored in
+        the state) as one vector; ``None`` for a non-binary group."""
+        if not group["binary"]:
+            return None
+        error = self.error
+        todo = [i for i, s in enumerate(states) if i not in skip and self._needs_error(group, s)]
+        if todo:
+            if callable(error):
+                fresh = [self._as_error(error(params[i]), params[i]) for i in todo]
+            elif error == "none":
+                fresh = [
+                    torch.ones((), dtype=params[i].dtype, device=params[i].device) for i in todo
+                ]
+            else:
+                fresh = _fast_errors(error, [params[i] for i in todo], [bufs[i] for i in todo])
+            for i, e in zip(todo, fresh, strict=True):
+                states[i]["error"] = e
+        return torch.stack([s["error"] for s in states])
 
-        # denominator d = sqrt(vmax) + eps, clamped to [a/u, a/l]; then p -= a * m / d.
-        for buf, vmax in zip(bufs, max_sqs, strict=True):
-            torch.sqrt(vmax, out=buf)
-        torch._foreach_add_(bufs, group["eps"])
-        same_step = all(t == steps[0] for t in steps)
+    def _clamp_bounds(
+        self, group: dict[str, Any], steps: list[int], lower: Any, upper: Any
+    ) -> tuple[list[float], list[Any], list[Any]]:
+        """``(a_t, a_t / u_t, a_t / l_t)`` per tensor: Python floats, or 0-d tensors when the
+        bounds stay on the device (:meth:`_bounds_on_device`)."""
         base = [self._base_step(group, t) for t in steps]
         if isinstance(lower, list):
             d_min = [a / hi if hi > 0.0 else math.inf for a, hi in zip(base, upper, strict=True)]
             d_max = [a / lo if lo > 0.0 else math.inf for a, lo in zip(base, lower, strict=True)]
-        else:
-            base_t = torch.tensor(base, dtype=torch.float64, device=lower.device)
-            d_min_t, d_max_t = base_t / upper, base_t / lower.clamp_min(0.0)
-            if self._bounds_on_device(lower.device):
-                d_min, d_max = list(d_min_t.unbind()), list(d_max_t.unbind())
-            else:  # on the CPU reading them costs no device sync
-                d_min, d_max = d_min_t.tolist(), d_max_t.tolist()
-        if isinstance(d_min, list) and isinstance(d_min[0], float):
-            for buf, lo, hi in zip(bufs, d_min, d_max, strict=True):
-                buf.clamp_(lo, max(lo, hi))  # one pass
-        else:  # max first: if lower > upper the step is upper, as in the per-tensor path
-            torch._foreach_clamp_max_(bufs, d_max)
-            torch._foreach_clamp_min_(bufs, d_min)
-        torch._foreach_addcdiv_(
-            params, exp_avgs, bufs, -base[0] if same_step else [-a for a in base]
-        )
+            return base, d_min, d_max
+        base_t = torch.tensor(base, dtype=torch.float64, device=lower.device)
+        d_min_t, d_max_t = base_t / upper, base_t / lower.clamp_min(0.0)
+        if self._bounds_on_device(lower.device):
+            return base, list(d_min_t.unbind()), list(d_max_t.unbind())
+        return base, d_min_t.tolist(), d_max_t.tolist()  # on the CPU: no device sync
+
+    def _all_params(self) -> list[torch.Tensor]:
+        """Every tensor of the optimizer (the auto rule weighs them all against one compile)."""
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def _compiled_indices(self, params: list, grads: list) -> list[int]:
+        """The tensors that take the compiled update this step (:mod:`benchmark.optim.fused`):
+        none unless :func:`~benchmark.optim.fused.use_fused` says so, then the eligible ones."""
+        if not fused_paths.use_fused(
+            self.fused, "bamsprod", self._all_params, self.fused_min_elements, self.planned_steps
+        ):
+            return []
+        n, given = self.fused_min_elements, self._min_given
+        return [
+            i
+            for i, p in enumerate(params)
+            if fused_paths.eligible(
+                p, given or (native.MIN_ELEMENTS if native.handles(p) else n), grads[i]
+            )
+        ]
+
+    def _step_compiled_with_error(
+        self, group: dict[str, Any], params: list, grads: list, states: list, indices: list[int]
+    ) -> set[int]:
+        """The compiled step of ``params[i]`` for ``i`` in ``indices``, the error computed in
+        the same compiled function (:func:`benchmark.optim.fused.bamsprod_update_with_error`)
+        and stored in the state; returns the indices done (fewer when compiling failed)."""
+        beta1, beta2 = group["betas"]
+        eta, gamma = self._eta(group), group["gamma"]
+        done: set[int] = set()
+        consts = [1.0 - beta1, beta2, 1.0 - beta2, group["eps"], group["weight_decay"]]
+        for i in indices:
+            p, state = params[i], states[i]
+            if native.handles(p):  # the C++ kernel takes Python floats
+                e = fused_paths.bamsprod_native_with_error(
+                    p,
+                    grads[i],
+                    state,
+                    consts,
+                    self._base_step(group, state["step"]),
+                    eta,
+                    gamma,
+                    state["step"],
+                    self.error,
+                    group["maximize"],
+                )
+                if e is fused_paths.FAILED:
+                    break
+                state["error"] = e
+                done.add(i)
+                continue
+            c = fused_paths.bamsprod_scalars(
+                beta1, beta2, group["eps"], group["weight_decay"], p.device
+            )
+            a = self._base_step(group, state["step"])
+            s = torch.tensor([a, eta, gamma, state["step"]], dtype=torch.float64, device=p.device)
+            out = fused_paths.bamsprod_update_with_error(
+                p, grads[i], state, c, s, self.error, group["maximize"]
+            )
+            if out is fused_paths.FAILED:
+                break
+            state["error"] = out[0]
+            done.add(i)
+        return done
+
+    def _step_compiled(
+        self,
+        group: dict[str, Any],
+        params: list,
+        grads: list,
+        states: list,
+        base: list[float],
+        d_min: list[Any],
+        d_max: list[Any],
+        indices: list[int],
+    ) -> set[int]:
+        """The compiled update of ``params[i]`` for ``i`` in ``indices``; returns the indices
+        done (all of them, or fewer when compiling failed)."""
+        beta1, beta2 = group["betas"]
+        done: set[int] = set()
+        consts: dict[torch.device, torch.Tensor] = {}
+        floats = [1.0 - beta1, beta2, 1.0 - beta2, group["eps"], group["weight_decay"]]
+        for i in indices:
+            p = params[i]
+            if native.handles(p) and isinstance(d_min[i], float):
+                hi = max(d_min[i], d_max[i])
+                bounds = [base[i], 0.0, 0.0, 0.0, d_min[i], hi]
+                if not fused_paths.bamsprod_native(
+                    p, grads[i], states[i], floats + bounds, group["maximize"]
+                ):
+                    break
+                done.add(i)
+                continue
+            c = consts.get(p.device)
+            if c is None:
+                c = consts[p.device] = fused_paths.bamsprod_scalars(
+                    beta1, beta2, group["eps"], group["weight_decay"], p.device
+                )
+            lo, hi = d_min[i], d_max[i]
+            if isinstance(lo, float):
+                d = torch.tensor([base[i], lo, max(lo, hi)], dtype=torch.float64, device=p.device)
+            else:
+                a = torch.tensor(base[i], dtype=torch.float64, device=p.device)
+                d = torch.stack([a, lo, torch.maximum(lo, hi)])
+            if not fused_paths.bamsprod_update(p, grads[i], states[i], c, d, group["maximize"]):
+                break
+            done.add(i)
+        return done
 
     def _bounds_on_device(self, device: torch.device) -> bool:
         """Keep the clamp bounds as 0-d tensors (no ``.item()`` sync) unless on the CPU."""

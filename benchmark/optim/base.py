@@ -59,6 +59,41 @@ def require(owner: str, condition: bool, message: str) -> None:
         raise BnnBenchError(f"{owner}: {message}")
 
 
+def check_fused_options(owner: str, fused: Any, min_elements: Any, planned_steps: Any) -> None:
+    """The fused-path options (:mod:`benchmark.optim.fused`): ``fused`` a bool or ``None``,
+    ``min_elements`` ``None`` or an integer >= 1, ``planned_steps`` ``None`` or an integer
+    >= 0."""
+
+    def integer(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    require(
+        owner,
+        fused is None or isinstance(fused, bool),
+        f"fused={fused!r} must be true, false or null",
+    )
+    require(
+        owner,
+        min_elements is None or (integer(min_elements) and min_elements >= 1),
+        f"fused_min_elements={min_elements!r} must be an integer >= 1",
+    )
+    require(
+        owner,
+        planned_steps is None or (integer(planned_steps) and planned_steps >= 0),
+        f"planned_steps={planned_steps!r} must be null or an integer >= 0",
+    )
+
+
+def implementation_name(paths: Mapping[str, int]) -> str:
+    """``"bnnbench compiled"``, ``"bnnbench foreach"``, ``"bnnbench per-tensor"`` or, when a
+    step used several, e.g. ``"bnnbench compiled (16 tensors) + foreach (2 tensors)"``, from
+    the tensor counts per path (``{}`` or all zero, before a step: ``"bnnbench foreach"``)."""
+    used = [(name, n) for name, n in paths.items() if n]
+    if len(used) > 1:
+        return "bnnbench " + " + ".join(f"{name} ({n} tensors)" for name, n in used)
+    return f"bnnbench {used[0][0] if used else 'foreach'}"
+
+
 def check_real_params(owner: str, params: Iterable[torch.Tensor]) -> None:
     """Refuse complex tensors (the update rules compare and clamp real numbers)."""
     for p in params:

@@ -33,6 +33,8 @@ The vectorised path (default) tests Bop2ndOrder's flip condition in the equivale
 :math:`\sqrt{v} - w \odot m\,c_1/(\tau c_2) < -\epsilon / c_2` (:math:`c_1 = 1/(1-(1-\gamma)^t)`,
 :math:`c_2 = 1/\sqrt{1-(1-\sigma)^t}`, both 1 without bias correction) to save memory passes;
 the per-tensor path (``foreach=False``) follows the formula literally.
+With ``fused=True`` tensors of at least 131072 elements take a compiled update instead
+(:mod:`benchmark.optim.fused`: momentum, flip test, flip and count in one loop over memory).
 """
 
 from __future__ import annotations
@@ -44,12 +46,16 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+import benchmark.optim.fused as fused_paths
 from benchmark.binary.ste import hard_sign
+from benchmark.optim import native
 from benchmark.optim.base import (
+    check_fused_options,
     check_real_params,
     collect_groups,
     device_dtype_buckets,
     evaluate_closure,
+    implementation_name,
     require,
     scratch_buffers,
 )
@@ -59,9 +65,23 @@ class _FlipOptimizer(Optimizer):
     """What Bop and Bop2ndOrder share: binarize on add, the step loop, flip counting."""
 
     _name = "Bop"
+    _kind = "bop"  # the key of benchmark.optim.fused.SAVING_SECONDS_PER_ELEMENT
     _moments: tuple[str, ...] = ("exp_avg",)  # the state tensors, zeros at first
 
-    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        params: Iterable[Any],
+        defaults: dict[str, Any],
+        fused: bool | None = None,
+        fused_min_elements: int | None = None,
+        planned_steps: int | None = None,
+    ) -> None:
+        check_fused_options(self._name, fused, fused_min_elements, planned_steps)
+        self.fused = fused
+        self.fused_min_elements = fused_min_elements or fused_paths.MIN_ELEMENTS[self._kind]
+        self._min_given = fused_min_elements  # None: the C++ kernel's threshold for Bop
+        self.planned_steps = planned_steps
+        self._paths = {"compiled": 0, "foreach": 0, "per-tensor": 0}
         super().__init__(params, defaults)
         self._flips: list[torch.Tensor] = []
         self._updated = 0
@@ -89,15 +109,64 @@ class _FlipOptimizer(Optimizer):
         """One step; ``closure`` re-evaluates the model and returns the loss."""
         loss = evaluate_closure(closure)
         self._flips, self._updated = [], 0
+        self._paths = {"compiled": 0, "foreach": 0, "per-tensor": 0}
         for group, params, grads, states in collect_groups(self, self._name, self._moments):
             self._updated += sum(p.numel() for p in params)
             if group["foreach"]:
                 for bucket in device_dtype_buckets(params, grads, states):
-                    self._flips.append(self._step_foreach(group, *bucket))
+                    bucket = self._step_compiled(group, *bucket)
+                    self._paths["foreach"] += len(bucket[0])
+                    if bucket[0]:
+                        self._flips.append(self._step_foreach(group, *bucket))
             else:
+                self._paths["per-tensor"] += len(params)
                 for p, g, state in zip(params, grads, states, strict=True):
                     self._flips.append(self._step_tensor(group, p, g, state))
         return loss
+
+    @property
+    def implementation(self) -> str:
+        """Which code ran the last step (:func:`benchmark.optim.base.implementation_name`)."""
+        return implementation_name(self._paths)
+
+    def _step_compiled(
+        self, group: dict, params: list, grads: list, states: list
+    ) -> tuple[list, list, list]:
+        """The compiled update (:mod:`benchmark.optim.fused`) of the eligible tensors when
+        :func:`~benchmark.optim.fused.use_fused` says so; returns the tensors left for the
+        foreach path (all of them when none was compiled or compiling failed)."""
+        n = self.fused_min_elements
+
+        def every() -> list[torch.Tensor]:
+            return [p for group in self.param_groups for p in group["params"]]
+
+        if not fused_paths.use_fused(self.fused, self._kind, every, n, self.planned_steps):
+            return params, grads, states
+        left: tuple[list, list, list] = ([], [], [])
+        failed = False
+        for p, g, state in zip(params, grads, states, strict=True):
+            flips = fused_paths.FAILED
+            if not failed and fused_paths.eligible(p, self._threshold(p, n), g):
+                flips = self._compiled_tensor(group, p, g, state)
+                failed = flips is fused_paths.FAILED
+            if flips is fused_paths.FAILED:
+                for xs, x in zip(left, (p, g, state), strict=True):
+                    xs.append(x)
+            else:
+                self._flips.append(flips)
+                self._paths["compiled"] += 1
+        return left
+
+    def _compiled_tensor(self, group: dict, p: torch.Tensor, g: torch.Tensor, state: dict) -> Any:
+        raise NotImplementedError
+
+    def _threshold(self, p: torch.Tensor, n: int) -> int:
+        """The smallest tensor compiled: ``fused_min_elements`` if given, else
+        :data:`benchmark.optim.native.MIN_ELEMENTS` for the C++ kernel's tensors (Bop's,
+        float32 on the CPU) and ``n`` for torch.compile's."""
+        if self._min_given is None and self._kind == "bop" and native.handles(p):
+            return native.MIN_ELEMENTS
+        return n
 
     def _step_foreach(self, group: dict, params: list, grads: list, states: list) -> torch.Tensor:
         raise NotImplementedError
@@ -110,7 +179,7 @@ class _FlipOptimizer(Optimizer):
     @property
     def last_flips(self) -> int:
         """Number of weights flipped at the last step."""
-        return int(sum(int(f.item()) for f in self._flips))
+        return int(sum(int(f) for f in self._flips))  # 0-d tensors, or ints (C++ kernel)
 
     def diagnostics(self) -> dict[str, float]:
         """``{"flips": count, "flip_fraction": count / weights updated}`` for the last step."""
@@ -129,6 +198,8 @@ class Bop(_FlipOptimizer):
         gamma: adaptivity rate :math:`\gamma \in (0, 1]` (default 1e-4).
         lr: multiplier of :math:`\gamma` (default 1.0), the handle for LR schedulers.
         foreach: vectorised path (default) or per-tensor path; same numbers.
+        fused, fused_min_elements, planned_steps: the compiled update for large tensors, as
+            :class:`benchmark.optim.BAMSProd`'s (:mod:`benchmark.optim.fused`).
     """
 
     _name = "Bop"
@@ -141,12 +212,19 @@ class Bop(_FlipOptimizer):
         *,
         lr: float = 1.0,
         foreach: bool = True,
+        fused: bool | None = None,
+        fused_min_elements: int | None = None,
+        planned_steps: int | None = None,
     ) -> None:
         self._check(threshold >= 0.0, f"threshold={threshold!r} must be >= 0")
         self._check(0.0 < gamma <= 1.0, f"gamma={gamma!r} must be in (0, 1]")
         self._check(lr >= 0.0, f"lr={lr!r} must be >= 0")
         defaults = {"threshold": threshold, "gamma": gamma, "lr": lr, "foreach": foreach}
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, fused, fused_min_elements, planned_steps)
+
+    def _compiled_tensor(self, group: dict, p: torch.Tensor, g: torch.Tensor, state: dict) -> Any:
+        rate = group["gamma"] * group["lr"]
+        return fused_paths.bop_update(p, g, state["exp_avg"], rate, group["threshold"])
 
     def _step_tensor(
         self, group: dict, p: torch.Tensor, g: torch.Tensor, state: dict
@@ -179,9 +257,12 @@ class Bop2ndOrder(_FlipOptimizer):
         eps: :math:`\epsilon` (default 1e-10), > 0.
         lr: multiplier of :math:`\gamma` (default 1.0), the handle for LR schedulers.
         foreach: vectorised path (default) or per-tensor path; same numbers.
+        fused, fused_min_elements, planned_steps: the compiled update for large tensors, as
+            :class:`benchmark.optim.BAMSProd`'s (:mod:`benchmark.optim.fused`).
     """
 
     _name = "Bop2ndOrder"
+    _kind = "bop2nd"
     _moments = ("exp_avg", "exp_avg_sq")
 
     def __init__(
@@ -195,6 +276,9 @@ class Bop2ndOrder(_FlipOptimizer):
         *,
         lr: float = 1.0,
         foreach: bool = True,
+        fused: bool | None = None,
+        fused_min_elements: int | None = None,
+        planned_steps: int | None = None,
     ) -> None:
         self._check(threshold >= 0.0, f"threshold={threshold!r} must be >= 0")
         self._check(0.0 < gamma <= 1.0, f"gamma={gamma!r} must be in (0, 1]")
@@ -210,7 +294,7 @@ class Bop2ndOrder(_FlipOptimizer):
             "lr": lr,
             "foreach": foreach,
         }
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, fused, fused_min_elements, planned_steps)
 
     @staticmethod
     def _corrections(group: dict, gamma: float, t: int) -> tuple[float, float]:
@@ -232,13 +316,24 @@ class Bop2ndOrder(_FlipOptimizer):
         p.copy_(torch.where(flip, -p, p))
         return flip.sum()
 
+    def _flip_test(self, group: dict, gamma: float, t: int) -> tuple[float | None, float]:
+        r"""``(coeff, limit)`` of the flip test :math:`\sqrt v + c\,w m < \ell` at step ``t``
+        (``coeff=None`` for ``tau = 0``: flip iff ``w m > 0``)."""
+        tau = group["threshold"]
+        if tau == 0.0:
+            return None, 0.0
+        bc1, bc2 = self._corrections(group, gamma, t)
+        c1, c2 = 1.0 / bc1, 1.0 / math.sqrt(bc2)
+        return -c1 / (tau * c2), -group["eps"] / c2
+
+    def _compiled_tensor(self, group: dict, p: torch.Tensor, g: torch.Tensor, state: dict) -> Any:
+        gamma = group["gamma"] * group["lr"]
+        coeff, limit = self._flip_test(group, gamma, state["step"])
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        return fused_paths.bop2nd_update(p, g, m, v, gamma, group["sigma"], coeff, limit)
+
     def _step_foreach(self, group: dict, params: list, grads: list, states: list) -> torch.Tensor:
-        gamma, sigma, tau, eps = (
-            group["gamma"] * group["lr"],
-            group["sigma"],
-            group["threshold"],
-            group["eps"],
-        )
+        gamma, sigma, tau = group["gamma"] * group["lr"], group["sigma"], group["threshold"]
         exp_avgs = [s["exp_avg"] for s in states]
         exp_avg_sqs = [s["exp_avg_sq"] for s in states]
         torch._foreach_lerp_(exp_avgs, grads, gamma)
@@ -252,10 +347,9 @@ class Bop2ndOrder(_FlipOptimizer):
         # w m c1 / (sqrt(v) c2 + eps) > tau  <=>  sqrt(v) - w m c1 / (tau c2) < -eps / c2
         coeffs, limits = [], []
         for s in states:
-            bc1, bc2 = self._corrections(group, gamma, s["step"])
-            c1, c2 = 1.0 / bc1, 1.0 / math.sqrt(bc2)
-            coeffs.append(-c1 / (tau * c2))
-            limits.append(-eps / c2)
+            coeff, limit = self._flip_test(group, gamma, s["step"])
+            coeffs.append(coeff)
+            limits.append(limit)
         for mask, v in zip(masks, exp_avg_sqs, strict=True):
             torch.sqrt(v, out=mask)
         same = all(c == coeffs[0] for c in coeffs)

@@ -63,7 +63,10 @@ class OptimizerSpec:
     ``implementation`` says which code runs the update (:func:`implementation_of` resolves
     it for a device and is what each run's environment records); ``"fused"`` means torch's
     single-kernel ``fused=True`` where torch offers it for the device (:data:`FUSED_DEVICES`),
-    else ``foreach=True``.
+    else ``foreach=True``. ``takes_planned_steps`` marks a factory that accepts the run's
+    planned step count ``planned_steps`` (not a hyper-parameter: it is not in the run id;
+    :func:`benchmark.optim.routing.make_optimizer` passes it, for the auto rule of the
+    compiled update, :func:`benchmark.optim.fused.worth_compiling`).
     """
 
     name: str
@@ -79,6 +82,7 @@ class OptimizerSpec:
     reads_binary_flag: bool = False
     elementwise: bool = False
     implementation: str = "bnnbench foreach"
+    takes_planned_steps: bool = False
 
     @property
     def own_hparams(self) -> list[str]:
@@ -127,6 +131,10 @@ def _bamsprod_error(x: Any) -> str | None:
     return f"must be one of {', '.join(QUANTIZATION_ERRORS)} or a callable"
 
 
+def _fused(x: Any) -> str | None:
+    return None if x is None or isinstance(x, bool) else "must be true, false or null"
+
+
 def _bound(x: Any) -> str | None:
     return None if x is None or callable(x) else "must be a callable or null"
 
@@ -171,6 +179,16 @@ FUSED_DEVICES: tuple[str, ...] = (
     "mtia",
     "privateuseone",
 )
+
+
+#: ``implementation`` of bnnbench's own optimizers: the foreach path, or the compiled update
+#: (:mod:`benchmark.optim.fused`) with ``fused=True`` on :data:`COMPILED_DEVICES`
+BNNBENCH = "bnnbench"
+#: devices where bnnbench's compiled updates run (inductor backends), and the smallest tensor
+#: each optimizer's compiled update takes by default (:data:`benchmark.optim.fused.MIN_ELEMENTS`;
+#: measured break-even against the foreach path, docs/performance.md)
+COMPILED_DEVICES: tuple[str, ...] = ("cpu", "cuda")
+COMPILED_MIN_ELEMENTS: dict[str, int] = {"bamsprod": 1 << 16, "bop": 1 << 17, "bop2nd": 1 << 17}
 
 
 def _fused_or_foreach(params: Any) -> tuple[list[Any], dict[str, bool]]:
@@ -272,6 +290,8 @@ def _bamsprod(
     error: Any,
     error_every: int,
     bound: Any = None,
+    fused: bool | None = None,
+    planned_steps: int | None = None,
 ) -> Optimizer:
     from benchmark.optim.bamsprod import BAMSProd
 
@@ -286,22 +306,44 @@ def _bamsprod(
         error=error,
         bound=bound,
         error_every=error_every,
+        fused=fused,
+        planned_steps=planned_steps,
     )
 
 
-def _bop(params: Any, *, threshold: float, gamma: float) -> Optimizer:
+def _bop(
+    params: Any,
+    *,
+    threshold: float,
+    gamma: float,
+    fused: bool | None = None,
+    planned_steps: int | None = None,
+) -> Optimizer:
     from benchmark.optim.bop import Bop
 
-    return Bop(params, threshold=threshold, gamma=gamma)
+    return Bop(params, threshold=threshold, gamma=gamma, fused=fused, planned_steps=planned_steps)
 
 
 def _bop2nd(
-    params: Any, *, threshold: float, gamma: float, sigma: float, bias_correction: bool
+    params: Any,
+    *,
+    threshold: float,
+    gamma: float,
+    sigma: float,
+    bias_correction: bool,
+    fused: bool | None = None,
+    planned_steps: int | None = None,
 ) -> Optimizer:
     from benchmark.optim.bop import Bop2ndOrder
 
     return Bop2ndOrder(
-        params, threshold=threshold, gamma=gamma, sigma=sigma, bias_correction=bias_correction
+        params,
+        threshold=threshold,
+        gamma=gamma,
+        sigma=sigma,
+        bias_correction=bias_correction,
+        fused=fused,
+        planned_steps=planned_steps,
     )
 
 
@@ -329,10 +371,13 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                 "error": _bamsprod_error,
                 "error_every": _integer(1),
                 "bound": _bound,
+                "fused": _fused,
             },
-            extra_hparams=("bound",),
-            object_hparams=("error", "bound"),
+            extra_hparams=("bound", "fused"),
+            object_hparams=("error", "bound", "fused"),
             reads_binary_flag=True,
+            implementation=BNNBENCH,
+            takes_planned_steps=True,
         ),
         OptimizerSpec(
             name="bop",
@@ -348,7 +393,11 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                 "fp_optimizer"
             ),
             factory=_bop,
-            checks={"threshold": NONNEG, "gamma": RATE, **_FP_CHECKS},
+            checks={"threshold": NONNEG, "gamma": RATE, "fused": _fused, **_FP_CHECKS},
+            extra_hparams=("fused",),
+            object_hparams=("fused",),
+            implementation=BNNBENCH,
+            takes_planned_steps=True,
         ),
         OptimizerSpec(
             name="bop2nd",
@@ -375,8 +424,13 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                 "gamma": RATE,
                 "sigma": RATE,
                 "bias_correction": _boolean,
+                "fused": _fused,
                 **_FP_CHECKS,
             },
+            extra_hparams=("fused",),
+            object_hparams=("fused",),
+            implementation=BNNBENCH,
+            takes_planned_steps=True,
         ),
         OptimizerSpec(
             name="adam",
@@ -509,17 +563,46 @@ def _plugin_spec(name: str, where: str) -> OptimizerSpec:
     )
 
 
-def implementation_of(name: str, device: str = "cpu", fp_optimizer: str | None = None) -> str:
+def implementation_of(
+    name: str,
+    device: str = "cpu",
+    fp_optimizer: str | None = None,
+    *,
+    fused: bool | None = None,
+    compile_failure: str | None = None,
+) -> str:
     """Which code runs optimizer ``name``'s update on ``device`` (e.g. ``"cuda:0"``), from
     the registry's ``implementation`` alone (no torch import): ``"torch fused"`` /
     ``"torch foreach"`` for the ``"fused"`` entries, the companion's too for a latent-free
-    optimizer (``"bnnbench foreach + adam: torch fused"``), ``"plug-in"`` for plug-ins."""
+    optimizer (``"bnnbench foreach + adam: torch fused"``), ``"plug-in"`` for plug-ins.
+
+    bnnbench's own optimizers (:data:`BNNBENCH`) say e.g. ``"bnnbench compiled (tensors >=
+    65536 elements) + foreach"`` (BAMSProd and Bop on the CPU: ``"bnnbench compiled (C++
+    kernel for float32) + foreach"``, :mod:`benchmark.optim.native`) for ``fused=True`` on a
+    device of
+    :data:`COMPILED_DEVICES`, ``"bnnbench foreach (compile failed: ...)"`` when
+    ``compile_failure`` (:func:`benchmark.optim.fused.compile_failure` of the process that
+    ran it) says torch.compile failed, else ``"bnnbench foreach"``. For ``fused=None`` (the
+    default: the auto rule on the run's planned steps) the caller passes ``fused=True`` when
+    the run did take the compiled path (:func:`benchmark.units.run_unit` does)."""
     if not isinstance(name, str) or ":" in name or name not in OPTIMIZERS:
         return "plug-in"
     spec = OPTIMIZERS[name]
     kind = spec.implementation
+    on = str(device).split(":")[0]
     if kind == "fused":
-        kind = "torch fused" if str(device).split(":")[0] in FUSED_DEVICES else "torch foreach"
+        kind = "torch fused" if on in FUSED_DEVICES else "torch foreach"
+    elif kind == BNNBENCH:
+        kind = "bnnbench foreach"
+        if fused is True and on in COMPILED_DEVICES:
+            kind = (
+                f"bnnbench foreach (compile failed: {compile_failure})"
+                if compile_failure
+                else f"bnnbench compiled (tensors >= {COMPILED_MIN_ELEMENTS[name]} elements) "
+                "+ foreach"
+            )
+            if name in ("bamsprod", "bop") and on == "cpu" and not compile_failure:
+                kind = "bnnbench compiled (C++ kernel for float32) + foreach"
     if spec.kind == "latent-free":
         companion = fp_optimizer or spec.defaults.get("fp_optimizer", "adam")
         kind += f" + {companion}: {implementation_of(companion, device)}"

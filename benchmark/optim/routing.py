@@ -149,15 +149,24 @@ def _build(spec: OptimizerSpec, groups: list[dict[str, Any]], hparams: dict[str,
         raise BnnBenchError(f"optimizer '{spec.name}': {exc}") from None
 
 
-def make_optimizer(name: str, model: nn.Module, **hparams: Any) -> Optimizer:
+def make_optimizer(
+    name: str, model: nn.Module, *, planned_steps: int | None = None, **hparams: Any
+) -> Optimizer:
     """The optimizer ``name`` (registry name or ``package.module:Class``) for ``model``.
 
     ``hparams`` override the registry defaults; unknown keys raise :class:`BnnBenchError`
     naming the optimizer, the key and the allowed keys. See the module docstring for routing.
+    ``planned_steps`` (the run's optimizer steps, epochs x batches per epoch; ``None``:
+    unknown) goes to the optimizers whose spec :attr:`~OptimizerSpec.takes_planned_steps`
+    (BAMSProd, Bop, Bop2ndOrder: the auto rule of their compiled update,
+    :func:`benchmark.optim.fused.worth_compiling`) and nowhere else; it is not a
+    hyper-parameter, so it changes no run id.
     """
     spec = get_optimizer_spec(name)
     validate_hparams(name, hparams)
     merged = {**spec.defaults, **hparams}
+    if spec.takes_planned_steps and planned_steps is not None:
+        merged["planned_steps"] = planned_steps
     binary, real = split_parameters(model)
     if not binary and not real:
         raise BnnBenchError(f"optimizer '{name}': the model has no trainable parameters")

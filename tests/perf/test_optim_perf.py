@@ -10,6 +10,13 @@ same process, interleaved, median of repeats) that ``docs/performance.md`` repor
 
     python tests/perf/test_optim_perf.py --repeats 30 --threads 1
 
+and the table of the compiled (``fused=True``) BAMSProd/Bop/Bop2ndOrder steps against their
+foreach steps and ``torch.optim.Adam(fused=True)``, with each one's first-step (compile)
+seconds (``TORCHINDUCTOR_CACHE_DIR`` pointing at an empty directory measures a cold
+compile)::
+
+    python tests/perf/test_optim_perf.py --fused --sets resnet18 --repeats 10 --clock cpu
+
 Two parameter sets, gradients filled with seeded noise (the step time does not depend on the
 model's forward pass): ``mlp`` (a small binary MLP, ~0.15M parameters) and ``resnet18``
 (torchvision's ResNet-18 shapes, 11.7M parameters, the 3x3 convolutions as binary layers:
@@ -19,7 +26,10 @@ model's forward pass): ``mlp`` (a small binary MLP, ~0.15M parameters) and ``res
 from __future__ import annotations
 
 import argparse
+import resource
+import statistics
 import sys
+import time
 
 import pytest
 import torch
@@ -42,6 +52,7 @@ from benchmark.perf_gate import (
     clone,
     measure_ratios,
     param_set,
+    step_seconds,
 )
 
 
@@ -63,6 +74,67 @@ def ratio_table(
     return "\n".join(rows)
 
 
+#: the compiled variants (benchmark.optim.fused) timed beside the registry entries
+FUSED_VARIANTS = ("bamsprod[fused=True]", "bop[fused=True]", "bop2nd[fused=True]")
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (inductor compiles in workers)."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def fused_rows(set_name: str, repeats: int, clock: str = "cpu") -> list[dict[str, float | str]]:
+    """Per optimizer: the foreach and the compiled step, each timed interleaved with
+    ``Adam(fused=True)`` (median of ``repeats``), and the compiled variant's first step
+    (wall and CPU seconds, children included: the compilation when the cache is cold)."""
+    base = param_set(set_name)
+    rows = []
+    for name in ("bamsprod", "bop", "bop2nd"):
+        row: dict[str, float | str] = {"optimizer": name}
+        for label, variant in (("foreach", name), ("compiled", f"{name}[fused=True]")):
+            opt, ref = build(variant, clone(base)), build(FUSED_REFERENCE, clone(base))
+            wall, cpu = time.perf_counter(), _cpu_seconds()
+            opt.step()
+            row[f"{label}_first_wall"] = time.perf_counter() - wall
+            row[f"{label}_first_cpu"] = _cpu_seconds() - cpu
+            for _ in range(2):
+                opt.step()
+                ref.step()
+            mine, adam = [], []
+            for _ in range(repeats):
+                adam += step_seconds(ref.step, 1, clock)
+                mine += step_seconds(opt.step, 1, clock)
+            row[f"{label}_ms"] = statistics.median(mine) * 1e3
+            row[f"{label}_adam_ms"] = statistics.median(adam) * 1e3
+            inner = getattr(opt, "binary_optimizer", None) or opt
+            row[f"{label}_implementation"] = inner.implementation
+            del opt, ref
+        rows.append(row)
+    return rows
+
+
+def fused_table(set_name: str, repeats: int, clock: str = "cpu") -> str:
+    """:func:`fused_rows` as a Markdown table (ratios: step / interleaved Adam(fused) step)."""
+    lines = [
+        f"| {set_name} | foreach ms | / Adam(fused) | compiled ms | / Adam(fused) | "
+        "compiled / foreach | first compiled step: wall s, CPU s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in fused_rows(set_name, repeats, clock):
+        f_ratio = r["foreach_ms"] / r["foreach_adam_ms"]
+        c_ratio = r["compiled_ms"] / r["compiled_adam_ms"]
+        lines.append(
+            f"| {r['optimizer']} | {r['foreach_ms']:.1f} | {f_ratio:.2f}x | "
+            f"{r['compiled_ms']:.1f} | {c_ratio:.2f}x | {r['compiled_ms'] / r['foreach_ms']:.2f} | "
+            f"{r['compiled_first_wall']:.1f}, {r['compiled_first_cpu']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- pytest-benchmark
 
 
@@ -71,7 +143,16 @@ def base_model(request: pytest.FixtureRequest) -> tuple[str, nn.Module]:
     return request.param, param_set(request.param)
 
 
-@pytest.mark.parametrize("name", [REFERENCE, FUSED_REFERENCE, *OPTIMIZERS])
+@pytest.mark.parametrize(
+    "name",
+    [
+        REFERENCE,
+        FUSED_REFERENCE,
+        *OPTIMIZERS,
+        # compiling costs seconds per process: not in the default run
+        *(pytest.param(v, marks=pytest.mark.slow) for v in FUSED_VARIANTS),
+    ],
+)
 def test_step_time(benchmark, base_model: tuple[str, nn.Module], name: str) -> None:
     """Time one optimizer step on a parameter set (run once without timing by default)."""
     set_name, base = base_model
@@ -84,6 +165,9 @@ def test_step_time(benchmark, base_model: tuple[str, nn.Module], name: str) -> N
     benchmark(opt.step)
     changed = sum(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
     assert changed > 0  # the timed step really updated the parameters
+    if name in FUSED_VARIANTS and set_name == "resnet18":  # mlp: Bop's tensors are too small
+        inner = getattr(opt, "binary_optimizer", None) or opt
+        assert inner.implementation.startswith("bnnbench compiled")
 
 
 def test_ratio_helper_reports_every_optimizer() -> None:
@@ -93,6 +177,13 @@ def test_ratio_helper_reports_every_optimizer() -> None:
     assert all(ms > 0 and ratio > 0 for ms, ratio in ratios.values())
     table = ratio_table(1, ("mlp",), names=["sgd"]).splitlines()
     assert table[0] == "| optimizer | mlp ms | mlp / Adam |" and table[2].startswith("| sgd | ")
+
+
+@pytest.mark.slow  # compiles the three updates
+def test_fused_table_compares_compiled_and_foreach_steps() -> None:
+    table = fused_table("mlp", 2).splitlines()
+    assert table[0].startswith("| mlp | foreach ms | / Adam(fused) | compiled ms |")
+    assert [line.split(" | ")[0] for line in table[2:]] == ["| bamsprod", "| bop", "| bop2nd"]
 
 
 def test_build_parses_hyper_parameters() -> None:
@@ -123,6 +214,11 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="names, e.g. bamsprod 'bamsprod[error=none]' (default: all)",
     )
+    parser.add_argument(
+        "--fused",
+        action="store_true",
+        help="the compiled BAMSProd/Bop/Bop2ndOrder steps against foreach and Adam(fused=True)",
+    )
     args = parser.parse_args(argv)
     if args.clock == "cpu" and args.threads != 1:
         parser.error("--clock cpu measures one thread: use --threads 1")
@@ -131,6 +227,10 @@ def main(argv: list[str] | None = None) -> None:
         f"torch {torch.__version__}, {args.threads} thread(s), {args.clock} clock, "
         f"median of {args.repeats} steps"
     )
+    if args.fused:
+        for set_name in args.sets:
+            print(fused_table(set_name, args.repeats, args.clock))
+        return
     print(ratio_table(args.repeats, tuple(args.sets), args.clock, args.only))
 
 
