@@ -38,6 +38,7 @@ The numbers agree with the eager foreach path to float rounding (tests/test_fuse
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -217,7 +218,15 @@ ENABLED = os.environ.get("BNNBENCH_NATIVE", "1") != "0"
 def load() -> Any:
     """The built extension (built on the first call in a process; raises when it cannot be)."""
     if not _MODULE:
-        from torch.utils.cpp_extension import load_inline
+        # torch.utils.cpp_extension logs "No CUDA runtime is found" on import on a machine
+        # without CUDA; the kernels here are CPU ones, so that line only confuses a reader
+        cpp_log = logging.getLogger("torch.utils.cpp_extension")
+        level = cpp_log.level
+        cpp_log.setLevel(logging.ERROR)
+        try:
+            from torch.utils.cpp_extension import load_inline
+        finally:
+            cpp_log.setLevel(level)
 
         _MODULE.append(
             load_inline(
