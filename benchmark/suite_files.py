@@ -19,8 +19,8 @@ def resolve_suite_path(name_or_path: str | Path) -> Path:
     if path.suffix in (".yaml", ".yml") or os.sep in text:
         return path  # a path: loading it reports a missing or unreadable file in one line
     try:
-        if path.exists():
-            return path
+        if path.is_file():  # not a directory: `bnnbench show quick` inside results/ means
+            return path  # the suite quick, not the folder results/quick
     except OSError:
         return path
     for directory in (Path.cwd() / "suites", SUITES_DIR):

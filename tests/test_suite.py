@@ -717,3 +717,20 @@ def test_bad_exclude_entries_are_one_line_errors(
     with pytest.raises(BnnBenchError) as err:
         load_suite(write_suite(tmp_path / "x.yaml", exclude=exclude))
     assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_folder_named_like_a_shipped_suite_does_not_hide_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bnnbench show quick`` run inside ``results/`` (which holds a folder ``quick``) means
+    the shipped suite, not the folder; a name that is neither stays a path for the loader's
+    one-line error."""
+    from benchmark.suite_files import SUITES_DIR, resolve_suite_path
+
+    (tmp_path / "quick").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert resolve_suite_path("quick") == SUITES_DIR / "quick.yaml"
+    assert resolve_suite_path("elsewhere") == Path("elsewhere")
+    (tmp_path / "mine").write_text("name: mine\n")
+    assert resolve_suite_path("mine") == Path("mine")  # an existing file is taken as given
