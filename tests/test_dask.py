@@ -245,6 +245,7 @@ def test_the_environment_of_a_run_on_a_dask_worker_names_the_workers_process(
     }
 
 
+@pytest.mark.slow  # 22 s under load (a local cluster started and stopped)
 def test_dask_without_a_scheduler_starts_a_local_cluster_and_stores_the_same(
     tuned_suite: Path, local_run: Path, tmp_path: Path
 ) -> None:
@@ -326,6 +327,7 @@ class SelfKilling(torch.optim.Optimizer):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+@pytest.mark.slow  # 18 s under load (two clusters: workers killed and replaced)
 def test_a_run_that_kills_every_worker_it_runs_on_is_stored_failed(tmp_path: Path) -> None:
     import dask
 

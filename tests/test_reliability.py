@@ -253,6 +253,7 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
+@pytest.mark.slow  # 21-32 s each under load (a 2-worker suite started, killed, resumed)
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_killing_the_command_leaves_no_process_and_closes_the_pipe(
     sig: signal.Signals, tmp_path: Path
@@ -299,6 +300,7 @@ def test_killing_the_command_while_the_fork_server_imports_leaves_no_process(
 
 
 # ----------------------------------------------------------------------------- one run at a time
+@pytest.mark.slow  # 14 s under load (a suite kept running while a second one is refused)
 def test_a_second_run_of_a_running_suite_is_refused_in_one_line(tmp_path: Path) -> None:
     suite = write_suite(tmp_path / "busy.yaml", seeds=[0, 1, 2], epochs=400)
     first = _start_piped(suite, tmp_path, "--workers", "1")

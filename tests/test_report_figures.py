@@ -348,6 +348,7 @@ def test_expected_max_figure(trials: pd.DataFrame, tmp_path: Path) -> None:
     assert expected_max_figure(empty, tmp_path) is None
 
 
+@pytest.mark.slow  # 11 s under load (figures of a large synthetic suite)
 def test_a_larger_suite_stays_small(frames: tuple, tmp_path: Path) -> None:
     """Six cells and ten optimizers: every figure still well under the size budget."""
     runs, values = frames

@@ -450,6 +450,7 @@ _OPEN_NEW_STORES = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # 19 s under load (processes importing the store at once)
 def test_processes_opening_one_new_store_at_once_create_its_tables_once(tmp_path: Path) -> None:
     """Three processes open each of 5 new SQLite stores at the same instant, for writing and
     then Optuna's storage (what two tuned suites starting together do): every open succeeds.
