@@ -368,6 +368,8 @@ def train(spec: RunSpec, *, data_root: str | None = None, download: bool = False
     record.steps = step
     record.finished_at = time.time()
     record.summary = summarize(record)
+    if len(dataset.test):  # the report states each cell's test-set size from this
+        record.summary["test_examples"] = float(len(dataset.test))
     return record
 
 

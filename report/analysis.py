@@ -128,6 +128,9 @@ class RunPoint:
     seconds: float
     reached: bool
     auc: float
+    #: the size of the test set the accuracy was measured on (``summary.test_examples``,
+    #: stored since issue 21; ``nan`` for runs stored before)
+    test_examples: float = math.nan
 
 
 @dataclass
@@ -321,7 +324,7 @@ def _run_point(
     secs = _interp(seconds, steps) if reached else float(row.train_seconds)
     return RunPoint(
         row.run_id, int(row.seed), row.status, float(row.final_acc), steps, epochs, secs,
-        reached, auc,
+        reached, auc, float(row.test_examples),
     )  # fmt: skip
 
 
@@ -363,6 +366,8 @@ def analyse(
         ok["final_acc"] = ok.get("summary.final_test_accuracy", pd.Series(dtype=float)).astype(
             float
         )
+        stored = ok.get("summary.test_examples", math.nan)
+        ok["test_examples"] = pd.to_numeric(stored, errors="coerce")
         cell_goal = cell_target(spec, ok, reference)
         budget = max(
             (float(acc_curves[r]["step"].max()) for r in ok["run_id"] if r in acc_curves),

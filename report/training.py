@@ -287,28 +287,45 @@ def answer_text(analysis: Analysis) -> str:
     return " ".join(s for s in sentences if s)
 
 
+def test_set_size(runs: list[Any]) -> tuple[int | None, bool]:
+    """A cell's test-set size and whether it was read from the store: the runs'
+    ``summary.test_examples`` when they all agree on one (stored since issue 21); for runs
+    stored before, the size read from the granularity of their final accuracies
+    (:func:`report.stats.examples_in_test_set`; ``None`` when that cannot tell)."""
+    stored = {p.test_examples for p in runs if math.isfinite(p.test_examples)}
+    if len(stored) == 1:
+        return int(stored.pop()), True
+    return examples_in_test_set(np.array([p.accuracy for p in runs], dtype=float)), False
+
+
 def sizes_of_test_sets(analysis: Analysis) -> str:
-    """The cells' test-set sizes, read from the granularity of their final accuracies
-    (:func:`report.stats.examples_in_test_set`), with what one example is worth in points; ""
-    when no cell has enough distinct accuracies to tell."""
-    sizes = {}
+    """The cells' test-set sizes (:func:`test_set_size`) with what one example is worth in
+    points; those read from the accuracies' granularity say so; "" when no cell's size is
+    known."""
+    sizes: dict[str, int] = {}
+    inferred: set[str] = set()
     for cell in analysis.cells:
-        accs = [p.accuracy for r in cell.optimizers.values() for p in r.runs]
-        n = examples_in_test_set(np.array(accs, dtype=float))
+        n, from_store = test_set_size([p for r in cell.optimizers.values() for p in r.runs])
         if n is not None:
-            sizes[_cell_name(cell.model, cell.dataset)] = n
+            name = _cell_name(cell.model, cell.dataset)
+            sizes[name] = n
+            if not from_store:
+                inferred.add(name)
     if not sizes:
         return ""
+    how = " read from the accuracies' granularity"
     if len(set(sizes.values())) == 1 and len(sizes) == len(analysis.cells):
         n = next(iter(sizes.values()))
-        return (
-            f" Test sets: {n:,} examples per cell (one example = {words.points(1 / n, 2)} "
-            "points; read from the accuracies' granularity)."
-        )
+        note = f";{how}" if inferred else ""
+        worth = words.points(1 / n, 2)
+        return f" Test sets: {n:,} examples per cell (one example = {worth} points{note})."
     listed = ", ".join(
-        f"{cell} {n:,} (one = {words.points(1 / n, 2)} points)" for cell, n in sizes.items()
+        f"{cell} {n:,} (one = {words.points(1 / n, 2)} points"
+        + (f",{how}" if cell in inferred else "")
+        + ")"
+        for cell, n in sizes.items()
     )
-    return f" Test sets, examples per cell (read from the accuracies' granularity): {listed}."
+    return f" Test sets, examples per cell: {listed}."
 
 
 def answer_section(analysis: Analysis) -> Section:

@@ -150,3 +150,24 @@ def test_the_test_set_size_is_read_from_the_accuracies_granularity() -> None:
     assert examples_in_test_set(np.array([0.5, 0.5, 0.5, 0.25, 0.75])) is None
     assert examples_in_test_set(np.array([0.1, 0.2, 0.3, 0.4, math.pi / 10])) is None
     assert examples_in_test_set(np.array([0.1, 0.2, NAN, 0.3, 0.4, 0.7])) == 10
+
+
+def test_a_stored_test_set_size_wins_over_the_granularity_and_old_runs_fall_back() -> None:
+    from report.analysis import RunPoint
+    from report.training import test_set_size
+
+    def runs(accuracies: list[float], stored: float = math.nan) -> list[RunPoint]:
+        return [
+            RunPoint(f"r{i}", i, "completed", a, 1.0, 1.0, 1.0, True, 0.5, stored)
+            for i, a in enumerate(accuracies)
+        ]
+
+    # counts over 20 that all happen to be even: the granularity alone says 10
+    halves = [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert test_set_size(runs(halves, 20.0)) == (20, True)
+    assert test_set_size(runs(halves)) == (10, False)  # stored before issue 21
+    assert test_set_size(runs([0.5, 0.75])) == (None, False)  # too few values to tell
+    # runs disagreeing on the size (a changed dataset): not trusted, the granularity decides
+    mixed = runs(halves, 20.0)
+    mixed[0].test_examples = 30.0
+    assert test_set_size(mixed) == (10, False)
