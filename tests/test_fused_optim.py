@@ -329,7 +329,7 @@ def test_compile_failure_warns_once_and_runs_eagerly(tmp_path: Path) -> None:
         **os.environ,
         "CXX": str(tmp_path / "no-such-compiler"),
         "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),
-        "TORCH_EXTENSIONS_DIR": str(tmp_path / "extensions"),
+        "BNNBENCH_CACHE_DIR": str(tmp_path / "bnnbench-cache"),
         "PYTHONPATH": str(REPO),
     }
     done = subprocess.run(
