@@ -3,7 +3,8 @@ r"""BAMSProd's and Bop's update of one float32 CPU tensor as hand-written C++ ke
 Plain C++ (no torch headers) behind a C ABI, compiled on first use with the system C++
 compiler (``$CXX``, else ``c++``) into a shared library and loaded with :mod:`ctypes`; the
 Python side checks the tensors (contiguous float32 CPU tensors of one size) and passes their
-``data_ptr()``. Flags :data:`FLAGS`: plain ``-O3 -fno-math-errno -fopenmp``, no
+``data_ptr()`` (packed with the sizes and scalars into two byte strings: one cheap ctypes call
+per tensor). Flags :data:`FLAGS`: plain ``-O3 -fno-math-errno -fopenmp``, no
 ``-march=native`` (the cache may be shared between Intel and AMD machines); the loops carry
 ``target_clones("avx2", "default")``, so GCC emits an AVX2 and a baseline version and picks
 one at load time (neither enables FMA contraction: both give the same bits). The library is
@@ -56,6 +57,7 @@ import ctypes
 import hashlib
 import os
 import shlex
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -68,6 +70,7 @@ _SOURCE = r"""
 // with ctypes. The loops are those of the torch-extension version they replace, unchanged.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <algorithm>
 #include <vector>
 #ifdef _OPENMP
@@ -244,6 +247,27 @@ double bnnbench_bamsprod_step(float* pp, const float* gp, float* mp, float* vp, 
   return e_out;
 }
 
+// The entry points Python calls (one ctypes call each, two packed arguments: converting
+// 15-20 typed arguments costs ctypes more than the kernel takes on a small tensor).
+// a = [p, g, m, v, vmax, n, kind, rows, maximize, nt] (int64), s = the 11 scalars above
+double bnnbench_bamsprod_packed(const char* a, const char* s) {
+  int64_t i[10];
+  double d[11];
+  std::memcpy(i, a, sizeof i);
+  std::memcpy(d, s, sizeof d);
+  return bnnbench_bamsprod_step((float*)i[0], (const float*)i[1], (float*)i[2], (float*)i[3],
+                                (float*)i[4], i[5], d, i[6], i[7], (int32_t)i[8], (int32_t)i[9]);
+}
+// a = [p, g, m, n, nt] (int64), s = [rate, tau]
+int64_t bnnbench_bop_packed(const char* a, const char* s) {
+  int64_t i[5];
+  double d[2];
+  std::memcpy(i, a, sizeof i);
+  std::memcpy(d, s, sizeof d);
+  return bnnbench_bop_step((float*)i[0], (const float*)i[1], (float*)i[2], i[3], d[0], d[1],
+                           (int32_t)i[4]);
+}
+
 }  // extern "C"
 """
 
@@ -251,7 +275,7 @@ double bnnbench_bamsprod_step(float* pp, const float* gp, float* mp, float* vp, 
 #: ``-Wno-psabi`` silences GCC's note on 32-byte vector arguments (inlined: no ABI involved)
 FLAGS = ("-O3", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-Wno-psabi")
 #: the library's ABI version, part of the cache key (bump when the C signatures change)
-ABI = "1"
+ABI = "2"
 
 _MODULE: list[ctypes.CDLL] = []  # the loaded library (at most one)
 #: the smallest tensor the kernel takes by default: every one (measured on ``resnet18``, one
@@ -339,16 +363,10 @@ def load() -> ctypes.CDLL:
             lib = ctypes.CDLL(str(path))
         except OSError as exc:
             raise NativeBuildError(f"cannot load {path}: {exc}") from None
-        f32, i64 = ctypes.c_void_p, ctypes.c_int64
-        lib.bnnbench_bop_step.argtypes = [
-            f32, f32, f32, i64, ctypes.c_double, ctypes.c_double, ctypes.c_int32,
-        ]  # fmt: skip
-        lib.bnnbench_bop_step.restype = i64
-        lib.bnnbench_bamsprod_step.argtypes = [
-            f32, f32, f32, f32, f32, i64, ctypes.POINTER(ctypes.c_double), i64, i64,
-            ctypes.c_int32, ctypes.c_int32,
-        ]  # fmt: skip
-        lib.bnnbench_bamsprod_step.restype = ctypes.c_double
+        for name, restype in (("bamsprod", ctypes.c_double), ("bop", ctypes.c_int64)):
+            fn = getattr(lib, f"bnnbench_{name}_packed")
+            fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+            fn.restype = restype
         _MODULE.append(lib)
     return _MODULE[0]
 
@@ -359,14 +377,18 @@ def handles(p: torch.Tensor) -> bool:
     return ENABLED and p.dtype == torch.float32 and p.device.type == "cpu"
 
 
-def _check(what: str, tensors: tuple[torch.Tensor, ...]) -> int:
-    """The common size of ``tensors`` if they are contiguous float32 CPU tensors of one size;
-    else :class:`ValueError` (the kernel reads raw pointers: nothing else is safe)."""
-    n = tensors[0].numel()
+_F32 = torch.float32
+# the packed arguments of the library's entry points (bnnbench_*_packed)
+_BAMSPROD_INTS, _BAMSPROD_SCALARS = struct.Struct("=10q"), struct.Struct("=11d")
+_BOP_INTS, _BOP_SCALARS = struct.Struct("=5q"), struct.Struct("=2d")
+
+
+def _refuse(what: str, tensors: tuple[torch.Tensor, ...], n: int) -> None:
+    """:class:`ValueError` unless ``tensors`` are contiguous float32 CPU tensors of ``n``
+    elements each (the kernel reads raw pointers: nothing else is safe)."""
     for x in tensors:
-        if not (x.is_contiguous() and x.dtype == torch.float32 and x.is_cpu and x.numel() == n):
+        if not (x.dtype is _F32 and x.is_contiguous() and x.is_cpu and x.numel() == n):
             raise ValueError(f"{what}: contiguous float32 CPU tensors of one size")
-    return n
 
 
 def bamsprod_step(
@@ -382,27 +404,32 @@ def bamsprod_step(
     weight_decay, a, eta, gamma, t, d_min, d_max]``; ``kind`` 0 (bounds given), 1
     (``xnor_l1``) or 2 (``sign_l1``) with ``rows`` output channels. Returns the error
     (``-1`` for ``kind`` 0)."""
-    lib = load()
-    tensors = (p, g, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"])
-    n = _check("bamsprod_step", tensors)
+    lib = _MODULE[0] if _MODULE else load()
+    m, v, vmax = state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"]
+    n = p.numel()
+    _refuse("bamsprod_step", (p, g, m, v, vmax), n)
     if len(scalars) != 11 or kind not in (0, 1, 2) or rows < 1 or n % rows:
         raise ValueError("bamsprod_step: arguments")
-    return lib.bnnbench_bamsprod_step(
-        *(x.data_ptr() for x in tensors),
+    ints = _BAMSPROD_INTS.pack(
+        p.data_ptr(),
+        g.data_ptr(),
+        m.data_ptr(),
+        v.data_ptr(),
+        vmax.data_ptr(),
         n,
-        (ctypes.c_double * 11)(*scalars),
         kind,
         rows,
         bool(maximize),
         torch.get_num_threads(),
     )
+    return lib.bnnbench_bamsprod_packed(ints, _BAMSPROD_SCALARS.pack(*scalars))
 
 
 def bop_step(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, rate: float, tau: float) -> int:
     """Bop's step of one tensor in place: ``m <- lerp(m, g, rate)``, flip where ``w m >
     tau``; returns the number of flips."""
-    lib = load()
-    n = _check("bop_step", (p, g, m))
-    return lib.bnnbench_bop_step(
-        p.data_ptr(), g.data_ptr(), m.data_ptr(), n, rate, tau, torch.get_num_threads()
-    )
+    lib = _MODULE[0] if _MODULE else load()
+    n = p.numel()
+    _refuse("bop_step", (p, g, m), n)
+    ints = _BOP_INTS.pack(p.data_ptr(), g.data_ptr(), m.data_ptr(), n, torch.get_num_threads())
+    return lib.bnnbench_bop_packed(ints, _BOP_SCALARS.pack(rate, tau))
