@@ -289,6 +289,17 @@ def measure_passes(
     return out
 
 
+def set_entries(set_name: str, names: list[str] | None = None) -> list[str]:
+    """What set ``set_name`` measures: for :data:`PASSES` its models and the sign, for a
+    parameter set ``names`` if given, else every registered optimizer and the set's
+    :data:`SET_EXTRAS`."""
+    from benchmark.optim import OPTIMIZERS
+
+    if set_name == PASSES:
+        return [*PASS_MODELS, SIGN_ENTRY]
+    return list(names) if names else [*OPTIMIZERS, *SET_EXTRAS.get(set_name, ())]
+
+
 def measure(
     sets: tuple[str, ...] = DEFAULT_SETS,
     repeats: int | None = None,
@@ -305,18 +316,13 @@ def measure(
     turns, round after round; :func:`measure_ratios` / :func:`measure_passes` per round) and
     its ratio is the median of its rounds' ratios, so a burst of load from another job that
     hits one round is voted out."""
-    from benchmark.optim import OPTIMIZERS
-
     given = list(names) if names else None
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for s in sets:
         if s not in SETS:
             raise PerfGateError(f"unknown set {s!r} (known: {', '.join(SETS)})")
         n = repeats or SET_REPEATS[s]
-        if s == PASSES:
-            entries = [*PASS_MODELS, SIGN_ENTRY]
-        else:
-            entries = given or [*OPTIMIZERS, *SET_EXTRAS.get(s, ())]
+        entries = set_entries(s, given)
         if s == PASSES:
             per_round = [measure_passes(entries, n, clock) for _ in range(rounds)]
         else:

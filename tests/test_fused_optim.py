@@ -24,6 +24,7 @@ from benchmark.errors import BnnBenchError
 from benchmark.optim import BAMSProd, Bop, Bop2ndOrder, make_optimizer, native, validate_hparams
 from benchmark.optim import fused as fused_paths
 from benchmark.optim.registry import COMPILED_MIN_ELEMENTS, implementation_of
+from tests.conftest import assert_rel_close
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = 1000  # fused_min_elements in these tests: the (64, 3, 5, 5) and (128, 40) tensors compile
@@ -54,20 +55,13 @@ def _run(cls: type, fused: bool | None, *, binary_groups: bool = True, **options
     return params, opt, diagnostics
 
 
-def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-6) -> None:
-    """``max|a - b| <= rel * max|b|`` (relative to the tensor's scale)."""
-    scale = float(b.abs().max()) if b.numel() else 0.0
-    diff = float((a - b).abs().max()) if b.numel() else 0.0
-    assert diff <= rel * scale, f"max |diff| {diff:.3g} > {rel:g} * {scale:.3g}"
-
-
 def _same_states(fused_opt, eager_opt, fused_params, eager_params) -> None:
     for p, q in zip(fused_params, eager_params, strict=True):
-        _close(p, q)
+        assert_rel_close(p, q)
         a, b = fused_opt.state[p], eager_opt.state[q]
         assert a.keys() == b.keys() and a["step"] == b["step"] == STEPS
         for key in a.keys() - {"step"}:
-            _close(a[key], b[key])
+            assert_rel_close(a[key], b[key])
 
 
 def _same_diagnostics(fused_diag: list[dict], eager_diag: list[dict], rel: float) -> None:
