@@ -355,7 +355,7 @@ def bamsprod_update_with_error(
             return FAILED
         lower = eta * (1.0 - e / (gamma * t + 1.0))
         upper = eta * (1.0 + e / (gamma * t))
-        return torch.tensor(e, dtype=p.dtype), lower, upper
+        return torch.scalar_tensor(e, dtype=p.dtype), lower, upper
     fn = _WITH_ERROR[(kind, maximize)]
     rows = (p.shape[0], -1) if p.dim() >= 2 else (1, -1)  # one row per output channel
     tensors = (p, g, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"])
@@ -391,14 +391,17 @@ def bamsprod_native_with_error(
     channels = p.shape[0] if p.dim() >= 2 else 1  # one row per output channel
     scalars = [*consts, a, eta, gamma, float(t), 0.0, 0.0]
     e = _native(p, g, state, scalars, _NATIVE_KIND[kind], channels, maximize)
-    return FAILED if e is FAILED else torch.tensor(e, dtype=p.dtype)
+    # scalar_tensor: the same 0-d tensor as torch.tensor, in less than half its time
+    return FAILED if e is FAILED else torch.scalar_tensor(e, dtype=p.dtype)
 
 
 def _native_loaded() -> bool:
-    """The C++ extension is built (first call: builds it; a failure is recorded and warned
-    once, as a compile failure, before any tensor is written)."""
+    """The C++ library is loaded (first call: builds or loads it; a failure is recorded and
+    warned once, as a compile failure, before any tensor is written)."""
     if _FAILURE:
         return False
+    if native._MODULE:
+        return True
     try:
         native.load()
     except Exception as exc:  # noqa: BLE001 - any build failure means: run eagerly
