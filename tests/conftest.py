@@ -45,6 +45,7 @@ def assert_rel_close(a: Any, b: Any, rel: float = 1e-6) -> None:
     """``max|a - b| <= rel * max|b|``: equal to ``rel`` relative to the tensor's scale (how the
     fused optimizers are compared with their references: an element near zero is held to the
     tensor's scale, not to its own)."""
+    a, b = a.detach(), b.detach()
     scale = float(b.abs().max()) if b.numel() else 0.0
     diff = float((a - b).abs().max()) if b.numel() else 0.0
     assert diff <= rel * scale, f"max |diff| {diff:.3g} > {rel:g} * {scale:.3g}"
