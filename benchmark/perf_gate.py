@@ -79,6 +79,13 @@ SET_REPEATS = {"mlp": DEFAULT_REPEATS, "resnet18": 8, "forward_backward": 30}
 #: rounds per optimizer (the ratio is the median of the rounds' ratios)
 DEFAULT_ROUNDS = 5
 PARAM_SETS = ("mlp", "resnet18")
+#: entries a set measures besides the registered optimizers (when no names are given): the
+#: C++ kernels of BAMSProd and Bop (:mod:`benchmark.optim.native`, ``fused=True``) on the 11M
+#: set, where their memory traffic shows. Their build (about a second, then cached) falls in
+#: the warm-up steps, not in the timings
+SET_EXTRAS: dict[str, tuple[str, ...]] = {
+    "resnet18": ("bamsprod[fused=True]", "bop[fused=True]"),
+}
 #: the set of training passes (binary model / its full-precision twin)
 PASSES = "forward_backward"
 PASS_MODELS = ("mlp", "cnn1d")
@@ -282,6 +289,17 @@ def measure_passes(
     return out
 
 
+def set_entries(set_name: str, names: list[str] | None = None) -> list[str]:
+    """What set ``set_name`` measures: for :data:`PASSES` its models and the sign, for a
+    parameter set ``names`` if given, else every registered optimizer and the set's
+    :data:`SET_EXTRAS`."""
+    from benchmark.optim import OPTIMIZERS
+
+    if set_name == PASSES:
+        return [*PASS_MODELS, SIGN_ENTRY]
+    return list(names) if names else [*OPTIMIZERS, *SET_EXTRAS.get(set_name, ())]
+
+
 def measure(
     sets: tuple[str, ...] = DEFAULT_SETS,
     repeats: int | None = None,
@@ -290,7 +308,7 @@ def measure(
     rounds: int = DEFAULT_ROUNDS,
 ) -> dict[str, dict[str, tuple[float, float]]]:
     """``{set: {name: (median ms, ratio)}}``: for a parameter set every registered optimizer
-    (or ``names``) against Adam, for :data:`PASSES` every model of :data:`PASS_MODELS`
+    and the set's :data:`SET_EXTRAS` (or ``names``) against Adam, for :data:`PASSES` every model of :data:`PASS_MODELS`
     against its twin; with the torch thread count as it is set. ``repeats`` per round
     (default: :data:`SET_REPEATS` of each set).
 
@@ -298,15 +316,13 @@ def measure(
     turns, round after round; :func:`measure_ratios` / :func:`measure_passes` per round) and
     its ratio is the median of its rounds' ratios, so a burst of load from another job that
     hits one round is voted out."""
-    from benchmark.optim import OPTIMIZERS
-
-    names = list(names or OPTIMIZERS)
+    given = list(names) if names else None
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for s in sets:
         if s not in SETS:
             raise PerfGateError(f"unknown set {s!r} (known: {', '.join(SETS)})")
         n = repeats or SET_REPEATS[s]
-        entries = [*PASS_MODELS, SIGN_ENTRY] if s == PASSES else names
+        entries = set_entries(s, given)
         if s == PASSES:
             per_round = [measure_passes(entries, n, clock) for _ in range(rounds)]
         else:

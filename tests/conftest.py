@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -38,6 +39,16 @@ def write_suite(path: Path, **overrides: object) -> Path:
     suite.update(overrides)
     path.write_text(yaml.safe_dump(suite, sort_keys=False))
     return path
+
+
+def assert_rel_close(a: Any, b: Any, rel: float = 1e-6) -> None:
+    """``max|a - b| <= rel * max|b|``: equal to ``rel`` relative to the tensor's scale (how the
+    fused optimizers are compared with their references: an element near zero is held to the
+    tensor's scale, not to its own)."""
+    a, b = a.detach(), b.detach()
+    scale = float(b.abs().max()) if b.numel() else 0.0
+    diff = float((a - b).abs().max()) if b.numel() else 0.0
+    assert diff <= rel * scale, f"max |diff| {diff:.3g} > {rel:g} * {scale:.3g}"
 
 
 def pytest_configure(config: pytest.Config) -> None:

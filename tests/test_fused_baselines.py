@@ -10,6 +10,7 @@ from benchmark.execute import run_unit
 from benchmark.optim import OPTIMIZERS, make_optimizer
 from benchmark.optim.registry import FUSED_DEVICES, _fused_or_foreach, implementation_of
 from benchmark.records import RunSpec
+from tests.conftest import assert_rel_close
 
 FUSED = ["adam", "amsgrad", "adamw", "sgd"]
 
@@ -74,7 +75,7 @@ def test_fused_numbers_equal_torch_fused_and_match_foreach(name: str, reference)
         foreach.step()
     for a, b, c in zip(*(m.parameters() for m in models), strict=True):
         assert torch.equal(a, b)
-        torch.testing.assert_close(a, c, rtol=1e-6, atol=1e-7)
+        assert_rel_close(a, c, rel=1e-6)
 
 
 def test_each_run_records_which_implementation_ran() -> None:

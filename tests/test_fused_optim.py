@@ -24,6 +24,7 @@ from benchmark.errors import BnnBenchError
 from benchmark.optim import BAMSProd, Bop, Bop2ndOrder, make_optimizer, native, validate_hparams
 from benchmark.optim import fused as fused_paths
 from benchmark.optim.registry import COMPILED_MIN_ELEMENTS, implementation_of
+from tests.conftest import assert_rel_close
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = 1000  # fused_min_elements in these tests: the (64, 3, 5, 5) and (128, 40) tensors compile
@@ -54,20 +55,13 @@ def _run(cls: type, fused: bool | None, *, binary_groups: bool = True, **options
     return params, opt, diagnostics
 
 
-def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-6) -> None:
-    """``max|a - b| <= rel * max|b|`` (relative to the tensor's scale)."""
-    scale = float(b.abs().max()) if b.numel() else 0.0
-    diff = float((a - b).abs().max()) if b.numel() else 0.0
-    assert diff <= rel * scale, f"max |diff| {diff:.3g} > {rel:g} * {scale:.3g}"
-
-
 def _same_states(fused_opt, eager_opt, fused_params, eager_params) -> None:
     for p, q in zip(fused_params, eager_params, strict=True):
-        _close(p, q)
+        assert_rel_close(p, q)
         a, b = fused_opt.state[p], eager_opt.state[q]
         assert a.keys() == b.keys() and a["step"] == b["step"] == STEPS
         for key in a.keys() - {"step"}:
-            _close(a[key], b[key])
+            assert_rel_close(a[key], b[key])
 
 
 def _same_diagnostics(fused_diag: list[dict], eager_diag: list[dict], rel: float) -> None:
@@ -204,28 +198,38 @@ def test_non_contiguous_gradient_falls_back_per_tensor() -> None:
 
 
 def test_auto_rule_compiles_only_when_the_planned_run_amortises_it() -> None:
-    """``fused=None``: compile iff planned_steps * saving per element * elements > compile s."""
+    """``fused=None``: compile iff planned_steps * saving per element * elements > the
+    kernel's build seconds: 2 s for the C++ kernels (BAMSProd and Bop on float32 CPU
+    tensors), 30 s for torch.compile (Bop2ndOrder; other dtypes)."""
+    assert (fused_paths.NATIVE_BUILD_SECONDS, fused_paths.COMPILE_SECONDS) == (2.0, 30.0)
     saving = fused_paths.SAVING_SECONDS_PER_ELEMENT["bamsprod"]
     elements = 11_000_000
-    break_even = fused_paths.COMPILE_SECONDS / (saving * elements)
+    break_even = fused_paths.COMPILE_SECONDS / (saving * elements)  # 30 / 0.0418 = 717.7
     assert not fused_paths.worth_compiling("bamsprod", elements, None)
-    assert not fused_paths.worth_compiling("bamsprod", elements, int(break_even) - 1)
+    assert not fused_paths.worth_compiling("bamsprod", elements, int(break_even))
     assert fused_paths.worth_compiling("bamsprod", elements, int(break_even) + 1)
+    # the C++ kernels' 2 s: 2 / 0.0418 = 47.8 steps
+    assert not fused_paths.worth_compiling("bamsprod", elements, 47, cost=2.0)
+    assert fused_paths.worth_compiling("bamsprod", elements, 48, cost=2.0)
     assert not fused_paths.worth_compiling("bop", 0, 10**9)
+    # what each kernel is charged
+    f32, f64 = [torch.zeros(3)], [torch.zeros(3, dtype=torch.float64)]
+    assert fused_paths.build_seconds("bop", f32) == fused_paths.NATIVE_BUILD_SECONDS
+    assert fused_paths.build_seconds("bop", f32 + f64) == fused_paths.COMPILE_SECONDS
+    assert fused_paths.build_seconds("bop2nd", f32) == fused_paths.COMPILE_SECONDS
     # in an optimizer: unknown length -> eager; a long enough plan -> compiled
     _, opt, _ = _run(Bop, None)
     assert opt.implementation == "bnnbench foreach"
-    eligible = SHAPES[0][0] * 75 + SHAPES[2][0] * 40
-    enough = (
-        int(
-            fused_paths.COMPILE_SECONDS / (fused_paths.SAVING_SECONDS_PER_ELEMENT["bop"] * eligible)
-        )
-        + 1
-    )
+    eligible = SHAPES[0][0] * 75 + SHAPES[2][0] * 40  # 9920 elements, float32: C++ kernel
+    per_step = fused_paths.SAVING_SECONDS_PER_ELEMENT["bop"] * eligible  # 1.488e-5 s
+    enough = int(fused_paths.NATIVE_BUILD_SECONDS / per_step) + 1  # 134,409 steps
     _, opt, _ = _run(Bop, None, planned_steps=enough - 1)
     assert opt.implementation == "bnnbench foreach"
     _, opt, _ = _run(Bop, None, planned_steps=enough)
     assert opt.implementation == "bnnbench compiled (2 tensors) + foreach (1 tensors)"
+    # Bop2ndOrder has torch.compile's kernel only: the same plan stays eager at 30 s
+    _, opt, _ = _run(Bop2ndOrder, None, planned_steps=enough)
+    assert opt.implementation == "bnnbench foreach"
 
 
 def test_bad_fused_options_are_refused() -> None:
@@ -329,7 +333,7 @@ def test_compile_failure_warns_once_and_runs_eagerly(tmp_path: Path) -> None:
         **os.environ,
         "CXX": str(tmp_path / "no-such-compiler"),
         "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),
-        "TORCH_EXTENSIONS_DIR": str(tmp_path / "extensions"),
+        "BNNBENCH_CACHE_DIR": str(tmp_path / "bnnbench-cache"),
         "PYTHONPATH": str(REPO),
     }
     done = subprocess.run(
@@ -363,9 +367,9 @@ def _planned(cls_kind: str, model: torch.nn.Module, opt, planned: int) -> bool:
 
 def test_quick_suite_cell_plans_its_steps_and_stays_eager() -> None:
     """The quick suite's BAMSProd cell (mlp on mnist1d, 5 epochs of batch 64: 285 steps, as
-    suites/quick.yaml states): the run passes 285 planned steps, which amortise no
-    compilation (285 x 3.8e-9 s x 65,536 eligible elements, the 256x256 layer, = 0.07 s
-    << 60 s), so the run records the eager implementation as before."""
+    suites/quick.yaml states): the run passes 285 planned steps, which amortise not even the
+    C++ kernels' build (285 x 3.8e-9 s x 65,536 eligible elements, the 256x256 layer, =
+    0.07 s < 2 s), so the run records the eager implementation as before."""
     from benchmark.execute import run_unit
     from benchmark.records import RunSpec
     from benchmark.train import build_spec_model, load_spec_dataset
@@ -387,20 +391,18 @@ def test_quick_suite_cell_plans_its_steps_and_stays_eager() -> None:
 def test_long_large_run_would_compile() -> None:
     """The 11M-parameter ``resnet18`` set with a binary group: 100 epochs of 390 batches
     (CIFAR-10 at batch 128) plan 39,000 steps, 39,000 x 3.8e-9 s x 11.5M = 1,700 s saved
-    against 60 s of building: compiled; one epoch (390 steps, 17 s saved) stays eager.
+    against the C++ kernels' 2 s of building: compiled; 40 steps (1.7 s saved) stay eager.
     Bop's companion (Adam) gets no planned steps."""
     from benchmark.perf_gate import binary_resnet18_shapes
 
     model = binary_resnet18_shapes()
     eligible = sum(p.numel() for p in model.parameters() if p.numel() >= 65536)
     saving = fused_paths.SAVING_SECONDS_PER_ELEMENT["bamsprod"] * eligible
-    assert 39_000 * saving > fused_paths.COMPILE_SECONDS > 390 * saving
+    assert 39_000 * saving > fused_paths.NATIVE_BUILD_SECONDS > 40 * saving
     assert _planned(
         "bamsprod", model, make_optimizer("bamsprod", model, planned_steps=39_000), 39_000
     )
-    assert not _planned(
-        "bamsprod", model, make_optimizer("bamsprod", model, planned_steps=390), 390
-    )
+    assert not _planned("bamsprod", model, make_optimizer("bamsprod", model, planned_steps=40), 40)
     case = make_optimizer("bop", model, planned_steps=39_000)
     assert case.binary_optimizer.planned_steps == 39_000
     assert "planned_steps" not in case.real_optimizer.defaults
@@ -409,14 +411,14 @@ def test_long_large_run_would_compile() -> None:
 
 
 def test_a_run_records_the_compiled_path_the_auto_rule_chose(monkeypatch) -> None:
-    """With the compile cost set to 0 the auto rule compiles any eligible tensor: a Bop run
+    """With the build cost set to 0 the auto rule compiles any eligible tensor: a Bop run
     (``fused`` unset) takes the compiled path (the C++ kernel: every float32 CPU tensor; the
     512x256 layer would be eligible for torch.compile's too), and its record says so (train
     passes the planned steps, run_unit sees the calls)."""
     from benchmark.execute import run_unit
     from benchmark.records import RunSpec
 
-    monkeypatch.setattr(fused_paths, "COMPILE_SECONDS", 0.0)
+    monkeypatch.setattr(fused_paths, "NATIVE_BUILD_SECONDS", 0.0)
     spec = RunSpec(
         model="mlp",
         dataset="synthetic",

@@ -17,6 +17,7 @@ from benchmark.perf_gate import (
     PASS_MODELS,
     PASSES,
     SCHEMA_VERSION,
+    SET_EXTRAS,
     SET_REPEATS,
     SIGN_ENTRY,
     PerfGateError,
@@ -25,6 +26,7 @@ from benchmark.perf_gate import (
     load_ratios,
     main,
     save_ratios,
+    set_entries,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,6 +191,25 @@ def test_cli_save_measures_and_compare_passes_against_itself(
     assert "perf_gate: error:" in capsys.readouterr().err
 
 
+def test_the_cpp_kernels_are_measured_on_the_11m_set(tmp_path: Path) -> None:
+    """The gate's 11M entries ``bamsprod[fused=True]`` and ``bop[fused=True]``, measured for
+    real (1 timing, 1 round): they take the C++ kernels (the compiled-call counter grows by
+    the tensors they update) and give positive finite ratios."""
+    from benchmark.optim import fused
+
+    extras = list(SET_EXTRAS["resnet18"])
+    calls = fused.compiled_calls()
+    out = tmp_path / "cpp.json"
+    args = ["--sets", "resnet18", "--repeats", "1", "--rounds", "1", "--only", *extras]
+    assert main(["save", str(out), *args]) == 0
+    assert fused.compile_failure() is None
+    # 4 steps each (3 warm-up, 1 timed): BAMSProd's 62 tensors, Bop's 16 binary ones
+    assert fused.compiled_calls() - calls == 4 * (62 + 16)
+    saved = load_ratios(out)
+    assert set(saved["ratios"]["resnet18"]) == set(extras)
+    assert all(ms > 0 for ms in saved["step_ms"]["resnet18"].values())
+
+
 def test_a_real_training_pass_measurement(tmp_path: Path) -> None:
     """The forward+backward set, measured for real (1 timing, 1 round): one ratio per model
     and one for the sign, binary pass / twin pass, positive and finite."""
@@ -292,7 +313,16 @@ def test_committed_baseline_is_valid_and_names_registered_optimizers() -> None:
     baseline = load_ratios(BASELINE)
     assert (baseline["clock"], baseline["threads"]) == ("cpu", 1)
     assert set(baseline["ratios"]) == set(DEFAULT_SETS) == {"mlp", "resnet18", PASSES}
-    assert set(baseline["ratios"]["mlp"]) == set(baseline["ratios"]["resnet18"])
-    assert set(baseline["ratios"]["mlp"]) <= set(OPTIMIZERS)
+    assert set(baseline["ratios"]["mlp"]) == set(set_entries("mlp")) == set(OPTIMIZERS)
+    # the 11M set: every optimizer and the C++ kernels of BAMSProd and Bop
+    assert set(baseline["ratios"]["resnet18"]) == set(set_entries("resnet18"))
+    assert (
+        set(set_entries("resnet18")) - set(OPTIMIZERS)
+        == set(SET_EXTRAS["resnet18"])
+        == {
+            "bamsprod[fused=True]",
+            "bop[fused=True]",
+        }
+    )
     assert set(baseline["ratios"][PASSES]) == {*PASS_MODELS, SIGN_ENTRY}
     assert baseline["set_repeats"] == SET_REPEATS

@@ -36,10 +36,12 @@ relative, the compiled error being summed in float64).
 
 **When the compiled path runs** (:func:`use_fused`): ``fused=True`` asks for it, ``False``
 forbids it, ``None`` (the default) compiles only when the optimizer's ``planned_steps`` times
-the measured saving per step exceeds the measured compile time (:func:`worth_compiling`); a
-training run passes its planned steps (``trained_epochs`` x batches per epoch,
-:func:`benchmark.train.train`), and the shipped suites are too short or their models too
-small for the rule to compile (docs/optimizers.md "Compiled updates"). Even then a tensor takes the compiled path only when :func:`eligible`
+the measured saving per step exceeds the kernel's measured build time (:func:`worth_compiling`:
+2 s for the C++ kernels, 30 s for torch.compile, :func:`build_seconds`); a training run passes
+its planned steps (``trained_epochs`` x batches per epoch, :func:`benchmark.train.train`), and
+the shipped suites other than ``paper`` are too short or their models too small for the rule
+to compile even at 2 s (docs/performance.md "The auto rule"). Even then a tensor takes the
+compiled path only when :func:`eligible`
 (floating point, CPU or CUDA, at least :data:`MIN_ELEMENTS` of its optimizer, contiguous and
 so is its gradient), BAMSProd's group has ``lr > 0``, and ``torch.compile`` works in this
 process: the first failure to compile is caught, warned about once
@@ -64,12 +66,18 @@ MIN_ELEMENTS: dict[str, int] = COMPILED_MIN_ELEMENTS
 #: devices with an inductor backend here
 DEVICES = COMPILED_DEVICES
 #: the auto rule's numbers (:func:`worth_compiling`), measured on the 11.7M ``resnet18`` set (one
-#: thread, CPU clock, under load; docs/performance.md): the build seconds a process pays
-#: (the largest cold first step measured: the C++ kernels' build, 35-53 s wall, rounded up;
-#: torch.compile's cold BAMSProd compile was 24.6 s) and the saving per eligible element and
-#: step against the foreach update (C++ kernels: BAMSProd 63.1 -> 19.5 ms on 11.5M eligible
-#: elements, Bop 26.9 -> 10.9 ms on 10.8M; torch.compile: Bop2ndOrder 40.1 -> 20.4 ms)
-COMPILE_SECONDS = 60.0
+#: thread, CPU clock, under load; docs/performance.md). The seconds a run may have to pay
+#: before its first compiled step, per kernel: the C++ kernels' cold build (BAMSProd and Bop
+#: on float32 CPU tensors, :mod:`benchmark.optim.native`: 1.1-1.7 s wall, 0.75-1.1 CPU-s,
+#: rounded up; a cached library loads in milliseconds, which the rule does not assume, so a
+#: run's choice never depends on the machine's cache or on the runs before it) and
+#: torch.compile's largest cold compile (BAMSProd's two functions, 24.6 s wall, rounded up;
+#: it serves Bop2ndOrder, other dtypes, CUDA and ``BNNBENCH_NATIVE=0``). Then the saving per
+#: eligible element and step against the foreach update (C++ kernels: BAMSProd 63.1 -> 19.5
+#: ms on 11.5M eligible elements, Bop 26.9 -> 10.9 ms on 10.8M; torch.compile: Bop2ndOrder
+#: 40.1 -> 20.4 ms)
+NATIVE_BUILD_SECONDS = 2.0
+COMPILE_SECONDS = 30.0
 SAVING_SECONDS_PER_ELEMENT = {"bamsprod": 3.8e-9, "bop": 1.5e-9, "bop2nd": 1.8e-9}
 
 _FAILURE: list[str] = []  # the reason torch.compile failed in this process (at most one)
@@ -97,13 +105,30 @@ def compile_available() -> bool:
     return not _FAILURE
 
 
-def worth_compiling(kind: str, eligible_elements: int, planned_steps: int | None) -> bool:
+def worth_compiling(
+    kind: str, eligible_elements: int, planned_steps: int | None, cost: float | None = None
+) -> bool:
     """The auto rule: compile when ``planned_steps * saving(kind) * eligible_elements`` exceeds
-    :data:`COMPILE_SECONDS` (``planned_steps=None``, an unknown run length: never)."""
+    ``cost``, the kernel's build seconds (default :data:`COMPILE_SECONDS`, torch.compile's;
+    :data:`NATIVE_BUILD_SECONDS` for the C++ kernels). ``planned_steps=None``, an unknown run
+    length: never."""
     if planned_steps is None or eligible_elements == 0:
         return False
     saving = SAVING_SECONDS_PER_ELEMENT[kind] * eligible_elements
-    return planned_steps * saving > COMPILE_SECONDS
+    return planned_steps * saving > (COMPILE_SECONDS if cost is None else cost)
+
+
+#: the optimizers whose float32 CPU tensors the C++ kernels take
+NATIVE_KINDS = ("bamsprod", "bop")
+
+
+def build_seconds(kind: str, tensors: list[torch.Tensor]) -> float:
+    """What the auto rule charges for compiling ``tensors`` of optimizer ``kind``: the C++
+    kernels' :data:`NATIVE_BUILD_SECONDS` when they take every one of them, else
+    torch.compile's :data:`COMPILE_SECONDS`."""
+    if kind in NATIVE_KINDS and tensors and all(native.handles(p) for p in tensors):
+        return NATIVE_BUILD_SECONDS
+    return COMPILE_SECONDS
 
 
 def eligible(p: torch.Tensor, min_elements: int, g: torch.Tensor | None = None) -> bool:
@@ -128,14 +153,16 @@ def use_fused(
 ) -> bool:
     """Whether this optimizer's eligible tensors take the compiled path now (see the module
     docstring): ``fused``, and for ``None`` :func:`worth_compiling` over ``tensors()`` (every
-    tensor of the optimizer: one compilation serves them all), called only then."""
+    tensor of the optimizer: one compilation serves them all; charged
+    :func:`build_seconds`), called only then."""
     if fused is False or not compile_available():
         return False
     if fused is None:
         if planned is None:  # the default in runs: no per-step cost beyond this test
             return False
-        total = sum(p.numel() for p in tensors() if eligible(p, min_elements))
-        return worth_compiling(kind, total, planned)
+        counted = [p for p in tensors() if eligible(p, min_elements)]
+        total = sum(p.numel() for p in counted)
+        return worth_compiling(kind, total, planned, build_seconds(kind, counted))
     return True
 
 
@@ -328,7 +355,7 @@ def bamsprod_update_with_error(
             return FAILED
         lower = eta * (1.0 - e / (gamma * t + 1.0))
         upper = eta * (1.0 + e / (gamma * t))
-        return torch.tensor(e, dtype=p.dtype), lower, upper
+        return torch.scalar_tensor(e, dtype=p.dtype), lower, upper
     fn = _WITH_ERROR[(kind, maximize)]
     rows = (p.shape[0], -1) if p.dim() >= 2 else (1, -1)  # one row per output channel
     tensors = (p, g, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"])
@@ -364,14 +391,17 @@ def bamsprod_native_with_error(
     channels = p.shape[0] if p.dim() >= 2 else 1  # one row per output channel
     scalars = [*consts, a, eta, gamma, float(t), 0.0, 0.0]
     e = _native(p, g, state, scalars, _NATIVE_KIND[kind], channels, maximize)
-    return FAILED if e is FAILED else torch.tensor(e, dtype=p.dtype)
+    # scalar_tensor: the same 0-d tensor as torch.tensor, in less than half its time
+    return FAILED if e is FAILED else torch.scalar_tensor(e, dtype=p.dtype)
 
 
 def _native_loaded() -> bool:
-    """The C++ extension is built (first call: builds it; a failure is recorded and warned
-    once, as a compile failure, before any tensor is written)."""
+    """The C++ library is loaded (first call: builds or loads it; a failure is recorded and
+    warned once, as a compile failure, before any tensor is written)."""
     if _FAILURE:
         return False
+    if native._MODULE:
+        return True
     try:
         native.load()
     except Exception as exc:  # noqa: BLE001 - any build failure means: run eagerly
