@@ -354,6 +354,31 @@ def test_compile_failure_warns_once_and_runs_eagerly(tmp_path: Path) -> None:
     assert result["equal"] is True
 
 
+def test_a_compiled_step_in_a_fresh_process_prints_nothing() -> None:
+    """Bop2ndOrder's compiled step (torch.compile; no C++ kernel for it) on a CPU-only
+    machine: no "No CUDA runtime is found" line (torch.utils.cpp_extension logs it on import)
+    nor anything else on stderr, and the step took the compiled path."""
+    code = textwrap.dedent(
+        """
+        import torch
+        from benchmark.optim import Bop2ndOrder
+        w = torch.randn(512, 512)
+        opt = Bop2ndOrder([{"params": [w], "binary": True}], fused=True)
+        for _ in range(2):
+            w.grad = torch.randn_like(w)
+            opt.step()
+        print(opt.implementation)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "bnnbench compiled"
+    assert done.stderr == "", done.stderr[-2000:]
+
+
 # ------------------------------------------------------------------- runs pass their length
 
 

@@ -51,6 +51,7 @@ process: the first failure to compile is caught, warned about once
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -192,6 +193,7 @@ def call(name: str, fn: Callable[..., Any], *args: Any) -> Any:
         return FAILED
     compiled = _COMPILED.get(name)
     if compiled is None:
+        _import_cpp_extension_quietly()
         compiled = _COMPILED[name] = torch.compile(fn, dynamic=True, fullgraph=True)
     try:
         out = compiled(*args)
@@ -200,6 +202,19 @@ def call(name: str, fn: Callable[..., Any], *args: Any) -> Any:
         return FAILED
     _CALLS[0] += 1
     return out
+
+
+def _import_cpp_extension_quietly() -> None:
+    """Import :mod:`torch.utils.cpp_extension` (inductor does on its first CPU compile) with
+    its logger at ``ERROR``: on a machine without CUDA it logs "No CUDA runtime is found"
+    on import, which says nothing about a CPU kernel and only confuses a reader."""
+    cpp_log = logging.getLogger("torch.utils.cpp_extension")
+    level = cpp_log.level
+    cpp_log.setLevel(logging.ERROR)
+    try:
+        import torch.utils.cpp_extension  # noqa: F401
+    finally:
+        cpp_log.setLevel(level)
 
 
 # --------------------------------------------------------------------------- BAMSProd
