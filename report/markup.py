@@ -14,10 +14,11 @@ Three rules, each in one place:
   decimal), :func:`ratio` (two decimals), :func:`p_value` (two significant digits, three
   near 0.05, ``< 0.001`` below that), :func:`fixed` (a quantity with a unit: seconds,
   steps, epochs); no float noise (``|x| < 1e-12`` and ``-0.0`` print ``0``).
-  :mod:`report.inference_words` words verdicts with these same functions. A table's header
-  names its unit (``accuracy (points)``, ``time-to-target (epochs)``, ``speed-up (x)``); a
-  column that mixes units (the claims table: a speed row and an accuracy row) carries the
-  unit in each cell instead;
+  :mod:`report.inference_words` words verdicts with these same functions. They live in
+  :mod:`report.numbers` (pandas- and jinja2-free, for ``bnnbench show``), re-exported here,
+  with :func:`md_text`. A table's header names its unit (``accuracy (points)``,
+  ``time-to-target (epochs)``, ``speed-up (x)``); a column that mixes units (the claims
+  table: a speed row and an accuracy row) carries the unit in each cell instead;
 - table cells are one line: whitespace runs become one space, ends stripped, in both formats.
 
 The page: a title, a table of contents, the numbered sections (``## 3. Final test
@@ -32,12 +33,11 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import jinja2
-import pandas as pd
 from markupsafe import Markup, escape
 
 from report.blocks import Block, Figure, Note, Paragraph, Section, Table
@@ -54,6 +54,10 @@ from report.numbers import number as number
 from report.numbers import p_value as p_value
 from report.numbers import points as points
 from report.numbers import ratio as ratio
+
+if TYPE_CHECKING:  # pandas and jinja2 are imported where used: `bnnbench show` imports this
+    import jinja2  # module for markdown_rows and must start fast (docs/performance.md)
+    import pandas as pd
 
 
 def assignments(values: Mapping[str, Any]) -> str:
@@ -127,12 +131,17 @@ def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table, every cell's text escaped (:func:`md_text`)."""
     if frame.empty:
         return render_block(Note(NO_ROWS)).markdown
-    header = "| " + " | ".join(md_text(_cell(str(c))) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = [
-        "| " + " | ".join(md_text(_cell(v)) for v in row) + " |"
-        for row in frame.itertuples(index=False)
-    ]
+    return markdown_rows(list(frame.columns), frame.itertuples(index=False))
+
+
+def markdown_rows(columns: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
+    """:func:`markdown_table` of a header and rows given as plain sequences (no pandas:
+    ``bnnbench show``); the note "(no rows)" when there are none."""
+    body = ["| " + " | ".join(md_text(_cell(v)) for v in row) + " |" for row in rows]
+    if not body or not columns:
+        return render_block(Note(NO_ROWS)).markdown
+    header = "| " + " | ".join(md_text(_cell(str(c))) for c in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
     return "\n".join([header, rule, *body])
 
 
@@ -257,8 +266,14 @@ figcaption{font-size:.9em;color:#444;margin-top:.3em}
 @media (max-width:600px){body{padding:0 .6em;margin-top:.8em}td,th{padding:.2em .4em}}
 """
 
-_PAGE = jinja2.Template(
-    """<!doctype html>
+
+@cache
+def _page() -> jinja2.Template:
+    """The page template (jinja2 imported on first use)."""
+    import jinja2
+
+    return jinja2.Template(
+        """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>bnnbench: {{ title }}</title>
@@ -273,8 +288,8 @@ _PAGE = jinja2.Template(
 </section>
 {% endfor %}</body></html>
 """,
-    autoescape=True,
-)
+        autoescape=True,
+    )
 
 
 def numbered(sections: list[Section]) -> list[tuple[int, str, str, Section]]:
@@ -312,7 +327,7 @@ def render_page(
     md += [f"- [{n}. {md_text(name)}](#{a})" for n, name, a, _ in bodies] + [""]
     for n, name, _, body in bodies:
         md += [f"## {n}. {md_text(name)}", "", body.markdown, ""]
-    html = _PAGE.render(
+    html = _page().render(
         title=title,
         style=Markup(_STYLE),
         sections=[(n, name, a, Markup(body.html)) for n, name, a, body in bodies],

@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from report.numbers import NO_INTERVAL, NO_ROWS, _cell, fixed, md_text, points
+from report.numbers import NO_INTERVAL, fixed, points
 from report.t_table import t975
 
 CELL = ("model", "dataset", "optimizer")
@@ -186,12 +186,8 @@ def format_row(row: Mapping[str, Any]) -> list[str]:
 
 
 def markdown(rows: Iterable[Mapping[str, Any]]) -> str:
-    """The rows as a GitHub-flavoured Markdown table (:func:`report.markup.markdown_table`'s
-    text: every cell escaped), ``_(no rows)_`` without rows."""
-    body = [format_row(row) for row in rows]
-    if not body:
-        return f"_{md_text(NO_ROWS)}_"
-    header = "| " + " | ".join(md_text(_cell(c)) for c in COLUMNS) + " |"
-    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
-    lines = ["| " + " | ".join(md_text(_cell(v)) for v in cells) + " |" for cells in body]
-    return "\n".join([header, rule, *lines])
+    """The rows as a GitHub-flavoured Markdown table (:func:`report.markup.markdown_rows`:
+    every cell escaped), the note "(no rows)" without rows."""
+    from report.markup import markdown_rows
+
+    return markdown_rows(COLUMNS, [format_row(row) for row in rows])
