@@ -199,6 +199,22 @@ def test_the_light_lines_are_the_pandas_lines(stored: tuple[Path, Path]) -> None
     assert "| adam (defaults) |" in text and "accuracy (points)" in text
 
 
+def test_a_suite_tuned_but_not_yet_run_shows_alike(tmp_path: Path) -> None:
+    """Trials stored, no final runs yet (`bnnbench tune`): the head line says so, the tuning
+    lines follow, and the table is the "(no rows)" note, on both paths."""
+    suite = write_suite(
+        tmp_path / "tuneonly.yaml", seeds=[0], epochs=1, tuning={"trials": 2, "epochs": 1}
+    )
+    results = tmp_path / "results"
+    done = run_suite(suite, results_dir=results, report=False, progress=False, tune_only=True)
+    assert done.exit_code == 0
+    light, full = _both(suite, _url(results, "tuneonly"))
+    assert light == full
+    assert light[0].startswith("suite 'tuneonly': no final runs stored yet in sqlite:///")
+    assert light[1] == "tuning: 4 trials (completed: 4), 4 runs"
+    assert light[-1] == "_(no rows)_"
+
+
 def test_the_light_numbers_are_the_pandas_numbers(stored: tuple[Path, Path]) -> None:
     from benchmark.results import load_results
     from report.summary import accuracy_table
