@@ -149,40 +149,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from benchmark.errors import StoreMissing
-    from benchmark.pipeline import load_suite_like
-    from benchmark.results import load_results
-    from benchmark.tasks.registry import get_task
-    from report.markup import markdown_table
+    # benchmark.show reads a SQLite store without pandas or SQLAlchemy (docs/performance.md)
+    from benchmark.show import show_lines
+    from benchmark.suite import load_suite
 
-    suite = load_suite_like(resolve_suite_path(args.suite))
-    try:
-        res = load_results(suite, results_dir=args.results_dir, store=args.store, metric_names=[])
-    except StoreMissing as exc:
-        _print(f"suite '{suite.name}': nothing stored yet ({exc})")
-        return 0
-    from benchmark.pipeline import tuning_lines
-
-    stored = res.trials[res.trials["status"] != "missing"] if not res.trials.empty else res.trials
-    if res.runs.empty and stored.empty:
-        _print(f"suite '{suite.name}': no runs stored in {res.store_url}")
-        return 0
-    finals = res.runs.drop_duplicates("run_id")  # a run in the tuned and defaults rows: once
-    statuses = list(finals["status"])
-    counts = ", ".join(f"{k}: {statuses.count(k)}" for k in sorted(set(statuses)))
-    if len(finals):
-        _print(
-            f"suite '{suite.name}': {len(finals)} final runs stored in {res.store_url} ({counts})"
-        )
-    else:
-        _print(f"suite '{suite.name}': no final runs stored yet in {res.store_url}")
-    if res.tuning is not None and not res.trials.empty:
-        trials = list(res.trials["status"])
-        done = ", ".join(f"{k}: {trials.count(k)}" for k in sorted(set(trials)))
-        _print(f"tuning: {len(trials)} trials ({done}), {len(res.tuning.run_ids())} runs")
-        for line in tuning_lines(res.tuning):
-            _print(line)
-    _print(markdown_table(get_task(suite.task).summary_table(res.runs)))
+    suite = load_suite(resolve_suite_path(args.suite))
+    for line in show_lines(suite, results_dir=args.results_dir, store=args.store):
+        _print(line)
     return 0
 
 

@@ -203,22 +203,10 @@ def _phase_line(title: str, done: ExecutionReport, ran: bool) -> str:
 
 
 def tuning_lines(result: Any) -> list[str]:
-    """One line per tuned cell: its best point, score and trial counts."""
-    lines = []
-    for key, counts in result.counts.items():
-        done = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-        if key in result.best_params:
-            point = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(result.best_params[key].items()))
-            lines.append(
-                f"tuned {key}: {point} (val acc {result.best_score[key]:.4f}; trials: {done})"
-            )
-        else:
-            lines.append(f"tuned {key}: no trial finished ({done}); final runs use the defaults")
-    return lines
+    """One line per tuned cell (:func:`benchmark.tune.loop.tuning_lines`)."""
+    from benchmark.tune.loop import tuning_lines as lines
 
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return lines(result)
 
 
 def run_suite(

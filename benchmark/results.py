@@ -19,12 +19,15 @@ The store is opened read-only: reading never creates or changes anything.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from benchmark.current import CurrentRuns as CurrentRuns
+from benchmark.current import current_runs as current_runs
+from benchmark.current import defaults_specs as defaults_specs
 from benchmark.errors import BnnBenchError
 from benchmark.store import Store
 from benchmark.tasks.registry import get_task
@@ -41,49 +44,6 @@ DEFAULTS_SUFFIX = " (defaults)"
 #: the ``variant`` of a final run's row: tuned (its cell's best point), or the registry
 #: defaults (an untuned suite's final runs, and a tuned suite's ``tuning.defaults`` runs)
 TUNED_VARIANT, DEFAULTS_VARIANT = "tuned", "defaults"
-
-
-@dataclass
-class CurrentRuns:
-    """What a suite file asks for *now*: its final runs' ids, its tuning trials' run ids, the
-    tuning outcome (a :class:`benchmark.tune.TuningResult`; ``None`` without tuning) and the ids of its runs at the defaults
-    (``tuning.defaults``; they may share ids with the final runs). Runs that earlier versions
-    of the file asked for stay in the store (and linked), but reports and ``show`` leave them
-    out."""
-
-    final_ids: set[str]
-    trial_ids: set[str] = field(default_factory=set)
-    tuning: Any = None
-    defaults_ids: set[str] = field(default_factory=set)
-
-    @property
-    def ids(self) -> set[str]:
-        """Every run the suite asks for now."""
-        return self.final_ids | self.trial_ids | self.defaults_ids
-
-
-def defaults_specs(suite: Any, task: Any = None) -> list[Any]:
-    """The runs ``tuning.defaults`` adds: the suite's final runs at the registry defaults
-    (+ the suite's fixed ``hparams``), when it tunes and asks for them; else none."""
-    task = task or get_task(suite.task)
-    if not (task.tunes(suite) and getattr(suite.tuning, "defaults", False)):
-        return []
-    return list(task.final_specs(suite))
-
-
-def current_runs(suite: Any, store: Store) -> CurrentRuns:
-    """The runs ``suite`` asks for now; a tuned suite's final runs follow the best points
-    the stored trials give (:func:`benchmark.tune.stored_tuning`: the studies' points, the
-    stored runs' scores and halving decisions, as the run itself chose them)."""
-    task = get_task(suite.task)
-    if not task.tunes(suite):
-        return CurrentRuns({s.run_id for s in task.final_specs(suite)})
-    from benchmark.tune import stored_tuning
-
-    tuning = stored_tuning(suite, store)
-    final = {s.run_id for s in task.final_specs(suite, tuning.best_params)}
-    defaults = {s.run_id for s in defaults_specs(suite, task)}
-    return CurrentRuns(final, tuning.run_ids(), tuning, defaults_ids=defaults)
 
 
 def final_rows(linked: pd.DataFrame, current: CurrentRuns, *, grid: bool = True) -> pd.DataFrame:

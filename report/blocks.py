@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # a Table holds a frame; the blocks themselves need no pandas at import
+    import pandas as pd
 
 
 @dataclass(frozen=True)

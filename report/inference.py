@@ -43,6 +43,8 @@ from scipy import stats as sps
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
+from report.numbers import NO_INTERVAL as _NO_INTERVAL
+
 #: Family-wise significance level of every verdict (after Holm).
 ALPHA = 0.05
 #: Confidence level of every interval.
@@ -56,8 +58,8 @@ SPEED_MARGIN = 0.10
 RESAMPLES = 2000
 #: How the intervals are computed, named in every caption.
 INTERVAL_METHOD = "Student-t"
-#: What the report says where there is no interval.
-NO_INTERVAL = "n too small for an interval"
+#: What the report says where there is no interval (defined with the number formatter).
+NO_INTERVAL = _NO_INTERVAL
 #: The test behind every verdict.
 TEST = "paired t-test of per-seed differences (two-sided), TOST for equivalence"
 

@@ -14,10 +14,11 @@ Three rules, each in one place:
   decimal), :func:`ratio` (two decimals), :func:`p_value` (two significant digits, three
   near 0.05, ``< 0.001`` below that), :func:`fixed` (a quantity with a unit: seconds,
   steps, epochs); no float noise (``|x| < 1e-12`` and ``-0.0`` print ``0``).
-  :mod:`report.inference_words` words verdicts with these same functions. A table's header
-  names its unit (``accuracy (points)``, ``time-to-target (epochs)``, ``speed-up (x)``); a
-  column that mixes units (the claims table: a speed row and an accuracy row) carries the
-  unit in each cell instead;
+  :mod:`report.inference_words` words verdicts with these same functions. They live in
+  :mod:`report.numbers` (pandas- and jinja2-free, for ``bnnbench show``), re-exported here,
+  with :func:`md_text`. A table's header names its unit (``accuracy (points)``,
+  ``time-to-target (epochs)``, ``speed-up (x)``); a column that mixes units (the claims
+  table: a speed row and an accuracy row) carries the unit in each cell instead;
 - table cells are one line: whitespace runs become one space, ends stripped, in both formats.
 
 The page: a title, a table of contents, the numbered sections (``## 3. Final test
@@ -30,108 +31,33 @@ captions under the wrapper; in Markdown a table wider than GitHub's content colu
 from __future__ import annotations
 
 import base64
-import math
-import numbers
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import jinja2
-import pandas as pd
 from markupsafe import Markup, escape
 
 from report.blocks import Block, Figure, Note, Paragraph, Section, Table
+from report.numbers import NO_ROWS as NO_ROWS
+from report.numbers import NOISE as NOISE
+from report.numbers import P_FLOOR as P_FLOOR
+from report.numbers import P_NEAR_LEVEL as P_NEAR_LEVEL
+from report.numbers import _cell as _cell
+from report.numbers import _line_start as _line_start
+from report.numbers import _real as _real
+from report.numbers import fixed as fixed
+from report.numbers import md_text as md_text
+from report.numbers import number as number
+from report.numbers import p_value as p_value
+from report.numbers import points as points
+from report.numbers import ratio as ratio
 
-NO_ROWS = "(no rows)"
-
-
-# ----------------------------------------------------------------------------- numbers
-NOISE = 1e-12
-"""A real of smaller magnitude prints as ``0`` (float noise: ``-5.551e-17`` from a difference
-of equal means, ``-0.0``)."""
-P_FLOOR = 1e-3
-"""p-values below this print as ``< 0.001`` (two significant digits of a smaller p say
-nothing a reader can use; the exact value is in summary.json)."""
-
-
-def _real(value: Any) -> float | None:
-    """``value`` as a float, or ``None`` when it is not a real number (``None``, a string,
-    an integer or boolean is not formatted as a real)."""
-    if value is None or isinstance(value, numbers.Integral) or not isinstance(value, numbers.Real):
-        return None
-    return float(value)
-
-
-def number(value: Any, digits: int = 4, *, fixed: bool = False) -> str:
-    """The report's number formatter. ``None`` and NaN: ``n/a``; integers, booleans and
-    non-numbers: ``str``; reals of magnitude below :data:`NOISE` (and ``-0.0``): zero (``0``); other
-    reals: ``digits`` significant digits (``inf``/``-inf`` as such), or with ``fixed``
-    ``digits`` decimals, except magnitudes below 1e-3, which keep ``digits`` significant
-    digits rather than print as zero. :func:`points`, :func:`ratio` and :func:`p_value` are
-    the same formatter with the precision of a kind of number."""
-    if value is None:
-        return "n/a"
-    v = _real(value)
-    if v is None:
-        return str(value)
-    if math.isnan(v):
-        return "n/a"
-    if abs(v) < NOISE:
-        v = 0.0  # noise and -0.0: a plain zero ("0", or "0.000" with fixed)
-    if fixed and (v == 0.0 or not abs(v) < 1e-3):
-        return f"{v:.{digits}f}"
-    return f"{v:.{digits}g}"
-
-
-def points(fraction: Any, decimals: int = 1, *, signed: bool = False) -> str:
-    """An accuracy (or a difference of accuracies) given as a fraction, in percentage points
-    with ``decimals`` decimals: ``0.03528 -> "3.5"`` (``signed``: ``"+3.5"``; never
-    ``"-0.0"``: a value that rounds to zero prints ``"0.0"``)."""
-    v = _real(fraction)
-    if v is None or math.isnan(v) or math.isinf(v):
-        return number(fraction)
-    text = f"{100.0 * v:.{decimals}f}"
-    if float(text) == 0.0:
-        text = text.lstrip("-")
-        return text
-    return f"+{text}" if signed and v > 0 else text
-
-
-def ratio(value: Any) -> str:
-    """A ratio (speedup, tau) with two decimals: ``1.2345 -> "1.23"``."""
-    v = _real(value)
-    if v is None or math.isnan(v) or math.isinf(v):
-        return number(value)
-    return number(v, 2, fixed=True) if abs(v) >= 1e-3 else number(v)
-
-
-P_NEAR_LEVEL = (0.045, 0.055)
-"""p-values in this range get three significant digits: two could round across the level
-0.05 (``0.0496`` would print ``0.050`` beside the verdict "better")."""
-
-
-def p_value(p: Any) -> str:
-    """A p-value with two significant digits (three in :data:`P_NEAR_LEVEL`), ``< 0.001``
-    below :data:`P_FLOOR`: ``0.04321 -> "0.043"``, ``0.0496 -> "0.0496"``, ``0.5 -> "0.50"``,
-    ``1 -> "1.0"``, ``0.000012 -> "< 0.001"``."""
-    v = _real(p)
-    if v is None or math.isnan(v):
-        return number(p)
-    if v < P_FLOOR:
-        return "< 0.001"
-    digits = 3 if P_NEAR_LEVEL[0] <= v < P_NEAR_LEVEL[1] else 2
-    return f"{v:#.{digits}g}".rstrip(".")
-
-
-def fixed(value: Any, decimals: int = 1) -> str:
-    """A quantity with a unit (seconds, steps, epochs) with ``decimals`` decimals: ``12.345
-    -> "12.3"``, ``(85.03, 0) -> "85"``; ``n/a``, ``inf`` as :func:`number` prints them."""
-    v = _real(value)
-    if v is None or math.isnan(v) or math.isinf(v):
-        return number(value)
-    return number(round(v, decimals), decimals, fixed=True) if decimals else f"{round(v):d}"
+if TYPE_CHECKING:  # pandas and jinja2 are imported where used: `bnnbench show` imports this
+    import jinja2  # module for markdown_rows and must start fast (docs/performance.md)
+    import pandas as pd
 
 
 def assignments(values: Mapping[str, Any]) -> str:
@@ -139,43 +65,9 @@ def assignments(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={number(v)}" for key, v in values.items())
 
 
-def _cell(value: Any) -> str:
-    return re.sub(r"\s+", " ", number(value)).strip()
-
-
 def relative(path: Path, base: Path) -> str:
     """``path`` relative to ``base`` with forward slashes (for Markdown and HTML links)."""
     return Path(os.path.relpath(Path(path).resolve(), Path(base).resolve())).as_posix()
-
-
-# ----------------------------------------------------------------------------- text
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
-_MD_LINE_START = re.compile(r"^(\s*)(\d{0,9})([-+.)]|#{1,6}|=+(?=\s*$))(?=\s|$)")
-
-
-def md_text(text: str) -> str:
-    """Plain text for Markdown (GitHub's and any CommonMark renderer): every character that
-    could start markup is backslash-escaped (CommonMark lets any ASCII punctuation be escaped),
-    so no text makes a tag (``<optimizer>`` stays visible text, ``<script>`` stays text), an
-    autolink (``<http://...>``), an entity (``&amp;``), a link or an image (``[`` and ``]``
-    escaped: ``[x](javascript:...)``, ``![x](http://...)`` stay text), emphasis, code,
-    strikethrough, a table cell break (``|``); at a line's start no heading (``#``), list
-    item (``-``, ``+``, ``1.``, ``1)``) or setext underline. Parentheses, ``!``, ``#``
-    elsewhere and ``{}`` make nothing on their own and are left as they are (the file stays
-    readable as text)."""
-    text = _MD_SPECIAL.sub(r"\\\1", str(text))
-    return "\n".join(_MD_LINE_START.sub(_line_start, line) for line in text.split("\n"))
-
-
-def _line_start(match: re.Match[str]) -> str:
-    """A list marker (``-``, ``+``, ``1.``, ``1)``) or setext underline at a line's start,
-    its punctuation escaped; anything else unchanged."""
-    space, digits, mark = match.groups()
-    if digits and mark not in (".", ")"):
-        return match.group(0)
-    if not digits and mark in (".", ")"):
-        return match.group(0)
-    return f"{space}{digits}\\{mark}"
 
 
 def slug(title: str) -> str:
@@ -239,12 +131,17 @@ def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table, every cell's text escaped (:func:`md_text`)."""
     if frame.empty:
         return render_block(Note(NO_ROWS)).markdown
-    header = "| " + " | ".join(md_text(_cell(str(c))) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = [
-        "| " + " | ".join(md_text(_cell(v)) for v in row) + " |"
-        for row in frame.itertuples(index=False)
-    ]
+    return markdown_rows(list(frame.columns), frame.itertuples(index=False))
+
+
+def markdown_rows(columns: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
+    """:func:`markdown_table` of a header and rows given as plain sequences (no pandas:
+    ``bnnbench show``); the note "(no rows)" when there are none."""
+    body = ["| " + " | ".join(md_text(_cell(v)) for v in row) + " |" for row in rows]
+    if not body or not columns:
+        return render_block(Note(NO_ROWS)).markdown
+    header = "| " + " | ".join(md_text(_cell(str(c))) for c in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
     return "\n".join([header, rule, *body])
 
 
@@ -369,8 +266,14 @@ figcaption{font-size:.9em;color:#444;margin-top:.3em}
 @media (max-width:600px){body{padding:0 .6em;margin-top:.8em}td,th{padding:.2em .4em}}
 """
 
-_PAGE = jinja2.Template(
-    """<!doctype html>
+
+@cache
+def _page() -> jinja2.Template:
+    """The page template (jinja2 imported on first use)."""
+    import jinja2
+
+    return jinja2.Template(
+        """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>bnnbench: {{ title }}</title>
@@ -385,8 +288,8 @@ _PAGE = jinja2.Template(
 </section>
 {% endfor %}</body></html>
 """,
-    autoescape=True,
-)
+        autoescape=True,
+    )
 
 
 def numbered(sections: list[Section]) -> list[tuple[int, str, str, Section]]:
@@ -424,7 +327,7 @@ def render_page(
     md += [f"- [{n}. {md_text(name)}](#{a})" for n, name, a, _ in bodies] + [""]
     for n, name, _, body in bodies:
         md += [f"## {n}. {md_text(name)}", "", body.markdown, ""]
-    html = _PAGE.render(
+    html = _page().render(
         title=title,
         style=Markup(_STYLE),
         sections=[(n, name, a, Markup(body.html)) for n, name, a, body in bodies],

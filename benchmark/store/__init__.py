@@ -34,23 +34,51 @@ The package, along its seams:
 - :mod:`~benchmark.store.postgres`: :func:`server_options` (connect timeout, pre-ping) and
   the privileges a writer needs, checked at opening;
 - :mod:`~benchmark.store.locking`: the per-suite run lock (flock file, advisory lock), and
-  table creation one process at a time on PostgreSQL.
+  table creation one process at a time on PostgreSQL;
+- :mod:`~benchmark.store.layout`: the tables' and columns' names, :data:`SCHEMA_VERSION` and
+  :data:`FINAL_STATUSES` as plain data (SQLAlchemy-free);
+- :mod:`~benchmark.store.summary_read`: ``bnnbench show``'s read of a SQLite store through the
+  standard library's sqlite3 (no SQLAlchemy, no pandas: docs/performance.md).
+
+The names below are imported on first use (PEP 562), so that importing a light submodule
+(:mod:`~benchmark.store.summary_read`, :mod:`~benchmark.store.layout`) does not import
+SQLAlchemy and pandas through this package.
 """
 
-from benchmark.store.errors import display_url
-from benchmark.store.locking import advisory_key as _advisory_key
-from benchmark.store.postgres import server_options
-from benchmark.store.schema import (
-    FINAL_STATUSES,
-    SCHEMA_TABLES,
-    SCHEMA_VERSION,
-    info_table,
-    metadata_obj,
-    metrics_table,
-    runs_table,
-    suite_runs_table,
-)
-from benchmark.store.store import Store
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> the submodule that defines it
+_LAZY = {
+    "display_url": "benchmark.store.errors",
+    "_advisory_key": "benchmark.store.locking",
+    "server_options": "benchmark.store.postgres",
+    "FINAL_STATUSES": "benchmark.store.layout",
+    "SCHEMA_TABLES": "benchmark.store.layout",
+    "SCHEMA_VERSION": "benchmark.store.layout",
+    "info_table": "benchmark.store.schema",
+    "metadata_obj": "benchmark.store.schema",
+    "metrics_table": "benchmark.store.schema",
+    "runs_table": "benchmark.store.schema",
+    "suite_runs_table": "benchmark.store.schema",
+    "Store": "benchmark.store.store",
+}
+_SOURCE_NAME = {"_advisory_key": "advisory_key"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'benchmark.store' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_LAZY[name]), _SOURCE_NAME.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "FINAL_STATUSES",

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-
 from benchmark.errors import BnnBenchError
+
+# SQLAlchemy is imported where it is used: :mod:`benchmark.store.summary_read` (``show``)
+# uses this module's messages without it
 
 # ``scheme://user:secret@`` in text that is not a parseable URL (so render_as_string cannot help)
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@]*@")
@@ -37,6 +37,9 @@ def mask(text: str) -> str:
 def display_url(url: str) -> str:
     """``url`` with any password replaced by ``***`` (the one after ``user:`` and that of a
     ``password=`` query parameter): safe for messages, logs and reports."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     url = _URL_CREDENTIALS.sub(r"\1***@", url, count=1)
     try:
         parsed = make_url(url)
@@ -107,6 +110,8 @@ def guard(
     the SQLite file ``path``). Missing drivers and unusable URLs are translated only while
     ``opening``.
     """
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
     try:
         yield
     except BnnBenchError:

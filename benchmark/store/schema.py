@@ -15,14 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmark.environment import capture_environment
-from benchmark.errors import BnnBenchError
 from benchmark.records import RunRecord
-
-SCHEMA_VERSION = 1
-#: statuses that are final results: a resumed suite does not rerun them
-FINAL_STATUSES: tuple[str, ...] = ("completed", "diverged")
-#: the tables a store must have before it holds anything (read-only stores without them are empty)
-SCHEMA_TABLES = frozenset({"runs", "metrics", "suite_runs"})
+from benchmark.store.layout import FINAL_STATUSES as FINAL_STATUSES
+from benchmark.store.layout import INFO_TABLE, check_version, layout_problem
+from benchmark.store.layout import SCHEMA_TABLES as SCHEMA_TABLES
+from benchmark.store.layout import SCHEMA_VERSION as SCHEMA_VERSION
+from benchmark.store.layout import StoreDamage as StoreDamage
+from benchmark.store.layout import loads as loads
 
 metadata_obj = sa.MetaData()
 
@@ -65,7 +64,7 @@ suite_runs_table = sa.Table(
 )
 
 info_table = sa.Table(
-    "bnnbench_info",
+    INFO_TABLE,
     metadata_obj,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text),
@@ -78,11 +77,7 @@ def check_schema_version(conn: sa.Connection, display: str) -> str | None:
     found = conn.execute(
         sa.select(info_table.c.value).where(info_table.c.key == "schema_version")
     ).scalar()
-    if found is not None and str(found) != str(SCHEMA_VERSION):
-        raise BnnBenchError(
-            f"store '{display}' has schema version {found}; this bnnbench writes "
-            f"version {SCHEMA_VERSION}"
-        )
+    check_version(found, display)
     return found
 
 
@@ -134,47 +129,12 @@ def metric_values(record: RunRecord) -> list[dict[str, Any]]:
 
 
 def schema_problem(conn: sa.Connection) -> str | None:
-    """What makes the database behind ``conn`` unusable as a bnnbench store, or None (a new
-    database, or one holding bnnbench's tables, with or without other tables beside them).
-
-    - a table named like one of bnnbench's without bnnbench's columns (another program's
-      ``runs`` table): the store is not bnnbench's;
-    - some of bnnbench's tables without ``bnnbench_info`` (a foreign database), or
-      ``bnnbench_info`` without some of bnnbench's tables (one was dropped): damaged.
+    """What makes the database behind ``conn`` unusable as a bnnbench store, or None
+    (:func:`benchmark.store.layout.layout_problem`, read through SQLAlchemy's inspector).
 
     Checked before anything is created, so that no table is added to such a database (a
     missing table recreated empty would read as "no runs stored")."""
     inspector = sa.inspect(conn)
-    tables = set(inspector.get_table_names())
-    ours = {table.name: table for table in metadata_obj.sorted_tables}
-    present = sorted(tables & set(ours))
-    if not present:
-        return None
-    for name in present:
-        found = {c["name"] for c in inspector.get_columns(name)}
-        if missing := [c.name for c in ours[name].columns if c.name not in found]:
-            return f"table '{name}' is not bnnbench's (it lacks the column(s) {', '.join(missing)})"
-    if info_table.name not in tables:
-        return (
-            f"it holds table(s) {', '.join(present)} but no '{info_table.name}': not a "
-            "bnnbench store"
-        )
-    if absent := sorted(SCHEMA_TABLES - tables):
-        return f"table(s) {', '.join(absent)} missing (dropped?)"
-    return None
-
-
-def loads(text: str | None, run_id: str, column: str) -> Any:
-    """The JSON object in ``column`` of run ``run_id``; text that is not one (bad JSON, a
-    number, a list) raises :class:`StoreDamage` naming both."""
-    try:
-        value = json.loads(text) if text is not None else {}
-    except (json.JSONDecodeError, TypeError, RecursionError) as exc:
-        raise StoreDamage(f"run {run_id}: its {column} is not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise StoreDamage(f"run {run_id}: its {column} is not a JSON object")
-    return value
-
-
-class StoreDamage(Exception):  # noqa: N818 - a reason, turned into the damaged-store error
-    """Content damage found while reading (the store names itself in the error it raises)."""
+    return layout_problem(
+        inspector.get_table_names(), lambda name: (c["name"] for c in inspector.get_columns(name))
+    )

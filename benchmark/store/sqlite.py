@@ -14,16 +14,15 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
-
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from benchmark.errors import BnnBenchError
 from benchmark.store.errors import damaged, line, sqlite_errorname
+
+if TYPE_CHECKING:  # SQLAlchemy is imported where it is used: show's read needs none of it
+    import sqlalchemy as sa
+    from sqlalchemy.engine import URL, Engine
 
 
 def sqlite_file(url: URL) -> Path | None:
@@ -65,6 +64,9 @@ def sqlite_engine(
     NullPool: each method's connection is closed when the method returns, which is what
     lets a read-only store tidy the -wal/-shm files its read made (``factory``: the
     connection class, :func:`tidying_connection`)."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
     connect_args: dict[str, Any] = {"timeout": 60}
     if factory is not None:
         connect_args["factory"] = factory
@@ -110,6 +112,8 @@ def read_only_engine(url: URL, path: Path, display: str) -> tuple[Engine, bool]:
     could see old and new pages mixed. NullPool keeps that window to one method call. With a
     -shm present (a writer is running), ``mode=ro`` uses it and creates nothing.
     """
+    from sqlalchemy.exc import DBAPIError
+
     wal, shm = sidecars(path)
     if os.access(path, os.W_OK) or shm.exists():
         engine = sqlite_engine(url, path, tidying_connection(path), mode="ro")
@@ -122,14 +126,20 @@ def read_only_engine(url: URL, path: Path, display: str) -> tuple[Engine, bool]:
             if not cannot_share or shm.exists():
                 raise
         engine.dispose()
+    check_no_pending_log(path, display)
+    return sqlite_engine(url, path, mode="ro", immutable="1"), True
+
+
+def check_no_pending_log(path: Path, display: str) -> None:
+    """Before reading ``path`` with ``immutable=1``: refuse when its -wal file holds writes
+    (immutable would silently skip the runs that are only in the log)."""
+    wal, _ = sidecars(path)
     if wal.exists() and wal.stat().st_size > 0:
-        # immutable would silently skip the runs that are only in the log
         raise BnnBenchError(
             f"cannot open results store '{display}' read-only: {wal} holds writes "
             f"not yet copied into the database and this user cannot write {path}; "
             "open it once with write access (e.g. bnnbench show as its owner), then retry"
         )
-    return sqlite_engine(url, path, mode="ro", immutable="1"), True
 
 
 def quick_check(conn: sa.Connection, display: str, path: Path | None) -> None:

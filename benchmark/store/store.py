@@ -24,6 +24,7 @@ from benchmark.frames import METRIC_COLUMNS, RUN_COLUMNS, run_row
 from benchmark.records import RunRecord
 from benchmark.store import locking
 from benchmark.store.errors import display_url, guard, line, mask
+from benchmark.store.layout import not_a_store
 from benchmark.store.postgres import check_writer, server_options
 from benchmark.store.schema import (
     FINAL_STATUSES,
@@ -180,10 +181,7 @@ class Store:
             raise self._damaged(problem)
 
     def _damaged(self, problem: str) -> BnnBenchError:
-        return BnnBenchError(
-            f"results store '{self.display_url}' is damaged or not a bnnbench store: {problem}; "
-            "nothing was written to it: restore a backup, or use another store (--store)"
-        )
+        return not_a_store(self.display_url, problem)
 
     def _loads(self, text: str | None, run_id: str, column: str) -> Any:
         try:
@@ -327,6 +325,13 @@ class Store:
                 for run_id, status, summary in conn.execute(query):
                     out[run_id] = (status, self._loads(summary, run_id, "summary"))
         return out
+
+    def read_points(self, study: str) -> dict[int, dict[str, Any]]:
+        """``number -> point`` of the Optuna study ``study`` stored here
+        (:func:`benchmark.tune.studies.read_points`; empty without it)."""
+        from benchmark.tune.studies import read_points
+
+        return read_points(self.engine, study)
 
     def finished_ids(self, run_ids: Iterable[str] | None = None) -> set[str]:
         """Ids of runs with a final status (completed or diverged) among ``run_ids`` (or all)."""

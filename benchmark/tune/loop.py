@@ -31,7 +31,6 @@ from benchmark.tune.studies import (
     ask_round,
     open_storage,
     open_study,
-    read_points,
     study_name,
     tell_round,
 )
@@ -263,12 +262,13 @@ def _title(b: int, n_rounds: int, todo_rungs: Sequence[int], suite: Suite) -> st
 
 def stored_tuning(suite: Suite, store: Any) -> TuningResult:
     """The tuning outcome the stored studies and runs give, rebuilt without Optuna's storage
-    (read-only safe): each cell's trial points from its study (:func:`read_points`), the
-    halving decisions and scores from the stored runs. Trials a study does not hold yet are
-    left out."""
+    (read-only safe): each cell's trial points from its study (``store.read_points``:
+    :meth:`benchmark.store.Store.read_points`, or the light reader of ``show``,
+    :class:`benchmark.store.summary_read.SqliteReader`), the halving decisions and scores from
+    the stored runs (``store.outcomes``). Trials a study does not hold yet are left out."""
     per_cell = []
     for cell in cells(suite):
-        points = read_points(store.engine, study_name(suite, cell))
+        points = store.read_points(study_name(suite, cell))
         trials: list[TrialResult] = []
         for numbers in rounds(suite):
             round_points = {n: points[n] for n in numbers if n in points}
@@ -278,6 +278,25 @@ def stored_tuning(suite: Suite, store: Any) -> TuningResult:
             trials += evaluate_round(suite, cell, round_points, store.outcomes(ids))
         per_cell.append((cell, trials))
     return summarize(per_cell, halving=suite.tuning.halving is not None)
+
+
+def tuning_lines(result: Any) -> list[str]:
+    """One line per tuned cell: its best point, score and trial counts."""
+    lines = []
+    for key, counts in result.counts.items():
+        done = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+        if key in result.best_params:
+            point = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(result.best_params[key].items()))
+            lines.append(
+                f"tuned {key}: {point} (val acc {result.best_score[key]:.4f}; trials: {done})"
+            )
+        else:
+            lines.append(f"tuned {key}: no trial finished ({done}); final runs use the defaults")
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def trial_count(suite: Suite) -> int:
@@ -313,5 +332,6 @@ __all__ = [
     "stored_tuning",
     "summarize",
     "trial_count",
+    "tuning_lines",
     "tuning_budget",
 ]
