@@ -15,6 +15,13 @@ from typing import Any
 
 from benchmark.tasks.registry import get_task
 
+#: the role a suite's final runs, tuning trials and runs at the defaults (``tuning.defaults``)
+#: are linked with in the store's ``suite_runs``. A run is linked to a suite once, with the
+#: role of the phase that first asked for it: a defaults run whose spec equals a tuned final
+#: run's (the best point was the defaults) is one run, linked ``final``. So which row a run
+#: belongs to is computed from the specs (:func:`current_runs`), never read from the role.
+FINAL, TUNING, DEFAULTS = "final", "tuning", "defaults"
+
 
 @dataclass
 class CurrentRuns:

@@ -32,22 +32,17 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy.exc import ArgumentError
-
+from benchmark.current import DEFAULTS, FINAL, TUNING, current_runs, defaults_specs
 from benchmark.errors import BnnBenchError
-from benchmark.execute import (
-    ExecutionReport,
-    describe,
-    execute,
-    open_executor,
-    oversubscription,
-)
-from benchmark.records import RunRecord
-from benchmark.results import DEFAULTS, FINAL, TUNING, current_runs, defaults_specs, final_rows
-from benchmark.store import Store
 from benchmark.tasks.registry import get_task
+
+if TYPE_CHECKING:  # imported where used: a rerun with nothing to do needs none of them
+    # (pandas, SQLAlchemy; docs/performance.md, "A rerun with nothing left to do")
+    from benchmark.execute import ExecutionReport
+    from benchmark.records import RunRecord
+    from benchmark.store import Store
 
 logger = logging.getLogger("bnnbench")
 
@@ -134,7 +129,12 @@ def _store_exists(url: str) -> bool:
     """Whether the store at ``url`` exists already: False only for a SQLite file not yet
     created (the only store :class:`StoreMissing` is raised for). Nothing is opened here: the
     store is opened (and, for SQLite, integrity-checked) once, right after."""
+    from benchmark.store.summary_read import plain_sqlite_path
+
+    if (plain := plain_sqlite_path(url)) is not None:  # the default store: no SQLAlchemy
+        return plain.exists()
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from benchmark.store.sqlite import sqlite_file
 
@@ -173,6 +173,8 @@ def _unfinished(specs: Sequence[Any], store: Store) -> list[Any]:
 
 def _add(before: ExecutionReport | None, more: ExecutionReport) -> ExecutionReport:
     """Two executions of one phase (the tuning phase runs in rounds and rungs) as one."""
+    from benchmark.execute import ExecutionReport
+
     if before is None:
         return more
     return ExecutionReport(
@@ -273,6 +275,8 @@ def run_suite(
         ):
             return done
     _plan_runs(run, hparams_from)
+    from benchmark.execute import open_executor
+
     # the cluster is reachable (or started) before anything is created, deleted or run
     with open_executor(run.executor, run.workers, run.scheduler, [run.suite.task]) as cluster:
         work = _SuiteRun(run, cluster, emit)
@@ -396,6 +400,8 @@ class _SuiteRun:
         if self.new_store:
             _start_workers_early(run.executor, run.workers, run.suite.task)
             run.task.preflight(run.first, run.data_root, run.download)  # before it is created
+        from benchmark.store import Store
+
         self.db = Store(run.url)
         self.result = SuiteResult(run.suite, self.db.display_url)
         with self.db.suite_lock(run.suite.name):
@@ -432,6 +438,8 @@ class _SuiteRun:
                 f"executor: {where_runs} x {run.threads} torch thread(s), device {suite.device}",
             )
         )
+        from benchmark.execute import oversubscription
+
         on_this_machine = cluster is None or cluster.local is not None
         if on_this_machine and (warning := oversubscription(run.workers, run.threads)):
             self.emit(Event("warning", warning))
@@ -466,6 +474,8 @@ class _SuiteRun:
         """Run ``specs`` as (part of) the phase ``role`` and say how it ended; its report
         adds up. ``stored_before``: runs of this step stored before that ``specs`` leaves
         out (the tuning loop hands over only the runs still to do)."""
+        from benchmark.execute import ExecutionReport, describe, execute
+
         run, result = self.run, self.result
         done = ExecutionReport()
         if specs:
@@ -581,6 +591,8 @@ def build_report(
         pin = load_pin(hparams_from, suite)
     target = Path(out_dir) if out_dir is not None else report_folder(results_dir, suite.name)
     check_writable_dir(target, "report folder", "choose another output folder (--out)")
+    from benchmark.store import Store
+
     db = Store(store or suite_database_url(suite, results_dir), read_only=True)
     return _report_if_changed(suite, db, target, rebuild=True, pin=pin, parallel=True)[0]
 
@@ -620,32 +632,61 @@ def _finished_before(
     store, by this code, finished every run without a failure and that the store has not
     changed since (:mod:`benchmark.report_stamp`): the whole pipeline would then skip every
     phase and keep the report. Checked under the suite's lock, before any executor, tuning
-    study or worker process is started."""
-    from benchmark.report_stamp import STAMP_NAME, fingerprint, stamp_of
+    study or worker process is started. A plain SQLite file (the default store) is read with
+    the standard library's sqlite3 and locked by ``flock`` alone
+    (:class:`~benchmark.store.summary_read.SqliteReader`, as ``bnnbench show`` reads it): no
+    pandas, SQLAlchemy or torch is imported on the way (docs/performance.md)."""
+    from benchmark.report_stamp import STAMP_NAME
 
     if not (out_dir / STAMP_NAME).is_file() or not _store_exists(url):
         return None
-    db = Store(url)
-    with db.suite_lock(suite.name):
-        stamp = stamp_of(out_dir, fingerprint(suite, db))
-        if stamp is None or not stamp.get("complete"):
-            return None
-        where = f" ({suite.path})" if suite.path else ""
-        counts = {
-            role: len(db.runs_frame(suite.name, role=role)) for role in (TUNING, FINAL, DEFAULTS)
-        }
-        stored = ", ".join(f"{role}: {n} already stored" for role, n in counts.items() if n)
-        emit(
-            Event(
-                "info",
-                f"suite '{suite.name}'{where}: nothing to do ({stored} (resumed), none "
-                f"failed); the store has not changed since the report was written "
-                f"(store {db.display_url})",
-            )
+    from benchmark.store.summary_read import plain_sqlite_path
+
+    path = plain_sqlite_path(url)
+    if path is None:
+        from benchmark.store import Store
+
+        db = Store(url)
+        with db.suite_lock(suite.name):
+            return _nothing_to_do(suite, db, out_dir, emit)
+    from benchmark.store import locking
+    from benchmark.store.summary_read import SqliteReader
+
+    with locking.file_lock(suite.name, locking.lock_file(path, suite.name), url):
+        reader = SqliteReader(url, path)
+        try:
+            return _nothing_to_do(suite, reader, out_dir, emit)
+        finally:
+            reader.close()
+
+
+def _nothing_to_do(
+    suite: Any, db: Any, out_dir: Path, emit: Callable[[Event], None]
+) -> SuiteResult | None:
+    """:func:`_finished_before`'s check and lines, on ``db`` (a store or a light reader)
+    under the suite's lock."""
+    from benchmark.report_stamp import fingerprint, stamp_of
+
+    stamp = stamp_of(out_dir, fingerprint(suite, db))
+    if stamp is None or not stamp.get("complete"):
+        return None
+    where = f" ({suite.path})" if suite.path else ""
+    counts = db.role_counts(suite.name)
+    stored = ", ".join(
+        f"{role}: {counts[role]} already stored" for role in (TUNING, FINAL, DEFAULTS)
+        if counts.get(role)
+    )  # fmt: skip
+    emit(
+        Event(
+            "info",
+            f"suite '{suite.name}'{where}: nothing to do ({stored} (resumed), none "
+            f"failed); the store has not changed since the report was written "
+            f"(store {db.display_url})",
         )
-        result = SuiteResult(suite, db.display_url, report=_existing_report(out_dir))
-        emit(Event("report", f"report: {result.report.html} (up to date)"))
-        return result
+    )
+    result = SuiteResult(suite, db.display_url, report=_existing_report(out_dir))
+    emit(Event("report", f"report: {result.report.html} (up to date)"))
+    return result
 
 
 def _report_if_changed(
@@ -701,7 +742,7 @@ def _render_report(
 ) -> ReportPaths:
     """The report's files written into ``out_dir``; ``pin``: a :class:`benchmark.pinning.Pin`
     the final runs trained at."""
-    from benchmark.results import trials_frame
+    from benchmark.results import final_rows, trials_frame
     from report.render import report_header, write_report
     from report.summary_json import build_summary
 

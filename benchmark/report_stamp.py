@@ -27,7 +27,9 @@ import benchmark
 STAMP_NAME = ".bnnbench-report.json"
 #: the files a finished report folder holds (report/render.py writes them)
 REPORT_FILES = ("REPORT.md", "index.html")
-_VERSION = 1
+#: 2 since the finish times are written as exact floats (issue 21): an older stamp
+#: rebuilds the report once
+_VERSION = 2
 
 
 @functools.cache
@@ -44,19 +46,13 @@ def code_hash() -> str:
 
 def fingerprint(suite: Any, db: Any) -> str:
     """What the suite's report depends on, hashed: the suite's content, the store's URL, the
-    ``(run_id, status, finished_at)`` of every run linked to the suite, and :func:`code_hash`."""
-    runs = db.runs_frame(suite.name)
-    rows = (
-        sorted(
-            zip(
-                runs["run_id"].astype(str),
-                runs["status"].astype(str),
-                runs["finished_at"].astype(str) if "finished_at" in runs else [""] * len(runs),
-                strict=True,
-            )
-        )
-        if len(runs)
-        else []
+    ``(run_id, status, finished_at)`` of every run linked to the suite (``db.run_states``:
+    a :class:`~benchmark.store.Store`, or the light
+    :class:`~benchmark.store.summary_read.SqliteReader` of a rerun with nothing to do; both
+    give the same rows, so both give the same fingerprint) and :func:`code_hash`."""
+    rows = sorted(
+        (str(run_id), str(status), _time_text(finished))
+        for run_id, status, finished in db.run_states(suite.name)
     )
     payload = {
         "version": _VERSION,
@@ -67,6 +63,13 @@ def fingerprint(suite: Any, db: Any) -> str:
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _time_text(value: Any) -> str:
+    """A stored finish time as text: ``repr`` of the float (exact), ``""`` when none."""
+    if value is None or value != value:  # NULL, or NaN
+        return ""
+    return repr(float(value))
 
 
 def stamp_of(folder: Path, fp: str) -> dict[str, Any] | None:

@@ -25,6 +25,9 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.current import DEFAULTS as DEFAULTS
+from benchmark.current import FINAL as FINAL
+from benchmark.current import TUNING as TUNING
 from benchmark.current import CurrentRuns as CurrentRuns
 from benchmark.current import current_runs as current_runs
 from benchmark.current import defaults_specs as defaults_specs
@@ -32,12 +35,6 @@ from benchmark.errors import BnnBenchError
 from benchmark.store import Store
 from benchmark.tasks.registry import get_task
 
-#: the role a suite's final runs, tuning trials and runs at the defaults (``tuning.defaults``)
-#: are linked with in the store's ``suite_runs``. A run is linked to a suite once, with the
-#: role of the phase that first asked for it: a defaults run whose spec equals a tuned final
-#: run's (the best point was the defaults) is one run, linked ``final``. So which row a run
-#: belongs to is computed from the specs (:func:`current_runs`), never read from the role.
-FINAL, TUNING, DEFAULTS = "final", "tuning", "defaults"
 #: how a row of the defaults' runs names its optimizer: ``"adam (defaults)"``
 #: (report/plotting.py strips it to colour the row like its optimizer)
 DEFAULTS_SUFFIX = " (defaults)"

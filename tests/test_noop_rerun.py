@@ -31,6 +31,8 @@ print(json.dumps({
     "children": len(psutil.Process().children(recursive=True)),
     "forkserver": forkserver._forkserver._forkserver_pid is not None,
     "torch": "torch" in sys.modules,
+    "pandas": "pandas" in sys.modules,
+    "sqlalchemy": "sqlalchemy" in sys.modules,
     "phases": sorted(result.phases),
 }))
 """
@@ -97,9 +99,36 @@ def test_a_noop_rerun_starts_no_process_imports_no_torch_and_keeps_the_report(
         "children": 0,
         "forkserver": False,
         "torch": False,
+        "pandas": False,  # the SQLite store read with sqlite3 (benchmark/pipeline.py)
+        "sqlalchemy": False,
         "phases": [],
     }
     assert _files(folder) == before
+
+
+def test_the_store_and_the_light_reader_fingerprint_a_suite_alike(
+    finished_once: tuple[Path, Path],
+) -> None:
+    """The stamp is written after a report through a Store and checked by a rerun through
+    the light reader: both must hash the same rows; a run's new finish time changes both."""
+    from benchmark.report_stamp import fingerprint
+    from benchmark.store import Store
+    from benchmark.store.summary_read import SqliteReader
+    from benchmark.suite import load_suite
+
+    suite_path, results = finished_once
+    suite = load_suite(suite_path)
+    db_path = results / "tiny" / "bnnbench.db"
+    url = f"sqlite:///{db_path}"
+    reader = SqliteReader(url, db_path)
+    try:
+        states = reader.run_states(suite.name)
+        assert len(states) == 2 and all(isinstance(s[2], float) for s in states)
+        assert reader.role_counts(suite.name) == {"final": 2}
+        assert fingerprint(suite, reader) == fingerprint(suite, Store(url, read_only=True))
+    finally:
+        reader.close()
+    assert Store(url, read_only=True).run_states(suite.name) == states
 
 
 def test_the_cli_rerun_has_no_child_process_at_any_time(

@@ -15,13 +15,15 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING
 
 from benchmark.errors import BnnBenchError, SuiteBusy
 from benchmark.store.errors import guard
+
+if TYPE_CHECKING:  # SQLAlchemy is imported where a database lock is taken: a rerun with
+    # nothing to do locks a SQLite store's suite by flock alone (benchmark/rerun.py)
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Engine
 
 try:
     import fcntl
@@ -140,6 +142,9 @@ def creating_tables(engine: Engine) -> Iterator[None]:
     backend = engine.url.get_backend_name()
     database = sqlite_file(engine.url) if backend == "sqlite" else None
     if backend == "postgresql":
+        import sqlalchemy as sa
+        from sqlalchemy.exc import DBAPIError
+
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_KEY})
             try:
@@ -179,6 +184,9 @@ def _locked(folder: Path) -> int | None:
 def advisory_lock(suite: str, engine: Engine, display: str) -> Iterator[None]:
     """A PostgreSQL session advisory lock (``pg_try_advisory_lock``, key
     :func:`advisory_key`) on a connection of ``engine`` held open for the ``with`` body."""
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
+
     key = advisory_key(suite)
     doing = f"lock suite '{suite}' in"
     with guard(display, doing):
@@ -208,6 +216,9 @@ def advisory_lock(suite: str, engine: Engine, display: str) -> Iterator[None]:
 def _advisory_holder(conn: sa.Connection, key: int) -> int | None:
     """The server pid holding advisory lock ``key`` (pg_locks splits a bigint key into
     classid = high 32 bits, objid = low 32 bits, objsubid = 1), best effort."""
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
+
     query = sa.text(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
         "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "

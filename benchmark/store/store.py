@@ -379,6 +379,35 @@ class Store:
             return pd.DataFrame(columns=list(RUN_COLUMNS))
         return pd.DataFrame(records)
 
+    def run_states(self, suite: str) -> list[tuple[str, str, float | None]]:
+        """``(run_id, status, finished_at)`` of every run linked to ``suite`` (any role), by
+        run id: what a report depends on (benchmark/report_stamp.py). No JSON is parsed."""
+        query = (
+            sa.select(runs_table.c.run_id, runs_table.c.status, runs_table.c.finished_at)
+            .join(suite_runs_table, suite_runs_table.c.run_id == runs_table.c.run_id)
+            .where(suite_runs_table.c.suite == suite)
+            .distinct()
+            .order_by(runs_table.c.run_id)
+        )
+        with self._connection("read runs from") as conn:
+            if not self._has_schema(conn):
+                return []
+            return [(r[0], r[1], r[2]) for r in conn.execute(query).all()]
+
+    def role_counts(self, suite: str) -> dict[str, int]:
+        """How many runs are linked to ``suite`` in each role (``tuning``, ``final``,
+        ``defaults``; roles without runs are absent)."""
+        query = (
+            sa.select(suite_runs_table.c.role, sa.func.count())
+            .join(runs_table, suite_runs_table.c.run_id == runs_table.c.run_id)
+            .where(suite_runs_table.c.suite == suite)
+            .group_by(suite_runs_table.c.role)
+        )
+        with self._connection("read runs from") as conn:
+            if not self._has_schema(conn):
+                return {}
+            return {str(role): int(n) for role, n in conn.execute(query).all()}
+
     def metrics_frame(
         self, run_ids: Iterable[str] | None = None, names: Iterable[str] | None = None
     ) -> pd.DataFrame:

@@ -202,6 +202,30 @@ class SqliteReader:
             rows.append(row)
         return rows
 
+    def run_states(self, suite: str) -> list[tuple[str, str, float | None]]:
+        """:meth:`Store.run_states <benchmark.store.Store.run_states>`: ``(run_id, status,
+        finished_at)`` of every run linked to ``suite``, by run id."""
+        query = (
+            "SELECT DISTINCT r.run_id, r.status, r.finished_at FROM runs r JOIN suite_runs s "
+            "ON s.run_id = r.run_id WHERE s.suite = ? ORDER BY r.run_id"
+        )
+        with self._guard("read runs from"):
+            if not self._has(SCHEMA_TABLES):
+                return []
+            return [(r[0], r[1], r[2]) for r in self._conn.execute(query, (suite,))]
+
+    def role_counts(self, suite: str) -> dict[str, int]:
+        """:meth:`Store.role_counts <benchmark.store.Store.role_counts>`: runs linked to
+        ``suite`` per role."""
+        query = (
+            "SELECT s.role, count(*) FROM suite_runs s JOIN runs r ON s.run_id = r.run_id "
+            "WHERE s.suite = ? GROUP BY s.role"
+        )
+        with self._guard("read runs from"):
+            if not self._has(SCHEMA_TABLES):
+                return {}
+            return {str(role): int(n) for role, n in self._conn.execute(query, (suite,))}
+
     def outcomes(self, run_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, float]]]:
         """``run_id -> (status, summary)`` for the stored runs among ``run_ids``
         (:meth:`Store.outcomes`)."""
