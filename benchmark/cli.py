@@ -20,6 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from benchmark import import_guard
 from benchmark.errors import BnnBenchError, WorkerCrashed
 from benchmark.suite_files import SUITES_DIR, peek_task, resolve_suite_path
 
@@ -389,6 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     _SIGTERM_SEEN.clear()
+    # a Ctrl-C or SIGTERM inside torch's import would abort the process (std::terminate)
+    # instead of giving one line: they wait until that import is done
+    import_guard.install()
     try:
         code = int(args.func(args))
         if code == EXIT_INTERRUPTED and _SIGTERM_SEEN:  # the run phase caught it and stopped
@@ -409,6 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bnnbench: interrupted; the store is consistent, rerun to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        import_guard.uninstall()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
