@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,45 @@ def assert_rel_close(a: Any, b: Any, rel: float = 1e-6) -> None:
     scale = float(b.abs().max()) if b.numel() else 0.0
     diff = float((a - b).abs().max()) if b.numel() else 0.0
     assert diff <= rel * scale, f"max |diff| {diff:.3g} > {rel:g} * {scale:.3g}"
+
+
+#: bnnbench's main() with some packages unimportable (``sys.argv[1]``: their names, comma
+#: separated); exit 3 if a module of one got into ``sys.modules`` some other way
+BLOCKED_CLI = """
+import sys
+BLOCKED = tuple(sys.argv[1].split(","))
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"import of {name} refused by the test")
+        return None
+
+sys.meta_path.insert(0, Refuse())
+from benchmark.cli import main
+code = main(sys.argv[2:])
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+if loaded:
+    print("loaded:", loaded, file=sys.stderr)
+    sys.exit(3)
+sys.exit(code)
+"""
+
+
+def run_cli_blocking(
+    blocked: tuple[str, ...], *args: str, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """``bnnbench ARGS`` in a fresh interpreter in which importing any of ``blocked`` fails
+    (:data:`BLOCKED_CLI`)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKED_CLI, ",".join(blocked), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

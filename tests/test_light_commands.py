@@ -17,41 +17,15 @@ from benchmark.binary.metrics import quantization_error
 from benchmark.binary.ste import SURROGATE_GRADIENTS
 from benchmark.models import MODELS, build_model, count_parameters, describe_models
 from benchmark.models.registry import _ACCEPTS
-from tests.conftest import REPO, write_suite
+from tests.conftest import REPO, run_cli_blocking, write_suite
 
-#: run bnnbench's main() with torch and pytorch_optimizer unimportable; exit 3 if either (or
-#: a module of theirs) got into sys.modules some other way
-BLOCKED_RUN = """
-import sys
+#: the packages the light commands must do without (tests.conftest.run_cli_blocking makes
+#: them unimportable and fails when one got into sys.modules some other way)
 BLOCKED = ("torch", "pytorch_optimizer", "sympy", "torchvision")
-
-class Refuse:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"import of {name} refused by the test")
-        return None
-
-sys.meta_path.insert(0, Refuse())
-from benchmark.cli import main
-code = main(sys.argv[1:])
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
-if loaded:
-    print("loaded:", loaded, file=sys.stderr)
-    sys.exit(3)
-sys.exit(code)
-"""
 
 
 def _blocked(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [sys.executable, "-c", BLOCKED_RUN, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    return run_cli_blocking(BLOCKED, *args, cwd=cwd)
 
 
 def test_the_blocker_does_refuse_torch(tmp_path: Path) -> None:

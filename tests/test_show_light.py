@@ -31,7 +31,7 @@ from benchmark.suite import load_suite
 from report import show_table
 from report.inference import mean_interval
 from report.t_table import T975, t975
-from tests.conftest import REPO, write_suite
+from tests.conftest import REPO, run_cli_blocking, write_suite
 
 OPTIMIZERS = ["adam", "bop", {"name": "sgd", "hparams": {"lr": 1e38}}]  # sgd diverges
 
@@ -348,40 +348,14 @@ def test_missing_empty_foreign_and_damaged_stores_read_alike(
     assert light_err == full_err and "its spec is not a JSON object" in light_err
 
 
-#: bnnbench's main() with the heavy packages unimportable; exit 3 if one got in anyway (numpy
-#: is allowed: loading a suite checks its datasets against the dataset registry, which imports
+#: the heavy packages `show` must do without (tests.conftest.run_cli_blocking; numpy is
+#: allowed: loading a suite checks its datasets against the dataset registry, which imports
 #: it, as `validate` does; show's own modules import none: test below)
-BLOCKED_RUN = """
-import sys
 BLOCKED = ("torch", "pytorch_optimizer", "pandas", "sqlalchemy", "scipy", "optuna", "jinja2")
-
-class Refuse:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"import of {name} refused by the test")
-        return None
-
-sys.meta_path.insert(0, Refuse())
-from benchmark.cli import main
-code = main(sys.argv[1:])
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
-if loaded:
-    print("loaded:", loaded, file=sys.stderr)
-    sys.exit(3)
-sys.exit(code)
-"""
 
 
 def _blocked(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-c", BLOCKED_RUN, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    return run_cli_blocking(BLOCKED, *args, cwd=cwd)
 
 
 def test_shows_own_modules_import_no_numpy() -> None:
