@@ -247,6 +247,18 @@ class BAMSProd(Optimizer):
         beta1, beta2 = group["betas"]
         return group["lr"] * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
 
+    @classmethod
+    def _base_steps(cls, group: dict[str, Any], steps: list[int]) -> list[float]:
+        """:meth:`_base_step` of each of ``steps``, computed once per distinct step."""
+        known: dict[int, float] = {}
+        out = []
+        for t in steps:
+            a = known.get(t)
+            if a is None:
+                a = known[t] = cls._base_step(group, t)
+            out.append(a)
+        return out
+
     def _needs_error(self, group: dict[str, Any], state: dict[str, Any]) -> bool:
         return (state["step"] - 1) % group["error_every"] == 0 or "error" not in state
 
@@ -261,7 +273,11 @@ class BAMSProd(Optimizer):
         lists of floats (non-binary group with the default bound)."""
         gamma, bound = group["gamma"], self.bound
         if bound is None and errors is None:
-            pairs = [default_bound(t, 1.0, eta, gamma) for t in steps]
+            known: dict[int, tuple[float, float]] = {}  # once per distinct step
+            pairs = [
+                known.get(t) or known.setdefault(t, default_bound(t, 1.0, eta, gamma))
+                for t in steps
+            ]
             return [lo for lo, _ in pairs], [hi for _, hi in pairs]
         if bound is None:
             t = torch.tensor(steps, dtype=torch.float64, device=errors.device)
@@ -464,7 +480,7 @@ class BAMSProd(Optimizer):
     ) -> tuple[list[float], list[Any], list[Any]]:
         """``(a_t, a_t / u_t, a_t / l_t)`` per tensor: Python floats, or 0-d tensors when the
         bounds stay on the device (:meth:`_bounds_on_device`)."""
-        base = [self._base_step(group, t) for t in steps]
+        base = self._base_steps(group, steps)
         if isinstance(lower, list):
             d_min = [a / hi if hi > 0.0 else math.inf for a, hi in zip(base, upper, strict=True)]
             d_max = [a / lo if lo > 0.0 else math.inf for a, lo in zip(base, lower, strict=True)]
@@ -520,10 +536,11 @@ class BAMSProd(Optimizer):
         if indices and native.handles(params[indices[0]]):
             # one (device, dtype) bucket: the C++ kernel takes every tensor, in one call
             kind = fused_paths.NATIVE_KIND[self.error]
+            steps = [states[i]["step"] for i in indices]
             items = []
-            for i in indices:
-                p, t = params[i], states[i]["step"]
-                scalars = [*consts, self._base_step(group, t), eta, gamma, float(t), 0.0, 0.0]
+            for i, t, a in zip(indices, steps, self._base_steps(group, steps), strict=True):
+                p = params[i]
+                scalars = [*consts, a, eta, gamma, float(t), 0.0, 0.0]
                 rows = p.shape[0] if p.dim() >= 2 else 1  # one row per output channel
                 items.append((p, grads[i], states[i], scalars, kind, rows))
             errors = fused_paths.bamsprod_native_batch(items, group["maximize"])
