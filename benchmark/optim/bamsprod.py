@@ -390,7 +390,17 @@ class BAMSProd(Optimizer):
         done: set[int] = set()
         if compiled and group["binary"] and self.bound is None and self.error in _IN_GRAPH:
             todo = [i for i in compiled if self._needs_error(group, states[i])]
-            done = self._step_compiled_with_error(group, params, grads, states, todo)
+            done, found = self._step_compiled_with_error(group, params, grads, states, todo)
+            if found is not None and len(found) == len(params):
+                # every tensor took the C++ kernel with its error: the default range of the
+                # diagnostics in Python floats (the same double operations as on the float64
+                # vectors of _bounds: the same bits, without six tensor operations)
+                eta, gamma = self._eta(group), group["gamma"]
+                pairs = [default_bound(t, e, eta, gamma) for t, e in zip(steps, found, strict=True)]
+                lows, ups = [lo for lo, _ in pairs], [hi for _, hi in pairs]
+                self._diagnostics.append((found, lows, ups))  # floats: made tensors on demand
+                self._paths["compiled"] += len(params)
+                return
         errors = self._foreach_errors(group, params, states, skip=done)
         lower, upper = self._bounds(group, steps, errors, self._eta(group))
         if group["binary"]:
@@ -525,10 +535,11 @@ class BAMSProd(Optimizer):
 
     def _step_compiled_with_error(
         self, group: dict[str, Any], params: list, grads: list, states: list, indices: list[int]
-    ) -> set[int]:
+    ) -> tuple[set[int], list[float] | None]:
         """The compiled step of ``params[i]`` for ``i`` in ``indices``, the error computed in
         the same compiled function (:func:`benchmark.optim.fused.bamsprod_update_with_error`)
-        and stored in the state; returns the indices done (fewer when compiling failed)."""
+        and stored in the state; returns the indices done (fewer when compiling failed) and,
+        when the C++ kernel did them all, their errors as Python floats (else ``None``)."""
         beta1, beta2 = group["betas"]
         eta, gamma = self._eta(group), group["gamma"]
         done: set[int] = set()
@@ -545,12 +556,12 @@ class BAMSProd(Optimizer):
                 items.append((p, grads[i], states[i], scalars, kind, rows))
             errors = fused_paths.bamsprod_native_batch(items, group["maximize"])
             if errors is fused_paths.FAILED:
-                return done
+                return done, None
             dtype = params[indices[0]].dtype
             for i, e in zip(indices, errors, strict=True):
                 # scalar_tensor: the same 0-d tensor as torch.tensor, in less than half its time
                 states[i]["error"] = torch.scalar_tensor(e, dtype=dtype)
-            return set(indices)
+            return set(indices), errors
         for i in indices:
             p, state = params[i], states[i]
             if native.handles(p):  # the C++ kernel takes Python floats
@@ -583,7 +594,7 @@ class BAMSProd(Optimizer):
                 break
             state["error"] = out[0]
             done.add(i)
-        return done
+        return done, None
 
     def _step_compiled(
         self,
