@@ -45,8 +45,9 @@ stays the default and the reference (the same numbers to 1e-6 relative, tested).
 
 **Size.** About 680 lines: one algorithm per file, as in ``torch.optim`` (docstring with the
 update rule, the argument checks, the vectorised and the per-tensor path, and the dispatch of
-large tensors to the compiled update, batched into one C++ call per group); the helpers it shares with Bop live in
-``benchmark/optim/base.py``, the compiled functions in ``benchmark/optim/fused.py``.
+large tensors to the compiled update, batched into one C++ call per group); the helpers it
+shares with Bop live in ``benchmark/optim/base.py``, the compiled functions in
+``benchmark/optim/fused.py``.
 """
 
 from __future__ import annotations
