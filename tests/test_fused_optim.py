@@ -459,3 +459,37 @@ def test_a_run_records_the_compiled_path_the_auto_rule_chose(monkeypatch) -> Non
     assert record.environment["optimizer_implementation"] == (
         "bnnbench compiled (C++ kernel for float32) + foreach + adam: torch fused"
     )
+
+
+def test_bamsprod_native_diagnostics_are_the_range_of_the_stored_errors_bit_for_bit() -> None:
+    """When the C++ kernel steps every binary tensor with its error, the diagnostics come
+    from Python floats: they equal, exactly, the range computed on float64 vectors from the
+    errors stored in the state (the formula of the module docstring, as the foreach path
+    computes it), for several steps and learning rates."""
+    g = torch.Generator().manual_seed(5)
+    binary = [torch.randn(s, generator=g) for s in [(16, 3, 3, 3), (40, 7), (9,), (33,)]]
+    real = [torch.randn(12, generator=g)]
+    opt = BAMSProd(
+        [{"params": binary, "binary": True}, {"params": real}],
+        lr=3e-3,
+        final_lr=0.05,
+        gamma=0.01,
+        fused=True,
+    )
+    for step in range(1, 6):
+        if step == 4:
+            opt.param_groups[0]["lr"] = 1e-3  # eta = final_lr * lr / base_lr
+        for p in binary + real:
+            p.grad = torch.randn(p.shape, generator=g) * 1e-2
+        opt.step()
+        assert opt.implementation == "bnnbench compiled"
+        e = torch.stack([opt.state[p]["error"] for p in binary]).to(torch.float64)
+        t = torch.tensor([opt.state[p]["step"] for p in binary], dtype=torch.float64)
+        eta, gamma = 0.05 * opt.param_groups[0]["lr"] / 3e-3, 0.01
+        lower = eta * (1.0 - e / (gamma * t + 1.0))
+        upper = eta * (1.0 + e / (gamma * t))
+        assert opt.diagnostics() == {
+            "bamsprod_error": float(e.mean()),
+            "bamsprod_lower": float(lower.mean()),
+            "bamsprod_upper": float(upper.mean()),
+        }

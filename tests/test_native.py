@@ -199,3 +199,61 @@ def test_the_kernels_refuse_what_they_cannot_read() -> None:
         native.bamsprod_step(ok, ok.clone(), state, s, 1, 5, False)  # 24 elements, 5 rows
     with pytest.raises(ValueError, match="bamsprod_step: arguments"):
         native.bamsprod_step(ok, ok.clone(), state, s[:10], 0, 1, False)
+
+
+def _bamsprod_case(seed: int, shape: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(shape, generator=g),
+        torch.randn(shape, generator=g) * 1e-2,
+        torch.randn(shape, generator=g) * 1e-3,
+        torch.rand(shape, generator=g) * 1e-5,
+        torch.rand(shape, generator=g) * 2e-5,
+    )
+
+
+def test_the_batch_call_gives_each_tensors_own_call_bit_for_bit() -> None:
+    """bamsprod_steps (one ctypes call for many tensors) against bamsprod_step per tensor:
+    the same errors and the same bits in p, m, v, vmax, for every error kind."""
+    shapes = [(64, 3, 3, 3), (10, 33), (7,), (300, 70), (1,)]
+    cases = [(1, 64), (2, 10), (0, 1), (1, 300), (2, 1)]  # (kind, rows)
+    s0 = [0.1, 0.999, 0.001, 1e-8, 0.01, 1e-3, 1e-3, 1e-3, 3.0, 0.0, 0.0]
+    for maximize in (False, True):
+        one, many, items, expected = [], [], [], []
+        for k, (shape, (kind, rows)) in enumerate(zip(shapes, cases, strict=True)):
+            s = s0[:9] + ([0.01, 0.5] if kind == 0 else [0.0, 0.0])
+            a, b = _bamsprod_case(k, shape), _bamsprod_case(k, shape)
+            st = dict(zip(("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), a[2:], strict=True))
+            expected.append(native.bamsprod_step(a[0], a[1], st, s, kind, rows, maximize))
+            one.append(a)
+            st = dict(zip(("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), b[2:], strict=True))
+            items.append((b[0], b[1], st, s, kind, rows))
+            many.append(b)
+        assert native.bamsprod_steps(items, maximize) == expected
+        assert expected[2] == -1.0 and 0.0 < expected[0] <= 1.0
+        for a, b in zip(one, many, strict=True):
+            assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_the_batch_call_refuses_before_writing_any_tensor() -> None:
+    """A bad tensor anywhere in the batch: ValueError, and no tensor of the batch changed."""
+    s = [0.1, 0.999, 0.001, 1e-8, 0.0, 1e-3, 1e-3, 1e-3, 1.0, 0.0, 1.0]
+    good = _bamsprod_case(0, (4, 6))
+    before = [x.clone() for x in good]
+    st = dict(zip(("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), good[2:], strict=True))
+    bad_state = {k: torch.zeros(4, 6) for k in ("exp_avg", "exp_avg_sq")}
+    bad_state["max_exp_avg_sq"] = torch.zeros(4, 6, dtype=torch.float64)
+    with pytest.raises(ValueError, match="contiguous float32 CPU tensors of one size"):
+        native.bamsprod_steps(
+            [
+                (good[0], good[1], st, s, 1, 4),
+                (torch.zeros(4, 6), torch.zeros(4, 6), bad_state, s, 1, 4),
+            ],
+            False,
+        )
+    with pytest.raises(ValueError, match="bamsprod_step: arguments"):
+        native.bamsprod_steps(
+            [(good[0], good[1], st, s, 1, 4), (good[0], good[1], st, s, 1, 5)], False
+        )
+    assert all(torch.equal(x, y) for x, y in zip(good, before, strict=True))
+    assert native.bamsprod_steps([], False) == []

@@ -43,10 +43,11 @@ A third, the compiled update for large tensors (``fused=True``, :mod:`benchmark.
 does a tensor's error, range and update in one ``torch.compile``\ d function; the foreach path
 stays the default and the reference (the same numbers to 1e-6 relative, tested).
 
-**Size.** About 570 lines: one algorithm per file, as in ``torch.optim`` (docstring with the
+**Size.** About 680 lines: one algorithm per file, as in ``torch.optim`` (docstring with the
 update rule, the argument checks, the vectorised and the per-tensor path, and the dispatch of
-large tensors to the compiled update); the helpers it shares with Bop live in
-``benchmark/optim/base.py``, the compiled functions in ``benchmark/optim/fused.py``.
+large tensors to the compiled update, batched into one C++ call per group); the helpers it
+shares with Bop live in ``benchmark/optim/base.py``, the compiled functions in
+``benchmark/optim/fused.py``.
 """
 
 from __future__ import annotations
@@ -247,6 +248,18 @@ class BAMSProd(Optimizer):
         beta1, beta2 = group["betas"]
         return group["lr"] * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
 
+    @classmethod
+    def _base_steps(cls, group: dict[str, Any], steps: list[int]) -> list[float]:
+        """:meth:`_base_step` of each of ``steps``, computed once per distinct step."""
+        known: dict[int, float] = {}
+        out = []
+        for t in steps:
+            a = known.get(t)
+            if a is None:
+                a = known[t] = cls._base_step(group, t)
+            out.append(a)
+        return out
+
     def _needs_error(self, group: dict[str, Any], state: dict[str, Any]) -> bool:
         return (state["step"] - 1) % group["error_every"] == 0 or "error" not in state
 
@@ -261,7 +274,11 @@ class BAMSProd(Optimizer):
         lists of floats (non-binary group with the default bound)."""
         gamma, bound = group["gamma"], self.bound
         if bound is None and errors is None:
-            pairs = [default_bound(t, 1.0, eta, gamma) for t in steps]
+            known: dict[int, tuple[float, float]] = {}  # once per distinct step
+            pairs = [
+                known.get(t) or known.setdefault(t, default_bound(t, 1.0, eta, gamma))
+                for t in steps
+            ]
             return [lo for lo, _ in pairs], [hi for _, hi in pairs]
         if bound is None:
             t = torch.tensor(steps, dtype=torch.float64, device=errors.device)
@@ -369,17 +386,29 @@ class BAMSProd(Optimizer):
         other errors, the range and the clamp bounds of every tensor (they read only ``p``);
         the other picked tensors take the compiled update with that range
         (:func:`benchmark.optim.fused.bamsprod_update`), the rest the foreach passes."""
-        bufs = scratch_buffers(self, params)
         steps = [s["step"] for s in states]
         compiled = self._compiled_indices(params, grads) if group["lr"] != 0.0 else []
         done: set[int] = set()
         if compiled and group["binary"] and self.bound is None and self.error in _IN_GRAPH:
             todo = [i for i in compiled if self._needs_error(group, states[i])]
-            done = self._step_compiled_with_error(group, params, grads, states, todo)
-        errors = self._foreach_errors(group, params, states, bufs, skip=done)
+            done, found = self._step_compiled_with_error(group, params, grads, states, todo)
+            if found is not None and len(found) == len(params):
+                # every tensor took the C++ kernel with its error: the default range of the
+                # diagnostics in Python floats (the same double operations as on the float64
+                # vectors of _bounds: the same bits, without six tensor operations)
+                eta, gamma = self._eta(group), group["gamma"]
+                pairs = [default_bound(t, e, eta, gamma) for t, e in zip(steps, found, strict=True)]
+                lows, ups = [lo for lo, _ in pairs], [hi for _, hi in pairs]
+                self._diagnostics.append((found, lows, ups))  # floats: made tensors on demand
+                self._paths["compiled"] += len(params)
+                return
+        errors = self._foreach_errors(group, params, states, skip=done)
         lower, upper = self._bounds(group, steps, errors, self._eta(group))
         if group["binary"]:
             self._record(errors, lower, upper)
+        if len(done) == len(params):  # every tensor stepped with its error: nothing is left
+            self._paths["compiled"] += len(params)
+            return
         base, d_min, d_max = self._clamp_bounds(group, steps, lower, upper)
         compiled = [i for i in compiled if i not in done]
         if compiled and compile_available():
@@ -389,6 +418,7 @@ class BAMSProd(Optimizer):
         self._paths["foreach"] += len(eager)
         if not eager:
             return
+        bufs = scratch_buffers(self, params)  # made only when the foreach passes need them
         if len(eager) < len(params):
             params, grads, states, bufs = (
                 [xs[i] for i in eager] for xs in (params, grads, states, bufs)
@@ -433,7 +463,7 @@ class BAMSProd(Optimizer):
         torch._foreach_maximum_(max_sqs, exp_avg_sqs)
 
     def _foreach_errors(
-        self, group: dict[str, Any], params: list, states: list, bufs: list, skip: set[int]
+        self, group: dict[str, Any], params: list, states: list, skip: set[int]
     ) -> torch.Tensor | None:
         """The errors of a binary group's tensors (recomputed where :meth:`_needs_error`,
         except for the indices in ``skip``, whose state already holds this step's; stored in
@@ -450,7 +480,8 @@ class BAMSProd(Optimizer):
                     torch.ones((), dtype=params[i].dtype, device=params[i].device) for i in todo
                 ]
             else:
-                fresh = _fast_errors(error, [params[i] for i in todo], [bufs[i] for i in todo])
+                todo_params = [params[i] for i in todo]
+                fresh = _fast_errors(error, todo_params, scratch_buffers(self, todo_params))
             for i, e in zip(todo, fresh, strict=True):
                 states[i]["error"] = e
         return torch.stack([s["error"] for s in states])
@@ -460,7 +491,7 @@ class BAMSProd(Optimizer):
     ) -> tuple[list[float], list[Any], list[Any]]:
         """``(a_t, a_t / u_t, a_t / l_t)`` per tensor: Python floats, or 0-d tensors when the
         bounds stay on the device (:meth:`_bounds_on_device`)."""
-        base = [self._base_step(group, t) for t in steps]
+        base = self._base_steps(group, steps)
         if isinstance(lower, list):
             d_min = [a / hi if hi > 0.0 else math.inf for a, hi in zip(base, upper, strict=True)]
             d_max = [a / lo if lo > 0.0 else math.inf for a, lo in zip(base, lower, strict=True)]
@@ -483,6 +514,18 @@ class BAMSProd(Optimizer):
         ):
             return []
         n, given = self.fused_min_elements, self._min_given
+        if params and native.handles(params[0]):
+            # one (device, dtype) bucket of float32 CPU tensors: fused_paths.eligible's tests,
+            # the dtype and device ones already known to pass
+            low = max(given or native.MIN_ELEMENTS, 1)
+            return [
+                i
+                for i, (p, g) in enumerate(zip(params, grads, strict=True))
+                if low <= p.numel() < 2**31
+                and p.is_contiguous()
+                and g.is_contiguous()
+                and g.dtype is p.dtype
+            ]
         return [
             i
             for i, p in enumerate(params)
@@ -493,14 +536,33 @@ class BAMSProd(Optimizer):
 
     def _step_compiled_with_error(
         self, group: dict[str, Any], params: list, grads: list, states: list, indices: list[int]
-    ) -> set[int]:
+    ) -> tuple[set[int], list[float] | None]:
         """The compiled step of ``params[i]`` for ``i`` in ``indices``, the error computed in
         the same compiled function (:func:`benchmark.optim.fused.bamsprod_update_with_error`)
-        and stored in the state; returns the indices done (fewer when compiling failed)."""
+        and stored in the state; returns the indices done (fewer when compiling failed) and,
+        when the C++ kernel did them all, their errors as Python floats (else ``None``)."""
         beta1, beta2 = group["betas"]
         eta, gamma = self._eta(group), group["gamma"]
         done: set[int] = set()
         consts = [1.0 - beta1, beta2, 1.0 - beta2, group["eps"], group["weight_decay"]]
+        if indices and native.handles(params[indices[0]]):
+            # one (device, dtype) bucket: the C++ kernel takes every tensor, in one call
+            kind = fused_paths.NATIVE_KIND[self.error]
+            steps = [states[i]["step"] for i in indices]
+            items = []
+            for i, t, a in zip(indices, steps, self._base_steps(group, steps), strict=True):
+                p = params[i]
+                scalars = [*consts, a, eta, gamma, float(t), 0.0, 0.0]
+                rows = p.shape[0] if p.dim() >= 2 else 1  # one row per output channel
+                items.append((p, grads[i], states[i], scalars, kind, rows))
+            errors = fused_paths.bamsprod_native_batch(items, group["maximize"])
+            if errors is fused_paths.FAILED:
+                return done, None
+            dtype = params[indices[0]].dtype
+            for i, e in zip(indices, errors, strict=True):
+                # scalar_tensor: the same 0-d tensor as torch.tensor, in less than half its time
+                states[i]["error"] = torch.scalar_tensor(e, dtype=dtype)
+            return set(indices), errors
         for i in indices:
             p, state = params[i], states[i]
             if native.handles(p):  # the C++ kernel takes Python floats
@@ -533,7 +595,7 @@ class BAMSProd(Optimizer):
                 break
             state["error"] = out[0]
             done.add(i)
-        return done
+        return done, None
 
     def _step_compiled(
         self,
@@ -552,6 +614,22 @@ class BAMSProd(Optimizer):
         done: set[int] = set()
         consts: dict[torch.device, torch.Tensor] = {}
         floats = [1.0 - beta1, beta2, 1.0 - beta2, group["eps"], group["weight_decay"]]
+        if indices and native.handles(params[indices[0]]) and isinstance(d_min[0], float):
+            # one (device, dtype) bucket: the C++ kernel takes every tensor, in one call
+            items = [
+                (
+                    params[i],
+                    grads[i],
+                    states[i],
+                    [*floats, base[i], 0.0, 0.0, 0.0, d_min[i], max(d_min[i], d_max[i])],
+                    0,
+                    1,
+                )
+                for i in indices
+            ]
+            if fused_paths.bamsprod_native_batch(items, group["maximize"]) is fused_paths.FAILED:
+                return done
+            return set(indices)
         for i in indices:
             p = params[i]
             if native.handles(p) and isinstance(d_min[i], float):

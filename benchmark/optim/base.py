@@ -122,9 +122,10 @@ def collect_groups(
     for group in optimizer.param_groups:
         params, grads, states = [], [], []
         for p in group["params"]:
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            if p.grad.is_sparse:
+            if grad.is_sparse:
                 raise BnnBenchError(
                     f"{owner} does not support sparse gradients; use dense gradients "
                     "(e.g. nn.Embedding(sparse=False))"
@@ -136,7 +137,7 @@ def collect_groups(
                     state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["step"] += 1
             params.append(p)
-            grads.append(p.grad)
+            grads.append(grad)
             states.append(state)
         if params:
             yield group, params, grads, states
@@ -147,6 +148,11 @@ def device_dtype_buckets(
 ) -> Iterator[tuple[list[torch.Tensor], list[torch.Tensor], list[State]]]:
     """``(params, grads, states)`` split by ``(device, dtype)`` of the param, in order of first
     appearance: what one ``torch._foreach_*`` call can take."""
+    dtype = params[0].dtype if params else None
+    if all(p.is_cpu and p.dtype is dtype for p in params):  # one bucket (one CPU device)
+        if params:
+            yield params, grads, states
+        return
     by_key: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for i, p in enumerate(params):
         by_key.setdefault((p.device, p.dtype), []).append(i)

@@ -410,6 +410,26 @@ def bamsprod_native_with_error(
     return FAILED if e is FAILED else torch.scalar_tensor(e, dtype=p.dtype)
 
 
+def bamsprod_native_batch(
+    items: list[tuple[torch.Tensor, torch.Tensor, dict[str, Any], list[float], int, int]],
+    maximize: bool,
+) -> Any:
+    """The C++ kernel's steps of float32 CPU tensors in one call
+    (:func:`benchmark.optim.native.bamsprod_steps`: ``(p, g, state, scalars, kind, rows)``
+    each, ``kind`` 0 with the bounds in ``scalars`` or :data:`NATIVE_KIND`'s with ``rows``
+    output channels): the errors (``-1`` for ``kind`` 0), or :data:`FAILED` when the library
+    cannot be built (recorded and warned once; no tensor written)."""
+    if not _native_loaded():
+        return FAILED
+    out = native.bamsprod_steps(items, maximize)
+    _CALLS[0] += len(items)
+    return out
+
+
+#: the C++ kernel's error kinds (:func:`benchmark.optim.native.bamsprod_step`)
+NATIVE_KIND = _NATIVE_KIND
+
+
 def _native_loaded() -> bool:
     """The C++ library is loaded (first call: builds or loads it; a failure is recorded and
     warned once, as a compile failure, before any tensor is written)."""

@@ -4,7 +4,9 @@ Plain C++ (no torch headers) behind a C ABI, compiled on first use with the syst
 compiler (``$CXX``, else ``c++``) into a shared library and loaded with :mod:`ctypes`; the
 Python side checks the tensors (contiguous float32 CPU tensors of one size) and passes their
 ``data_ptr()`` (packed with the sizes and scalars into two byte strings: one cheap ctypes call
-per tensor). Flags :data:`FLAGS`: plain ``-O3 -fno-math-errno -fopenmp``, no
+per tensor, or per parameter group with :func:`bamsprod_steps`, which the optimizer uses: its
+C entry loops over the tensors calling the same per-tensor function, so the bits are those of
+:func:`bamsprod_step`). Flags :data:`FLAGS`: plain ``-O3 -fno-math-errno -fopenmp``, no
 ``-march=native`` (the cache may be shared between Intel and AMD machines); the loops carry
 ``target_clones("avx2", "default")``, so GCC emits an AVX2 and a baseline version and picks
 one at load time (neither enables FMA contraction: both give the same bits). The library is
@@ -263,6 +265,12 @@ double bnnbench_bamsprod_packed(const char* a, const char* s) {
   return bnnbench_bamsprod_step((float*)i[0], (const float*)i[1], (float*)i[2], (float*)i[3],
                                 (float*)i[4], i[5], d, i[6], i[7], (int32_t)i[8], (int32_t)i[9]);
 }
+// count tensors' steps in one call: a = count x the 10 int64 above, s = count x the 11
+// scalars; out[k] = tensor k's return value (each one bnnbench_bamsprod_step call, in order)
+void bnnbench_bamsprod_batch(int64_t count, const char* a, const char* s, double* out) {
+  for (int64_t k = 0; k < count; ++k)
+    out[k] = bnnbench_bamsprod_packed(a + k * 10 * sizeof(int64_t), s + k * 11 * sizeof(double));
+}
 // a = [p, g, m, n, nt] (int64), s = [rate, tau]
 int64_t bnnbench_bop_packed(const char* a, const char* s) {
   int64_t i[5];
@@ -280,7 +288,7 @@ int64_t bnnbench_bop_packed(const char* a, const char* s) {
 #: ``-Wno-psabi`` silences GCC's note on 32-byte vector arguments (inlined: no ABI involved)
 FLAGS = ("-O3", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-Wno-psabi")
 #: the library's ABI version, part of the cache key (bump when the C signatures change)
-ABI = "2"
+ABI = "3"
 
 _MODULE: list[ctypes.CDLL] = []  # the loaded library (at most one)
 _F32 = torch.float32
@@ -373,6 +381,9 @@ def load() -> ctypes.CDLL:
             fn = getattr(lib, f"bnnbench_{name}_packed")
             fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
             fn.restype = restype
+        batch = lib.bnnbench_bamsprod_batch
+        batch.argtypes = [ctypes.c_int64, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+        batch.restype = None
         _MODULE.append(lib)
     return _MODULE[0]
 
@@ -438,3 +449,44 @@ def bop_step(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, rate: float, tau
     _refuse("bop_step", (p, g, m), n)
     ints = _BOP_INTS.pack(p.data_ptr(), g.data_ptr(), m.data_ptr(), n, torch.get_num_threads())
     return lib.bnnbench_bop_packed(ints, _BOP_SCALARS.pack(rate, tau))
+
+
+def bamsprod_steps(
+    items: list[tuple[torch.Tensor, torch.Tensor, dict[str, Any], list[float], int, int]],
+    maximize: bool,
+) -> list[float]:
+    """:func:`bamsprod_step` of each ``(p, g, state, scalars, kind, rows)`` in ``items``, in
+    order, in one ctypes call (the same C function per tensor: the same bits); the same
+    checks, all done before any tensor is written. Returns the errors (``-1`` for ``kind``
+    0)."""
+    lib = _MODULE[0] if _MODULE else load()
+    nt = torch.get_num_threads()
+    ints: list[int] = []
+    flat: list[float] = []
+    for p, g, state, scalars, kind, rows in items:
+        m, v, vmax = state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"]
+        n = p.numel()
+        for x in (p, g, m, v, vmax):  # _refuse, inlined (a call per tensor costs here)
+            if not (x.dtype is _F32 and x.is_contiguous() and x.is_cpu and x.numel() == n):
+                raise ValueError("bamsprod_step: contiguous float32 CPU tensors of one size")
+        if len(scalars) != 11 or kind not in (0, 1, 2) or rows < 1 or n % rows:
+            raise ValueError("bamsprod_step: arguments")
+        ints += (
+            p.data_ptr(),
+            g.data_ptr(),
+            m.data_ptr(),
+            v.data_ptr(),
+            vmax.data_ptr(),
+            n,
+            kind,
+            rows,
+            bool(maximize),
+            nt,
+        )
+        flat += scalars
+    count = len(items)
+    out = (ctypes.c_double * count)()
+    lib.bnnbench_bamsprod_batch(
+        count, struct.pack(f"={10 * count}q", *ints), struct.pack(f"={11 * count}d", *flat), out
+    )
+    return list(out)
