@@ -167,11 +167,12 @@ def _points(value: float) -> str:
 
 def format_row(row: Mapping[str, Any]) -> list[str]:
     """A raw row as the table prints it (:data:`COLUMNS`): accuracy and its sd in points,
-    the interval ``[low, high]`` in points (or "n too small for an interval"), seconds with
-    one decimal."""
+    the interval as ``low to high`` in points (no brackets: in a Markdown table they would be
+    escaped, and a terminal would show the backslashes), or "n too small for an interval";
+    seconds with one decimal."""
     low, high = float(row["ci_low"]), float(row["ci_high"])
     interval = (
-        f"[{_points(low)}, {_points(high)}]"
+        f"{_points(low)} to {_points(high)}"
         if math.isfinite(low) and math.isfinite(high)
         else NO_INTERVAL
     )

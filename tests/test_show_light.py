@@ -130,7 +130,7 @@ def test_format_row_prints_the_reports_units() -> None:
         "ci_high": 0.94298, "seconds": 12.345,
     }  # fmt: skip
     assert show_table.format_row(row) == [
-        "mlp", "digits", "adam", "3", "1", "0", "91.2", "1.2", "[88.2, 94.3]", "12.3",
+        "mlp", "digits", "adam", "3", "1", "0", "91.2", "1.2", "88.2 to 94.3", "12.3",
     ]  # fmt: skip
     one = {**row, "test_acc_std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
     assert show_table.format_row(one)[6:9] == ["91.2", "n/a", "n too small for an interval"]
@@ -139,7 +139,7 @@ def test_format_row_prints_the_reports_units() -> None:
         "| model | dataset | optimizer | seeds | diverged | failed | accuracy (points) | "
         "sd (points) | 95% CI (points) | time per run (s) |"
     )
-    assert text.splitlines()[2].endswith("| 91.2 | 1.2 | \\[88.2, 94.3\\] | 12.3 |")
+    assert text.splitlines()[2].endswith("| 91.2 | 1.2 | 88.2 to 94.3 | 12.3 |")
     assert show_table.markdown([]) == "_(no rows)_"
 
 
