@@ -12,10 +12,11 @@ Per cell (model x dataset x optimizer), over the cell's final runs scored on the
   :math:`n < 2`; zero width when :math:`s` is float noise);
 - ``seconds``: the mean wall time per run (training + evaluation, NaN left out).
 
-These are the numbers of :func:`report.summary.accuracy_table` (the pandas path, which a
-PostgreSQL store and the convex task still take), computed the same way to the last bit: sums
-are numpy's pairwise summation (:func:`np_sum`), the t quantile is scipy's
-(:mod:`report.t_table`). tests/test_show_light.py compares both on stored suites.
+Both of ``show``'s paths print this table (the pandas read of a PostgreSQL store through
+:func:`report.summary.accuracy_table`, which calls :func:`accuracy_rows`). The numbers are
+the report's to the last bit: sums are numpy's pairwise summation (:func:`np_sum`), the t
+quantile is scipy's (:mod:`report.t_table`); tests/test_show_light.py compares them with
+pandas, numpy and :func:`report.inference.mean_interval` on stored suites.
 
 The table prints them as the report does (:mod:`report.numbers`): accuracy in points with one
 decimal, headers with units (``accuracy (points)``, ``time per run (s)``).

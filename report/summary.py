@@ -1,23 +1,12 @@
-r"""The small accuracy table of ``bnnbench show`` (the report's numbers: report/analysis.py).
-
-Per cell (model x dataset x optimizer), over its seeds (final runs, ``split == "test"``):
-
-- final test accuracy: mean, standard deviation (ddof 1), 95% Student-t interval of the mean
-  (:func:`report.inference.mean_interval`; none with one seed); diverged runs count with
-  their last measured accuracy (never silently dropped), and failed runs are listed apart;
-- mean wall time per run (training + evaluation).
+r"""The final runs of a runs frame, and the small accuracy table of ``bnnbench show`` as a
+frame (for PostgreSQL stores and the task interface; the numbers are
+:mod:`report.show_table`'s, which documents them: per cell, seeds, diverged and failed runs,
+the final test accuracy's mean, sd and 95% Student-t interval, seconds per run).
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pandas as pd
-
-from report.inference import mean_interval
-
-CELL = ["model", "dataset", "optimizer"]
 
 
 def final_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -31,24 +20,9 @@ def final_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell: seeds, statuses, final test accuracy mean/std/CI, mean seconds."""
-    rows = []
-    for key, group in final_runs(runs).groupby(CELL, sort=True):
-        ok = group[group["status"] != "failed"]
-        acc = ok.get("summary.final_test_accuracy", pd.Series(dtype=float)).astype(float).to_numpy()
-        interval = mean_interval(acc)
-        low, high = interval.ci_low, interval.ci_high
-        rows.append(
-            {
-                **dict(zip(CELL, key, strict=True)),
-                "seeds": len(group),
-                "diverged": int((group["status"] == "diverged").sum()),
-                "failed": int((group["status"] == "failed").sum()),
-                "test_acc_mean": float(np.nanmean(acc)) if acc.size else math.nan,
-                "test_acc_std": float(np.std(acc, ddof=1)) if acc.size > 1 else math.nan,
-                "ci_low": low,
-                "ci_high": high,
-                "seconds": float((group["train_seconds"] + group["eval_seconds"]).mean()),
-            }
-        )
-    return pd.DataFrame(rows)
+    """One row per cell: seeds, statuses, final test accuracy mean/std/CI, mean seconds
+    (:data:`report.show_table.RAW`), computed by :func:`report.show_table.accuracy_rows`, the
+    plain-Python table of ``show``'s light path: one implementation for both of its paths."""
+    from report.show_table import accuracy_rows
+
+    return pd.DataFrame(accuracy_rows(runs.to_dict("records") if not runs.empty else []))

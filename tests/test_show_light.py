@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -215,14 +216,47 @@ def test_a_suite_tuned_but_not_yet_run_shows_alike(tmp_path: Path) -> None:
     assert light[-1] == "_(no rows)_"
 
 
-def test_the_light_numbers_are_the_pandas_numbers(stored: tuple[Path, Path]) -> None:
+def _numpy_table(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """The reference: the show table computed with pandas, numpy and the report's own
+    interval (:func:`report.inference.mean_interval`, scipy's t quantile)."""
+    from report.summary import final_runs
+
+    rows = []
+    for key, group in final_runs(runs).groupby(list(show_table.CELL), sort=True):
+        ok = group[group["status"] != "failed"]
+        acc = ok.get(show_table.ACCURACY, pd.Series(dtype=float)).astype(float).to_numpy()
+        interval = mean_interval(acc)
+        rows.append(
+            {
+                **dict(zip(show_table.CELL, key, strict=True)),
+                "seeds": len(group),
+                "diverged": int((group["status"] == "diverged").sum()),
+                "failed": int((group["status"] == "failed").sum()),
+                "test_acc_mean": float(np.nanmean(acc)) if acc.size else math.nan,
+                "test_acc_std": float(np.std(acc, ddof=1)) if acc.size > 1 else math.nan,
+                "ci_low": interval.ci_low,
+                "ci_high": interval.ci_high,
+                "seconds": float((group["train_seconds"] + group["eval_seconds"]).mean()),
+            }
+        )
+    return rows
+
+
+def test_the_light_numbers_are_the_numpy_numbers(stored: tuple[Path, Path]) -> None:
+    """The plain-Python table (both of show's paths print it) against pandas, numpy and the
+    report's interval on the same stored runs, bit for bit."""
     from benchmark.results import load_results
     from report.summary import accuracy_table
 
     suite_file, results = stored
     suite = load_suite(suite_file)
     res = load_results(suite, results_dir=results, metric_names=[])
-    frame = accuracy_table(res.runs)
+    reference = _numpy_table(res.runs)
+    frame = accuracy_table(res.runs)  # the pandas read, through the same plain-Python table
+    assert len(frame.to_dict("records")) == len(reference)
+    for a, b in zip(frame.to_dict("records"), reference, strict=True):
+        assert a.keys() == b.keys()
+        assert all(_same(a[k], b[k]) for k in a), (a, b)
     reader = SqliteReader(_url(results), results / "tuned" / "bnnbench.db")
     try:
         from benchmark.current import current_runs
@@ -238,8 +272,8 @@ def test_the_light_numbers_are_the_pandas_numbers(stored: tuple[Path, Path]) -> 
         for r in linked
         if r["run_id"] in current.defaults_ids
     ]
-    light = show_table.accuracy_rows(rows)
-    heavy = frame.to_dict("records")
+    light = show_table.accuracy_rows(rows)  # the light read (sqlite3)
+    heavy = reference
     assert len(light) == len(heavy) == 6  # 3 optimizers, tuned and at the defaults
     for a, b in zip(light, heavy, strict=True):
         assert a.keys() == b.keys()
